@@ -1,0 +1,28 @@
+"""visionflow: the ETL layer of computer vision.
+
+Import any annotation format into one canonical dataset model, check it, transform it, and
+export it to any training format.
+
+    >>> import visionflow as vf
+    >>> sorted(f.name for f in vf.formats())[:3]
+    ['coco', 'visionflow', 'voc']
+"""
+
+from .api import convert, detect, formats, load, write
+from .core.annotations import Annotations, Polygons
+from .core.categories import Categories, Category
+from .core.dataset import Dataset
+from .core.errors import (AmbiguousFormat, Error, FormatError, LossError, MissingImageError,
+                          NotDetected, OutputError, ParseError, UnknownFormat, UnsafeInputError,
+                          ValidationError)
+from .core.images import UNSPLIT, Images
+from .core.report import Finding, Report
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "UNSPLIT", "AmbiguousFormat", "Annotations", "Categories", "Category", "Dataset", "Error",
+    "Finding", "FormatError", "Images", "LossError", "MissingImageError", "NotDetected",
+    "OutputError", "ParseError", "Polygons", "Report", "UnknownFormat", "UnsafeInputError",
+    "ValidationError", "__version__", "convert", "detect", "formats", "load", "write",
+]

@@ -1,0 +1,97 @@
+"""Checks every reader runs before handing a Dataset over: the rules of the canonical model.
+
+Readers know where each row came from (file and line, or record id) and pass that as `where`
+callbacks, so a message points at the exact place to fix. With `skip_errors` the offending
+rows are dropped and reported; otherwise the first problem raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .dataset import Dataset
+from .errors import ValidationError
+from .report import Report
+
+# How far (in pixels) a box may reach past the image edge before it is an error. Real exports
+# round; a box a hair outside is still the object the annotator meant.
+EDGE_TOLERANCE_PX = 1.0
+
+
+def validate(ds: Dataset, *, report: Report, skip_errors: bool,
+             where_annotation: Callable[[int], str],
+             where_image: Callable[[int], str]) -> Dataset:
+    problems_img: dict[int, str] = {}
+    imgs = ds.images
+    bad_size = np.flatnonzero((imgs.width <= 0) | (imgs.height <= 0))
+    for i in bad_size:
+        problems_img.setdefault(int(i), f"image {imgs.file_name[i]!r} has no valid size "
+                                f"({imgs.width[i]}x{imgs.height[i]})")
+    for i in _duplicates(imgs.id):
+        problems_img.setdefault(int(i), f"duplicate image id {imgs.id[i]}")
+    keys = np.array([f"{s}\x00{f}" for s, f in zip(imgs.split, imgs.file_name)], dtype=object)
+    for i in _duplicates(keys):
+        problems_img.setdefault(int(i), f"image {imgs.file_name[i]!r} listed twice")
+
+    for i, problem in sorted(problems_img.items()):
+        _fail(ValidationError(where_image(i), problem), report, skip_errors)
+
+    ann = ds.annotations
+    problems: dict[int, str] = {}
+    known = np.isin(ann.category_id, np.asarray(ds.categories.ids, dtype=np.int64))
+    for i in np.flatnonzero(~known):
+        problems[int(i)] = f"unknown category id {ann.category_id[i]}"
+    for i in _duplicates(ann.id):
+        problems.setdefault(int(i), f"duplicate annotation id {ann.id[i]}")
+
+    b = ann.xyxy
+    label = np.isnan(b).all(axis=1)
+    w = ds.images.width[ann.image_index].astype(np.float64)
+    h = ds.images.height[ann.image_index].astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        nan = np.isnan(b).any(axis=1) & ~label
+        neg = ~nan & ~label & ((b[:, 2] < b[:, 0]) | (b[:, 3] < b[:, 1]))
+        zero = ~nan & ~label & ~neg & ((b[:, 2] == b[:, 0]) | (b[:, 3] == b[:, 1]))
+        t = EDGE_TOLERANCE_PX
+        outside = ~nan & ~label & ((b[:, 0] < -t) | (b[:, 1] < -t) | (b[:, 2] > w + t) |
+                                   (b[:, 3] > h + t))
+    for mask, what in ((nan, "box has a NaN coordinate"), (neg, "box has negative size"),
+                       (zero, "box has zero size"),
+                       (outside, "box lies outside the image")):
+        for i in np.flatnonzero(mask):
+            problems.setdefault(int(i), f"{what} {_fmt_box(b[i])} on image "
+                                f"{ds.images.file_name[ann.image_index[i]]!r} "
+                                f"({w[i]:.0f}x{h[i]:.0f})")
+    for i, problem in sorted(problems.items()):
+        _fail(ValidationError(where_annotation(i), problem), report, skip_errors)
+    if problems:
+        keep = np.ones(len(ann), bool)
+        keep[list(problems)] = False
+        ds = ds.replace(annotations=ann[keep])
+    if problems_img:
+        keep = np.ones(len(imgs), bool)
+        keep[list(problems_img)] = False
+        ds = ds.select_images(keep)
+    return ds
+
+
+def _fmt_box(b: np.ndarray) -> str:
+    return "[" + ", ".join(f"{v:g}" for v in b) + "]"
+
+
+def _duplicates(values: np.ndarray) -> np.ndarray:
+    """Rows whose value already appeared in an earlier row."""
+    if len(values) == 0:
+        return np.zeros(0, np.int64)
+    _, first = np.unique(values, return_index=True)
+    dup = np.ones(len(values), bool)
+    dup[first] = False
+    return np.flatnonzero(dup)
+
+
+def _fail(err: ValidationError, report: Report, skip_errors: bool) -> None:
+    if not skip_errors:
+        raise err
+    report.add("error", "skipped", err.problem, where=err.where)

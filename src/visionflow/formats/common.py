@@ -1,0 +1,68 @@
+"""Helpers every format module shares: finishing a read, image sizes, placing image files,
+number formatting. Kept small; anything format-specific stays in its format's module."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..core.dataset import Dataset
+from ..core.errors import MissingImageError, ParseError
+from ..core.validate import validate
+from ..io.images import image_sizes, place_files
+from .base import ReadContext, WriteContext
+
+
+def finish_read(ds: Dataset, ctx: ReadContext, *, where_annotation: Callable[[int], str],
+                where_image: Callable[[int], str]) -> Dataset:
+    """Run the model's rules on a freshly read dataset (see core/validate.py)."""
+    return validate(ds, report=ctx.report, skip_errors=ctx.skip_errors,
+                    where_annotation=where_annotation, where_image=where_image)
+
+
+def read_sizes(paths: Sequence[str | Path], ctx: ReadContext,
+               where: Callable[[int], str] | None = None) -> np.ndarray:
+    """(N, 2) sizes from image headers; failures go through ctx.fail and come back as -1."""
+    def on_error(i: int, err: Exception) -> None:
+        if where is not None and isinstance(err, MissingImageError):
+            err = MissingImageError(where(i), f"image file {paths[i]} not found")
+        ctx.fail(err)  # type: ignore[arg-type]
+
+    with ctx.progress("Reading image sizes", len(paths)) as advance:
+        return image_sizes(list(paths), on_error=on_error, progress=advance)
+
+
+def write_images(ds: Dataset, dest_of_row: Callable[[int], Path], ctx: WriteContext) -> None:
+    """Hard-link or copy every image with a file to its place in the output.
+
+    An image without a file on disk is an error (--skip-errors: reported, annotations still
+    written); with --images none nothing is placed.
+    """
+    if ctx.images == "none":
+        return
+    pairs: list[tuple[str, Path]] = []
+    for i, src in enumerate(ds.images.path):
+        if src is None or not Path(src).is_file():
+            ctx.fail(MissingImageError(src or ds.images.file_name[i],
+                                       "image file not found; pass --images none to write "
+                                       "annotations only"))
+            continue
+        pairs.append((src, dest_of_row(i)))
+    with ctx.progress("Placing images", len(pairs)) as advance:
+        place_files(pairs, ctx.images, progress=advance)
+
+
+def fmt_float(x: float, decimals: int | None = None) -> str:
+    """Shortest text that reads back as the same float; integers without '.0'."""
+    if decimals is not None:
+        text = f"{x:.{decimals}f}".rstrip("0").rstrip(".")
+        return "0" if text in ("-0", "") else text
+    if float(x).is_integer() and abs(x) < 1e15:
+        return str(int(x))
+    return repr(float(x))
+
+
+def parse_error_at(path: Path, line: int | None, problem: str) -> ParseError:
+    return ParseError(f"{path}:{line}" if line is not None else path, problem)

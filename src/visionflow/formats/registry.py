@@ -1,0 +1,76 @@
+"""The table of formats: built-ins by module, plugins by entry point, loaded lazily once."""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from ..core.errors import AmbiguousFormat, Error, NotDetected, UnknownFormat
+from .base import Detection, Format
+
+BUILTIN: dict[str, str] = {
+    "coco": "visionflow.formats.coco",
+    "voc": "visionflow.formats.voc",
+    "yolo": "visionflow.formats.yolo",
+    "yolo-darknet": "visionflow.formats.yolo_darknet",
+    "yolo-cls": "visionflow.formats.yolo_cls",
+    "visionflow": "visionflow.formats.native",
+}
+ENTRY_POINT_GROUP = "visionflow.formats"
+# Two candidates whose confidence differs by less than this are a tie.
+AMBIGUITY_MARGIN = 0.1
+
+
+@cache
+def _formats() -> dict[str, Format]:
+    found: dict[str, Format] = {}
+    for name, module in BUILTIN.items():
+        fmt = importlib.import_module(module).FORMAT
+        assert fmt.name == name, f"{module} declares {fmt.name!r}, registry says {name!r}"
+        found[name] = fmt
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        fmt = ep.load()
+        if isinstance(fmt, Format) and fmt.name not in found:
+            found[fmt.name] = fmt
+    return found
+
+
+def all_formats() -> list[Format]:
+    return list(_formats().values())
+
+
+def get(name: str) -> Format:
+    formats = _formats()
+    key = name.strip().lower()
+    if key in formats:
+        return formats[key]
+    for fmt in formats.values():
+        if key in fmt.aliases:
+            return fmt
+    raise UnknownFormat(name, formats)
+
+
+def candidates(path: Path) -> list[Detection]:
+    """Every format's opinion of `path`, most confident first."""
+    found: list[Detection] = []
+    for fmt in _formats().values():
+        try:
+            d = fmt.detect(path)
+        except (OSError, ValueError, Error):
+            d = None
+        if d is not None and d.confidence > 0:
+            found.append(d)
+    return sorted(found, key=lambda d: -d.confidence)
+
+
+def detect(path: Path) -> Detection:
+    """The single best format for `path`, or an error naming the candidates."""
+    found = candidates(path)
+    if not found:
+        raise NotDetected(path)
+    if len(found) > 1 and found[0].confidence - found[1].confidence < AMBIGUITY_MARGIN:
+        tied = [d for d in found if found[0].confidence - d.confidence < AMBIGUITY_MARGIN]
+        raise AmbiguousFormat(path, tied)
+    return found[0]
