@@ -220,27 +220,41 @@ class Annotations:
     def equals(self, other: Annotations, atol: float = 0.0) -> bool:
         return not self.differences(other, atol)
 
+    def column(self, name: str) -> Any:
+        """A column with absence spelled out (all-NaN, -1, False or None rows), so that a
+        missing optional column equals one that holds only "nothing" values."""
+        v = getattr(self, name)
+        if v is not None:
+            return v
+        if name == "polygons":
+            return Polygons.empty(len(self))
+        if name == "keypoints":
+            return np.full((len(self), 0, 3), np.nan)
+        return _absent(name, len(self))
+
     def differences(self, other: Annotations, atol: float = 0.0) -> list[str]:
         """Names of the columns that differ (empty when equal)."""
         out: list[str] = []
         if len(self) != len(other):
             return [f"length {len(self)} != {len(other)}"]
         for f in fields(self):
-            a, b = getattr(self, f.name), getattr(other, f.name)
             if f.name == "attrs":
-                for key in sorted(set(a) | set(b)):
+                for key in sorted(set(self.attrs) | set(other.attrs)):
                     if list(self.attr(key)) != list(other.attr(key)):
                         out.append(f"attrs[{key!r}]")
-            elif (a is None) != (b is None):
-                out.append(f.name)
-            elif isinstance(a, Polygons):
+                continue
+            a, b = self.column(f.name), other.column(f.name)
+            if isinstance(a, Polygons):
                 if not a.equals(b, atol):
                     out.append(f.name)
-            elif a is not None and a.dtype == object:
+            elif a.dtype == object or b.dtype == object:
                 if list(a) != list(b):
                     out.append(f.name)
-            elif a is not None:
-                tol = atol if f.name in ("xyxy", "keypoints", "obb") else 0.0
+            elif f.name == "keypoints":
+                if not _same_keypoints(a, b, atol):
+                    out.append(f.name)
+            else:
+                tol = atol if f.name in ("xyxy", "obb") else 0.0
                 if not _close(a, b, tol):
                     out.append(f.name)
         return out
@@ -278,6 +292,13 @@ class Annotations:
         keys = sorted({k for p in parts for k in p.attrs})
         cols["attrs"] = {k: np.concatenate([p.attr(k) for p in parts]) for k in keys}
         return Annotations(**cols)
+
+
+def _same_keypoints(a: np.ndarray, b: np.ndarray, atol: float) -> bool:
+    """Equal up to padding with all-NaN keypoint slots."""
+    k = max(a.shape[1], b.shape[1])
+    pad = lambda x: np.concatenate([x, np.full((len(x), k - x.shape[1], 3), np.nan)], axis=1)
+    return _close(pad(a), pad(b), atol)
 
 
 def _absent(name: str, n: int) -> np.ndarray:

@@ -15,6 +15,13 @@ from typing import Any
 import numpy as np
 
 UNSPLIT = ""  # split of images whose source has no split
+_SPLIT_ALIASES = {"valid": "val", "validation": "val", "training": "train", "testing": "test"}
+
+
+def canonical_split(name: str) -> str:
+    """One name per split: Roboflow's 'valid' and others' 'validation' are 'val'."""
+    key = name.strip()
+    return _SPLIT_ALIASES.get(key.lower(), key)
 
 
 @dataclass(frozen=True, eq=False)

@@ -29,7 +29,9 @@ def validate(ds: Dataset, *, report: Report, skip_errors: bool,
     for i in bad_size:
         problems_img.setdefault(int(i), f"image {imgs.file_name[i]!r} has no valid size "
                                 f"({imgs.width[i]}x{imgs.height[i]})")
-    for i in _duplicates(imgs.id):
+    # Ids are unique within a split: COCO and others number each split's file on its own.
+    _, split_code = np.unique(imgs.split.astype(str), return_inverse=True)
+    for i in _duplicates(np.stack([split_code, imgs.id], axis=1)):
         problems_img.setdefault(int(i), f"duplicate image id {imgs.id[i]}")
     keys = np.array([f"{s}\x00{f}" for s, f in zip(imgs.split, imgs.file_name)], dtype=object)
     for i in _duplicates(keys):
@@ -43,7 +45,7 @@ def validate(ds: Dataset, *, report: Report, skip_errors: bool,
     known = np.isin(ann.category_id, np.asarray(ds.categories.ids, dtype=np.int64))
     for i in np.flatnonzero(~known):
         problems[int(i)] = f"unknown category id {ann.category_id[i]}"
-    for i in _duplicates(ann.id):
+    for i in _duplicates(np.stack([split_code[ann.image_index], ann.id], axis=1)):
         problems.setdefault(int(i), f"duplicate annotation id {ann.id[i]}")
 
     b = ann.xyxy
@@ -85,7 +87,7 @@ def _duplicates(values: np.ndarray) -> np.ndarray:
     """Rows whose value already appeared in an earlier row."""
     if len(values) == 0:
         return np.zeros(0, np.int64)
-    _, first = np.unique(values, return_index=True)
+    _, first = np.unique(values, return_index=True, axis=0 if values.ndim > 1 else None)
     dup = np.ones(len(values), bool)
     dup[first] = False
     return np.flatnonzero(dup)

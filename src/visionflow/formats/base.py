@@ -40,6 +40,9 @@ TRACK_IDS = "track_ids"
 ISCROWD = "iscrowd"
 CATEGORY_IDS = "category_ids"   # keeps the source's category ids (not just the class order)
 ATTRIBUTES = "attributes"       # per-annotation attributes (see Format.attributes)
+IMAGE_IDS = "image_ids"         # keeps image ids (else images are numbered 1..N as read)
+ANNOTATION_IDS = "annotation_ids"  # keeps annotation ids (else 1..n as read)
+CATEGORY_META = "category_meta"    # supercategory, keypoint names and skeleton
 
 Progress = Callable[[int], None]
 

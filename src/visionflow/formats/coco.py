@@ -1,0 +1,540 @@
+"""COCO JSON: boxes, polygons, RLE masks and keypoints.
+
+Layouts read: one JSON file anywhere; the standard `annotations/instances_<split>.json` with
+images in `images/<split>/`, `<split>/` or `images/`; Roboflow's `<split>/_annotations.coco.json`
+with the images beside it. Written: the standard layout (or Roboflow's with `layout=roboflow`).
+
+At the edge: `bbox` is [x, y, width, height] in pixels -> xyxy. Category ids are kept exactly
+(1..90 with gaps, or Roboflow's 0). Everything else an annotation, image or the file carries is
+kept: `area` and unknown keys as "coco.<key>" attrs, CVAT's `attributes` dict as plain attrs,
+`info`/`licenses` in meta, so writing what was read gives the same JSON back.
+"""
+
+from __future__ import annotations
+
+import gc
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from ..core.annotations import Annotations, Polygons
+from ..core.categories import Categories, Category
+from ..core.dataset import Dataset
+from ..core.errors import Error, ParseError, ValidationError
+from ..core.geometry import polygon_area, rle_area, xywh_to_xyxy, xyxy_to_xywh
+from ..core.images import UNSPLIT, Images, canonical_split
+from ..io.atomic import write_bytes_atomic
+from ..io.paths import clean_relative, resolve_inside
+from .base import (ANNOTATION_IDS, CATEGORY_META, IMAGE_IDS, ATTRIBUTES, BOXES, CATEGORY_IDS, ISCROWD, KEYPOINTS, MASKS, POLYGONS, SCORES,
+                   TRACK_IDS, Detection, Format, ReadContext, WriteContext)
+from .common import finish_read
+
+ROBOFLOW_FILE = "_annotations.coco.json"
+DEFAULT_SPLIT_NAME = "default"  # file/folder name for images with no split
+_TASK_PREFIXES = ("instances_", "person_keypoints_")
+_IMAGE_KEYS = {"id", "file_name", "width", "height"}
+_ANN_KEYS = {"id", "image_id", "category_id", "bbox", "segmentation", "keypoints",
+             "iscrowd", "score", "track_id", "attributes"}
+_MAX_JSON_BYTES = 8 << 30
+
+
+# --- detect --------------------------------------------------------------------------------
+
+def detect(path: Path) -> Detection | None:
+    files = _annotation_files(path)
+    if not files:
+        return None
+    head = files[0][1].open("rb").read(1 << 16)
+    if head.lstrip()[:1] != b"{" or b'"writer": "visionflow' in head:
+        return None
+    hits = [k for k in (b'"images"', b'"annotations"', b'"categories"') if k in head]
+    if len(hits) < 2:
+        return None
+    reasons = [f"{files[0][1].name} is JSON with {', '.join(h.decode() for h in hits)}"]
+    if any(f.name == ROBOFLOW_FILE for _, f in files):
+        reasons.append("Roboflow layout (_annotations.coco.json per split)")
+    elif any(f.parent.name == "annotations" for _, f in files):
+        reasons.append("standard layout (annotations/instances_<split>.json)")
+    return Detection("coco", 0.6 + 0.1 * len(hits), tuple(reasons))
+
+
+def _annotation_files(path: Path) -> list[tuple[str, Path]]:
+    """(split, json file) pairs the user means by `path`."""
+    if path.is_file():
+        return [(_split_of(path), path)] if path.suffix.lower() == ".json" else []
+    found: list[tuple[str, Path]] = []
+    roboflow = sorted(path.glob(f"*/{ROBOFLOW_FILE}"))
+    if (path / ROBOFLOW_FILE).is_file():
+        found.append((UNSPLIT, path / ROBOFLOW_FILE))
+    found += [(canonical_split(f.parent.name), f) for f in roboflow]
+    if found:
+        return found
+    ann_dir = path / "annotations"
+    for prefix in _TASK_PREFIXES:  # instances first; keypoint-only datasets second
+        task_files = sorted(ann_dir.glob(f"{prefix}*.json")) if ann_dir.is_dir() else []
+        if task_files:
+            return [(_split_of(f), f) for f in task_files]
+    if ann_dir.is_dir():
+        plain = [f for f in sorted(ann_dir.glob("*.json"))]
+        if len(plain) == 1:
+            return [(_split_of(plain[0]), plain[0])]
+    top = sorted(path.glob("*.json"))
+    if len(top) == 1:
+        return [(_split_of(top[0]), top[0])]
+    return []
+
+
+def _split_of(json_path: Path) -> str:
+    if json_path.name == ROBOFLOW_FILE:
+        name = json_path.parent.name
+        return canonical_split(name) if name in ("train", "valid", "val", "test") else UNSPLIT
+    stem = json_path.stem
+    for prefix in _TASK_PREFIXES:
+        if stem.startswith(prefix):
+            split = stem[len(prefix):]
+            return UNSPLIT if split == DEFAULT_SPLIT_NAME else canonical_split(split)
+    return UNSPLIT
+
+
+# --- read ----------------------------------------------------------------------------------
+
+def read(path: Path, ctx: ReadContext) -> Dataset:
+    files = _annotation_files(path)
+    if not files:
+        raise ParseError(path, "no COCO annotation file found (expected annotations/"
+                         "instances_<split>.json, <split>/_annotations.coco.json or a .json file)")
+    root = path if path.is_dir() else path.parent
+    parts: list[_Part] = []
+    with ctx.progress("Reading COCO", len(files)) as advance:
+        for split, file in files:
+            parts.append(_read_file(file, split, root, ctx))
+            advance(1)
+    return _combine(parts, ctx)
+
+
+class _Part:
+    """One parsed JSON file: its images, annotations and categories, before merging."""
+
+    def __init__(self, file: Path, images: Images, ann: Annotations, categories: Categories,
+                 meta: dict, ann_where: list[str]):
+        self.file, self.images, self.ann, self.categories = file, images, ann, categories
+        self.meta, self.ann_where = meta, ann_where
+
+
+@contextmanager
+def _gc_paused():
+    """The cyclic GC takes most of the time of building millions of small dicts; nothing here
+    makes cycles."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _read_file(file: Path, split: str, root: Path, ctx: ReadContext) -> _Part:
+    if file.stat().st_size > _MAX_JSON_BYTES:
+        raise ParseError(file, "file larger than 8 GiB; refused")
+    with _gc_paused():
+        try:
+            doc = orjson.loads(file.read_bytes())
+        except orjson.JSONDecodeError as e:
+            line, col = _line_col(file, e.pos)
+            raise ParseError(f"{file}:{line}:{col}", f"malformed JSON ({e.msg})") from None
+        if not isinstance(doc, dict):
+            raise ParseError(file, "expected a JSON object with images, annotations and "
+                             f"categories, got {type(doc).__name__}")
+        for key in ("images", "categories"):
+            if not isinstance(doc.get(key), list):
+                raise ParseError(file, f"missing or invalid {key!r} list (a COCO file has "
+                                 "images, annotations and categories)")
+        if not isinstance(doc.get("annotations", []), list):
+            raise ParseError(file, "'annotations' must be a list")
+        categories = _parse_categories(file, doc["categories"])
+        images, where_image = _parse_images(file, doc["images"], split, root, ctx)
+        ann, ann_where = _parse_annotations(file, doc.get("annotations", []), images,
+                                            where_image, ctx)
+        meta = {k: v for k, v in doc.items() if k not in ("images", "annotations", "categories")}
+        del doc
+    return _Part(file, images, ann, categories, meta, ann_where)
+
+
+def _line_col(file: Path, pos: int) -> tuple[int, int]:
+    data = file.read_bytes()[:pos]
+    return data.count(b"\n") + 1, pos - (data.rfind(b"\n") + 1) + 1
+
+
+def _parse_categories(file: Path, raw: list) -> Categories:
+    cats: list[Category] = []
+    seen: set[int] = set()
+    for i, c in enumerate(raw):
+        where = f"{file}: categories[{i}]"
+        if not isinstance(c, dict) or "id" not in c or "name" not in c:
+            raise ParseError(where, "a category needs 'id' and 'name'")
+        if not isinstance(c["id"], int) or isinstance(c["id"], bool):
+            raise ParseError(where, f"category id must be an integer, got {c['id']!r}")
+        if c["id"] in seen:
+            raise ValidationError(where, f"duplicate category id {c['id']}")
+        seen.add(c["id"])
+        try:
+            cats.append(Category(c["id"], str(c["name"]), c.get("supercategory"),
+                                 tuple(str(k) for k in c.get("keypoints") or ()),
+                                 tuple((int(a), int(b)) for a, b in c.get("skeleton") or ())))
+        except (TypeError, ValueError):
+            raise ParseError(where, "invalid keypoints or skeleton (expected a list of names "
+                             "and a list of [a, b] index pairs)") from None
+    return Categories(cats)
+
+
+def _parse_images(file: Path, raw: list, split: str, root: Path,
+                  ctx: ReadContext) -> tuple[Images, dict[int, int]]:
+    image_dir = _image_dir(file, split, root, raw)
+    ids, names, widths, heights, paths = [], [], [], [], []
+    extras: dict[str, list] = {}
+    for i, im in enumerate(raw):
+        where = f"{file}: images[{i}]"
+        try:
+            if not isinstance(im, dict):
+                raise ParseError(where, f"expected an object, got {type(im).__name__}")
+            for key in ("id", "file_name", "width", "height"):
+                if key not in im:
+                    raise ParseError(where, f"missing required key {key!r}")
+            if not all(isinstance(im[k], int) and not isinstance(im[k], bool)
+                       for k in ("id", "width", "height")):
+                raise ParseError(where, "id, width and height must be integers, got "
+                                 f"{im['id']!r}, {im['width']!r}, {im['height']!r}")
+            name = clean_relative(im["file_name"], where=f"{where} (id {im['id']})")
+            located = resolve_inside(image_dir, name, where=f"{where} (id {im['id']})")
+        except Error as e:
+            ctx.fail(e)
+            continue
+        ids.append(im["id"])
+        names.append(name)
+        widths.append(im["width"])
+        heights.append(im["height"])
+        paths.append(str(located.absolute()) if located.is_file() else None)
+        row = len(ids) - 1
+        for key, value in im.items():
+            if key not in _IMAGE_KEYS:
+                extras.setdefault(f"coco.{key}", [None] * row).append(value)
+        for col in extras.values():
+            if len(col) < len(ids):
+                col.append(None)
+    images = Images.build(names, widths, heights, id=ids, split=split, path=paths, attrs=extras)
+    return images, {int(v): r for r, v in enumerate(ids)}
+
+
+def _image_dir(file: Path, split: str, root: Path, raw: list) -> Path:
+    """Where this file's image names are relative to: the first candidate holding them."""
+    names = [DEFAULT_SPLIT_NAME if split == UNSPLIT else split]
+    names += [file.stem[len(p):] for p in _TASK_PREFIXES if file.stem.startswith(p)]
+    parent = file.parent
+    candidates = [parent]
+    for base in dict.fromkeys([root, parent.parent]):
+        for name in dict.fromkeys(names):
+            candidates += [base / "images" / name, base / name]
+        candidates += [base / "images", base]
+    probe = [im.get("file_name") for im in raw[:5] if isinstance(im, dict)]
+    probe = [p for p in probe if isinstance(p, str) and p and not p.startswith(("/", ".."))]
+    for cand in candidates:
+        if cand.is_dir() and probe and all((cand / p).is_file() for p in probe):
+            return cand
+    for cand in candidates:  # some images missing: best effort, any hit
+        if cand.is_dir() and any((cand / p).is_file() for p in probe):
+            return cand
+    return parent if parent.is_dir() else root
+
+
+def _parse_annotations(file: Path, raw: list, images: Images, image_rows: dict[int, int],
+                       ctx: ReadContext) -> tuple[Annotations, list[str]]:
+    n = len(raw)
+    image_index = np.empty(n, np.int64)
+    category_id = np.empty(n, np.int64)
+    ids = np.empty(n, np.int64)
+    xyxy = np.full((n, 4), np.nan)
+    iscrowd = np.zeros(n, bool)
+    score = np.full(n, np.nan)
+    track = np.full(n, -1, np.int64)
+    polys: list[list[np.ndarray]] = []
+    rles: list[dict | None] = []
+    kps: list[np.ndarray | None] = []
+    attrs: dict[str, list] = {}
+    has = {"score": False, "track": False, "iscrowd": False, "poly": False, "rle": False}
+    where_of: list[str] = []
+    keep = np.ones(n, bool)
+    for i, a in enumerate(raw):
+        aid = a.get("id", "?") if isinstance(a, dict) else "?"
+        where = f"{file}: annotations[{i}] (id {aid})"
+        where_of.append(where)
+        try:
+            rings, rle, kp = _parse_one(a, where, image_rows, i, image_index, category_id, ids,
+                                        xyxy, iscrowd, score, track, has)
+        except Error as e:
+            ctx.fail(e)
+            keep[i] = False
+            polys.append([])
+            rles.append(None)
+            kps.append(None)
+            continue
+        polys.append(rings)
+        rles.append(rle)
+        kps.append(kp)
+        for key, value in a.items():
+            if key == "attributes" and isinstance(value, dict):
+                for name, v in value.items():
+                    attrs.setdefault(name, [None] * n)[i] = v
+            elif key not in _ANN_KEYS:
+                attrs.setdefault(f"coco.{key}", [None] * n)[i] = value
+    keypoints = None
+    if any(k is not None for k in kps):
+        k_max = max(len(k) for k in kps if k is not None)
+        keypoints = np.full((n, k_max, 3), np.nan)
+        for i, k in enumerate(kps):
+            if k is not None:
+                keypoints[i, :len(k)] = k
+    ann = Annotations(
+        image_index, category_id, ids, xyxy,
+        iscrowd=iscrowd if has["iscrowd"] else None,
+        score=score if has["score"] else None,
+        track_id=track if has["track"] else None,
+        polygons=Polygons.from_lists(polys) if has["poly"] else None,
+        rle=_objects(rles) if has["rle"] else None,
+        keypoints=keypoints,
+        attrs={k: _objects(v) for k, v in attrs.items()},
+    )
+    if not keep.all():
+        ann = ann[keep]
+        where_of = [w for w, k in zip(where_of, keep) if k]
+    return ann, where_of
+
+
+def _parse_one(a: Any, where: str, image_rows: dict[int, int], i: int, image_index, category_id,
+               ids, xyxy, iscrowd, score, track, has) -> tuple[list, dict | None, Any]:
+    if not isinstance(a, dict):
+        raise ParseError(where, f"expected an object, got {type(a).__name__}")
+    for key in ("id", "image_id", "category_id"):
+        if key not in a:
+            raise ParseError(where, f"missing required key {key!r}")
+        if not isinstance(a[key], int) or isinstance(a[key], bool):
+            raise ParseError(where, f"{key} must be an integer, got {a[key]!r}")
+    if a["image_id"] not in image_rows:
+        raise ValidationError(where, f"refers to unknown image id {a['image_id']}")
+    image_index[i] = image_rows[a["image_id"]]
+    category_id[i] = a["category_id"]
+    ids[i] = a["id"]
+    rings: list[np.ndarray] = []
+    rle = None
+    seg = a.get("segmentation")
+    if isinstance(seg, list) and seg:
+        has["poly"] = True
+        for ring in seg:
+            if (not isinstance(ring, list) or len(ring) < 6 or len(ring) % 2
+                    or not all(_is_number(v) for v in ring)):
+                raise ParseError(where, "segmentation polygon must be a list of at least 3 "
+                                 "x, y pairs of numbers")
+            rings.append(np.asarray(ring, np.float64).reshape(-1, 2))
+    elif isinstance(seg, dict):
+        if ("counts" not in seg or "size" not in seg or not isinstance(seg["size"], list)
+                or len(seg["size"]) != 2 or not isinstance(seg["counts"], (str, list))):
+            raise ParseError(where, "RLE segmentation needs 'size' [h, w] and 'counts'")
+        has["rle"] = True
+        rle = seg
+    elif seg not in (None, []):
+        raise ParseError(where, f"segmentation must be a list of polygons or an RLE object, "
+                         f"got {type(seg).__name__}")
+    bbox = a.get("bbox")
+    if bbox is not None:
+        if (not isinstance(bbox, list) or len(bbox) != 4
+                or not all(_is_number(v) for v in bbox)):
+            raise ParseError(where, f"bbox must be [x, y, width, height] numbers, got {bbox!r}")
+        xyxy[i] = xywh_to_xyxy(np.asarray(bbox, np.float64))[0]
+    elif rings:
+        pts = np.concatenate(rings)
+        xyxy[i] = [*pts.min(axis=0), *pts.max(axis=0)]
+    else:
+        raise ParseError(where, "annotation has neither bbox nor polygon segmentation")
+    kp = None
+    raw_kp = a.get("keypoints")
+    if raw_kp is not None:
+        if (not isinstance(raw_kp, list) or len(raw_kp) % 3
+                or not all(_is_number(v) for v in raw_kp)):
+            raise ParseError(where, "keypoints must be a flat list of x, y, v numbers")
+        kp = np.asarray(raw_kp, np.float64).reshape(-1, 3)
+    if "iscrowd" in a:
+        has["iscrowd"] = True
+        iscrowd[i] = bool(a["iscrowd"])
+    if a.get("score") is not None:
+        if not _is_number(a["score"]):
+            raise ParseError(where, f"score must be a number, got {a['score']!r}")
+        has["score"] = True
+        score[i] = a["score"]
+    if a.get("track_id") is not None:
+        if not isinstance(a["track_id"], int) or isinstance(a["track_id"], bool):
+            raise ParseError(where, f"track_id must be an integer, got {a['track_id']!r}")
+        has["track"] = True
+        track[i] = a["track_id"]
+    return rings, rle, kp
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _objects(values: list) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _combine(parts: list[_Part], ctx: ReadContext) -> Dataset:
+    """Merge per-split files: one class map, image rows renumbered, annotations re-pointed."""
+    categories = parts[0].categories
+    for p in parts[1:]:
+        if p.categories != categories:
+            merged = list(categories) + [c for c in p.categories if not categories.has_id(c.id)]
+            clash = [c for c in p.categories if categories.has_id(c.id)
+                     and categories.by_id(c.id).name != c.name]
+            if clash:
+                c = clash[0]
+                raise ValidationError(p.file, f"category id {c.id} is {c.name!r} here but "
+                                      f"{categories.by_id(c.id).name!r} in {parts[0].file}")
+            categories = Categories(merged)
+    offsets = np.cumsum([0] + [len(p.images) for p in parts])
+    anns = [p.ann.replace(image_index=p.ann.image_index + off) for p, off in zip(parts, offsets)]
+    images = Images.concat([p.images for p in parts])
+    ds = Dataset(images, Annotations.concat(anns), categories, {"coco": parts[0].meta})
+    ann_where = [w for p in parts for w in p.ann_where]
+    image_files = [p.file for p in parts for _ in range(len(p.images))]
+    return finish_read(
+        ds, ctx, where_annotation=lambda i: ann_where[i],
+        where_image=lambda r: f"{image_files[r]}: image id {images.id[r]}")
+
+
+# --- write ---------------------------------------------------------------------------------
+
+def write(ds: Dataset, out: Path, ctx: WriteContext) -> None:
+    layout = ctx.options.get("layout", "standard")
+    if layout not in ("standard", "roboflow"):
+        raise Error(f"coco: layout must be 'standard' or 'roboflow', got {layout!r}")
+    meta = ds.meta.get("coco", {})
+    categories = [c.to_dict() for c in ds.categories]
+    ann = ds.annotations
+    order = np.argsort(ann.image_index, kind="stable")
+    order = order[~ann.is_label[order]]  # image-level labels have no COCO form (loss reported)
+    splits = ds.images.splits()
+    with ctx.progress("Writing COCO", len(ds.images)) as advance:
+        for split in splits:
+            rows = np.flatnonzero(ds.images.split == split)
+            folder = DEFAULT_SPLIT_NAME if split == UNSPLIT else split
+            if layout == "roboflow":
+                folder = "valid" if split == "val" else folder
+                json_path, image_dir = out / folder / ROBOFLOW_FILE, out / folder
+            else:
+                json_path = out / "annotations" / f"instances_{folder}.json"
+                image_dir = out / "images" / folder
+            in_split = np.isin(ann.image_index[order], rows)
+            doc = {**meta, "images": [_image_dict(ds.images, r) for r in rows],
+                   "annotations": [_ann_dict(ds, int(i)) for i in order[in_split]],
+                   "categories": categories}
+            doc = {k: doc[k] for k in _key_order(doc)}
+            json_path.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomic(json_path, orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY))
+            advance(len(rows))
+    from .common import write_images
+    write_images(ds, lambda r: _dest(out, ds.images, r, layout), ctx)
+
+
+def _dest(out: Path, images: Images, r: int, layout: str) -> Path:
+    split = images.split[r]
+    folder = DEFAULT_SPLIT_NAME if split == UNSPLIT else split
+    if layout == "roboflow":
+        return out / ("valid" if split == "val" else folder) / images.file_name[r]
+    return out / "images" / folder / images.file_name[r]
+
+
+def _key_order(doc: dict) -> list[str]:
+    first = [k for k in ("info", "licenses") if k in doc]
+    last = ["categories", "images", "annotations"]
+    return first + [k for k in doc if k not in first and k not in last] + last
+
+
+def _image_dict(images: Images, r: int) -> dict:
+    d = {"id": int(images.id[r]), "file_name": images.file_name[r],
+         "width": int(images.width[r]), "height": int(images.height[r])}
+    for key, col in sorted(images.attrs.items()):
+        if key.startswith("coco.") and col[r] is not None:
+            d[key[5:]] = col[r]
+    return d
+
+
+def _ann_dict(ds: Dataset, i: int) -> dict:
+    ann = ds.annotations
+    d: dict[str, Any] = {"id": int(ann.id[i]), "image_id": int(ds.images.id[ann.image_index[i]]),
+                         "category_id": int(ann.category_id[i])}
+    rings = ann.polygons.rings(i) if ann.polygons is not None else []
+    rle = ann.rle[i] if ann.rle is not None else None
+    if rle is not None:
+        d["segmentation"] = rle
+    else:
+        d["segmentation"] = [_num_list(r.reshape(-1)) for r in rings]
+    box = ann.xyxy[i]
+    if not np.isnan(box).any():
+        xywh = xyxy_to_xywh(box)[0]
+        xywh[2:] = np.round(xywh[2:], 10)  # x2 - x1 in floats leaves 1e-16 noise
+        d["bbox"] = _num_list(xywh)
+    stored_area = ann.attr("coco.area")[i]
+    if stored_area is not None:
+        d["area"] = stored_area
+    elif rle is not None:
+        d["area"] = rle_area(rle)
+    elif rings:
+        d["area"] = _num(round(sum(polygon_area(r) for r in rings), 10))
+    elif "bbox" in d:
+        d["area"] = _num(round(d["bbox"][2] * d["bbox"][3], 10))
+    d["iscrowd"] = int(ann.iscrowd[i]) if ann.iscrowd is not None else 0
+    if ann.keypoints is not None and not np.isnan(ann.keypoints[i]).all():
+        kp = ann.keypoints[i]
+        kp = kp[~np.isnan(kp).all(axis=1)]
+        d["keypoints"] = _num_list(kp.reshape(-1))
+        stored = ann.attr("coco.num_keypoints")[i]
+        d["num_keypoints"] = stored if stored is not None else int((kp[:, 2] > 0).sum())
+    if ann.score is not None and not np.isnan(ann.score[i]):
+        d["score"] = float(ann.score[i])
+    if ann.track_id is not None and ann.track_id[i] >= 0:
+        d["track_id"] = int(ann.track_id[i])
+    plain = {k: col[i] for k, col in sorted(ann.attrs.items())
+             if "." not in k and col[i] is not None}
+    if plain:
+        d["attributes"] = plain
+    for key, col in sorted(ann.attrs.items()):
+        if (key.startswith("coco.") and key not in ("coco.area", "coco.num_keypoints")
+                and col[i] is not None):
+            d[key[5:]] = col[i]
+    return d
+
+
+def _num(x: float) -> int | float:
+    x = float(x)
+    return int(x) if x.is_integer() and abs(x) < 2**53 else x
+
+
+def _num_list(values: np.ndarray) -> list:
+    return [_num(v) for v in values.tolist()]
+
+
+FORMAT = Format(
+    name="coco",
+    description="COCO JSON (instances, keypoints, RLE); standard and Roboflow layouts",
+    supports=frozenset({BOXES, POLYGONS, MASKS, KEYPOINTS, SCORES, TRACK_IDS, ISCROWD,
+                        CATEGORY_IDS, ATTRIBUTES, IMAGE_IDS, ANNOTATION_IDS, CATEGORY_META}),
+    detect=detect, read=read, write=write,
+    aliases=("coco-json", "roboflow-coco", "mscoco"),
+    attributes=None,
+    options={"layout": "standard (annotations/instances_<split>.json + images/<split>/) or "
+                       "roboflow (<split>/_annotations.coco.json beside the images)"},
+)

@@ -1,0 +1,164 @@
+"""visionflow's own format: the canonical model written column by column, losslessly.
+
+`visionflow.json` holds every column of the model plus a schema version; images sit in
+`images/<split>/<file_name>` (split "" -> `images/_unsplit/`). It is the interchange for external
+tools, golden files and versioning: read(write(D)) == D for every dataset, byte-for-byte stable.
+A reader refuses a schema with an unknown major version instead of guessing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from ..core.annotations import Annotations, Polygons
+from ..core.categories import Categories, Category
+from ..core.dataset import Dataset
+from ..core.errors import ParseError
+from ..core.images import UNSPLIT, Images
+from ..io.atomic import write_bytes_atomic
+from ..io.paths import clean_relative, resolve_inside
+from .base import (ANNOTATION_IDS, CATEGORY_META, IMAGE_IDS, ATTRIBUTES, BOXES, CATEGORY_IDS, ISCROWD, KEYPOINTS, LABELS, MASKS, OBB,
+                   POLYGONS, SCORES, TRACK_IDS, Detection, Format, ReadContext, WriteContext)
+from .common import finish_read, write_images
+
+SCHEMA_VERSION = "1.0"
+FILE_NAME = "visionflow.json"
+UNSPLIT_DIR = "_unsplit"
+_LOCAL_META = ("source_root", "source_format")  # how it was loaded, not what it is
+
+
+def detect(path: Path) -> Detection | None:
+    file = path / FILE_NAME if path.is_dir() else path
+    if not file.is_file() or file.suffix != ".json":
+        return None
+    head = file.open("rb").read(256)
+    if b'"schema_version"' in head and b'"writer": "visionflow' in head:
+        return Detection("visionflow", 1.0, (f"{file.name} carries a visionflow schema_version",))
+    return None
+
+
+def read(path: Path, ctx: ReadContext) -> Dataset:
+    file = path / FILE_NAME if path.is_dir() else path
+    root = file.parent
+    try:
+        doc = orjson.loads(file.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as e:
+        raise ParseError(file, f"not a readable visionflow file ({e})") from None
+    version = str(doc.get("schema_version", "")) if isinstance(doc, dict) else ""
+    if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
+        raise ParseError(file, f"schema_version {version or '(none)'} is not supported by this "
+                         f"visionflow (reads {SCHEMA_VERSION.split('.')[0]}.x); upgrade visionflow")
+    try:
+        ds = _from_doc(doc, root, file)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ParseError(file, f"invalid visionflow file ({e.__class__.__name__}: {e})") from None
+    return finish_read(ds, ctx, where_annotation=lambda i: f"{file}: annotation row {i}",
+                       where_image=lambda i: f"{file}: image row {i}")
+
+
+def _from_doc(doc: dict, root: Path, file: Path) -> Dataset:
+    im = doc["images"]
+    names = [clean_relative(n, where=f"{file}: images.file_name") for n in im["file_name"]]
+    paths = []
+    for name, split in zip(names, im["split"]):
+        p = resolve_inside(root, f"images/{split or UNSPLIT_DIR}/{name}", where=str(file))
+        paths.append(str(p.absolute()) if p.is_file() else None)
+    images = Images.build(names, im["width"], im["height"], id=im["id"], split=im["split"],
+                          path=paths, attrs=im.get("attrs") or {})
+    a = doc["annotations"]
+    n = len(a["id"])
+    polygons = None
+    if a.get("polygons") is not None:
+        p = a["polygons"]
+        polygons = Polygons(np.asarray(p["coords"], np.float64).reshape(-1, 2),
+                            np.asarray(p["ring_offsets"], np.int64),
+                            np.asarray(p["object_offsets"], np.int64))
+    ann = Annotations(
+        np.asarray(a["image_index"], np.int64), np.asarray(a["category_id"], np.int64),
+        np.asarray(a["id"], np.int64), _floats(a["xyxy"], (n, 4)),
+        iscrowd=None if a.get("iscrowd") is None else np.asarray(a["iscrowd"], bool),
+        score=None if a.get("score") is None else _floats(a["score"], (n,)),
+        track_id=None if a.get("track_id") is None else np.asarray(a["track_id"], np.int64),
+        polygons=polygons,
+        rle=None if a.get("rle") is None else _objects(a["rle"]),
+        keypoints=None if a.get("keypoints") is None else _floats(a["keypoints"], (n, -1, 3)),
+        obb=None if a.get("obb") is None else _floats(a["obb"], (n, 4, 2)),
+        attrs={k: _objects(v) for k, v in (a.get("attrs") or {}).items()},
+    )
+    cats = Categories(Category.from_dict(c) for c in doc["categories"])
+    return Dataset(images, ann, cats, doc.get("meta") or {})
+
+
+def _floats(values: Any, shape: tuple) -> np.ndarray:
+    """JSON has no NaN: null stands for it."""
+    arr = np.array(values, dtype=object)
+    if arr.size == 0:
+        return np.zeros(tuple(0 if d == -1 else d for d in shape))
+    arr[arr == None] = np.nan  # noqa: E711 - elementwise comparison
+    return arr.astype(np.float64).reshape(shape)
+
+
+def _objects(values: list) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def write(ds: Dataset, out: Path, ctx: WriteContext) -> None:
+    write_bytes_atomic(out / FILE_NAME, dumps(ds))
+    write_images(ds, lambda r: out / "images" / (ds.images.split[r] or UNSPLIT_DIR)
+                 / ds.images.file_name[r], ctx)
+
+
+def dumps(ds: Dataset) -> bytes:
+    """The dataset as visionflow JSON bytes (deterministic)."""
+    from .. import __version__
+    im, a = ds.images, ds.annotations
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        "writer": f"visionflow {__version__}",
+        "meta": {k: v for k, v in ds.meta.items() if k not in _LOCAL_META},
+        "categories": [c.to_dict() for c in ds.categories],
+        "images": {"id": im.id, "file_name": list(im.file_name), "width": im.width,
+                   "height": im.height, "split": list(im.split),
+                   "attrs": {k: list(v) for k, v in sorted(im.attrs.items())}},
+        "annotations": {
+            "image_index": a.image_index, "category_id": a.category_id, "id": a.id,
+            "xyxy": _nullable(a.xyxy),
+            "iscrowd": None if a.iscrowd is None else a.iscrowd.astype(int),
+            "score": None if a.score is None else _nullable(a.score),
+            "track_id": a.track_id,
+            "polygons": None if a.polygons is None else {
+                "coords": a.polygons.coords, "ring_offsets": a.polygons.ring_offsets,
+                "object_offsets": a.polygons.object_offsets},
+            "rle": None if a.rle is None else list(a.rle),
+            "keypoints": None if a.keypoints is None else _nullable(a.keypoints),
+            "obb": None if a.obb is None else _nullable(a.obb),
+            "attrs": {k: list(v) for k, v in sorted(a.attrs.items())},
+        },
+    }
+    return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_INDENT_2)
+
+
+def _nullable(arr: np.ndarray) -> Any:
+    """Float array as nested lists with NaN as null (orjson would write null anyway, but
+    explicitly so the reader's contract is visible here)."""
+    if not np.isnan(arr).any():
+        return arr
+    obj = arr.astype(object)
+    obj[np.isnan(arr)] = None
+    return obj.tolist()
+
+
+FORMAT = Format(
+    name="visionflow",
+    description="visionflow's own lossless JSON (every column of the canonical model)",
+    supports=frozenset({BOXES, LABELS, POLYGONS, MASKS, KEYPOINTS, OBB, SCORES, TRACK_IDS,
+                        ISCROWD, CATEGORY_IDS, ATTRIBUTES, IMAGE_IDS, ANNOTATION_IDS,
+                        CATEGORY_META}),
+    detect=detect, read=read, write=write, aliases=("native", "vf"), attributes=None,
+)

@@ -1,0 +1,1018 @@
+"""YOLO text labels in the Ultralytics layout (YOLOv5/v8/11): a data yaml, images/<split>/ and
+labels/<split>/*.txt with one object per line, coordinates normalized to the image size.
+
+Line kinds (all numbers normalized to 0..1 except the class index and keypoint visibility):
+
+    detect    c cx cy w h
+    segment   c x1 y1 ... xn yn              (n >= 3; the box is the polygon's bounds)
+    pose      c cx cy w h + K*(2|3) numbers  (kpt_shape: [K, 2|3] in the yaml)
+    obb       c x1 y1 x2 y2 x3 y3 x4 y4      (the box is the corners' bounds)
+
+The box of a polygon or an oriented box is its bounds clipped to the image (DOTA's corners often
+reach a few pixels outside; the points themselves are kept as written).
+
+Rules this module follows (and writes down so nobody has to guess):
+
+- Category ids: YOLO has a class index only. Without metadata a class's id is index + 1 (the
+  COCO convention; 0 is "background" in torchvision-style trainers). The writer keeps the real
+  ids in the data yaml under `visionflow: {category_ids: [...], task: ...}` (plus supercategories,
+  keypoint names and skeletons when there are any), and the reader uses that mapping when
+  present, so COCO ids survive COCO -> YOLO -> COCO. Ultralytics ignores the extra key.
+- Task: `visionflow.task` in the yaml (or the read option task=...) decides; else kpt_shape means
+  pose; else a dataset whose every line has exactly 9 numbers is OBB; else lines of 5 numbers are
+  boxes and lines of 2n+1 numbers (n >= 3) polygons. So a segmentation dataset made only of
+  4-point polygons reads as OBB unless its yaml says `visionflow: {task: segment}` (ours do).
+- Pose: visibility follows COCO (0 not labelled, 1 hidden, 2 visible). With kpt_shape [K, 2] a
+  point at x = y = 0 is "not labelled" and any other is visible; the dims are kept in
+  meta["yolo"] so the writer writes the same number of values back. In a pose dataset an object
+  without keypoints is written with all K points unlabelled (0 0 0) and reads back that way.
+- Splits: train/val/test (and keys listed in `visionflow.splits`) name a folder, a .txt list of
+  image paths or a list of those. Images reached through several split keys (Ultralytics' trick
+  `train: images` + `val: images`) are UNSPLIT. The label of an image is found like Ultralytics'
+  img2label_paths: the last `images` folder becomes `labels`, the suffix `.txt`; applied inside
+  the dataset root only. `../x` entries (Roboflow exports) fall back to `x` like Ultralytics does.
+  Nothing outside the dataset folder is ever followed: an absolute or stale `path:` falls back to
+  the yaml's folder; absolute or escaping list entries and symlinks are refused.
+- A folder without a yaml but with images/ + labels/ (optionally images/<split>/, or Roboflow's
+  <split>/images/) is read too, with class names from classes.txt, obj.names or *.names.
+- Writer: data.yaml without a `path:` key (Ultralytics then uses the yaml's own folder; `path: .`
+  would mean the current directory), images/<split>/<file_name>, labels/<split>/<stem>.txt for
+  every image (empty file for a negative), UNSPLIT images in images/ + labels/ with train and val
+  both pointing at `images`. Numbers get 6 decimals with trailing zeros stripped, so
+  write(read(write(D))) is byte-identical. One task per dataset: pose if any keypoints, else
+  segment if any polygon, else obb if any oriented box, else detect. In a segment dataset an object
+  without a polygon is written as its oriented box or its box as a 4-point polygon (Ultralytics
+  reads a whole file as polygons as soon as one line is); an object with several rings is merged
+  into one ring joined by zero-width bridges (what Ultralytics' COCO converter does) and reported
+  as `loss.polygons.multi_ring`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from ..core.annotations import Annotations, Polygons
+from ..core.categories import Categories, Category
+from ..core.dataset import Dataset
+from ..core.errors import OutputError, ParseError, UnsafeInputError
+from ..core.images import UNSPLIT, Images
+from ..io.images import is_image_file
+from ..io.paths import clean_relative, resolve_inside
+from . import common
+from .base import (BOXES, CATEGORY_IDS, CATEGORY_META, KEYPOINTS, OBB, POLYGONS, Detection,
+                   Format, ReadContext, WriteContext)
+
+TASKS = ("detect", "segment", "pose", "obb")
+SPLIT_KEYS = ("train", "val", "test")
+# Other yaml keys Ultralytics treats as image sources.
+_EXTRA_SPLIT_KEYS = ("minival",)
+_SPLIT_ALIASES = {"valid": "val", "validation": "val"}
+NAMES_FILES = ("classes.txt", "obj.names")
+SIDECAR_KEY = "visionflow"
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+# --- detect -------------------------------------------------------------------------------
+
+def detect(path: Path) -> Detection | None:
+    if path.is_file():
+        if path.suffix.lower() in (".yaml", ".yml") and _is_data_yaml(_load_yaml_quiet(path)):
+            return Detection("yolo", 0.95, (f"{path.name} has names and train/val keys",))
+        return None
+    if not path.is_dir():
+        return None
+    found = find_data_yaml(path)
+    if found is not None:
+        return Detection("yolo", 0.95, (f"{found.name} has names and train/val keys",))
+    if (path / "obj.data").is_file():
+        return None  # darknet layout (yolo-darknet)
+    label_dirs = [d for d in _label_dirs(path) if d.is_dir()]
+    if not label_dirs:
+        return None
+    sample = _first_file(label_dirs, ".txt")
+    if sample is None or not _looks_like_labels(sample):
+        return None
+    reasons = ["images/ and labels/ folders with lines of numbers"]
+    confidence = 0.7
+    names = _names_file(path)
+    if names is not None:
+        confidence = 0.75
+        reasons.append(f"class names in {names.name}")
+    return Detection("yolo", confidence, tuple(reasons))
+
+
+# --- read ---------------------------------------------------------------------------------
+
+def read(path: Path, ctx: ReadContext) -> Dataset:
+    if path.is_file():
+        root, yaml_path = path.parent, path
+    else:
+        root, yaml_path = path, find_data_yaml(path)
+    if yaml_path is None:
+        return _read_plain_layout(root, ctx)
+    data = load_yaml(yaml_path)
+    if not isinstance(data, dict):
+        raise ParseError(yaml_path, "expected a mapping with names and train/val keys")
+    base = _dataset_base(root, data, yaml_path, ctx)
+    sidecar = data.get(SIDECAR_KEY) if isinstance(data.get(SIDECAR_KEY), dict) else {}
+    names = names_from_yaml(data, yaml_path)
+    keys = [k for k in (*SPLIT_KEYS, *_EXTRA_SPLIT_KEYS, *(sidecar.get("splits") or []))
+            if isinstance(k, str) and data.get(k)]
+    keys = list(dict.fromkeys(keys))
+    if not keys:
+        raise ParseError(yaml_path, "no train/val/test entry names any images")
+    found: list[ImageEntry] = []
+    for key in keys:
+        found += _split_entries(root, base, data[key], _SPLIT_ALIASES.get(key, key),
+                                f"{yaml_path}: {key}", ctx)
+    images = merge_split_entries(found)
+    for img in images:
+        img.label_rel = ultralytics_label_rel(img.rel)
+    kpt_shape = kpt_shape_from(data.get("kpt_shape"), yaml_path)
+    meta = {"flip_idx": data.get("flip_idx")} if data.get("flip_idx") is not None else {}
+    return assemble(root, images, names, ctx, sidecar=sidecar, kpt_shape=kpt_shape,
+                    names_where=str(yaml_path), extra_meta=meta)
+
+
+def find_data_yaml(folder: Path) -> Path | None:
+    """The dataset yaml of a folder: data.yaml first, else any yaml with names + train/val."""
+    candidates = [folder / n for n in ("data.yaml", "data.yml")]
+    candidates += sorted(p for p in folder.glob("*.y*ml") if p not in candidates)
+    for p in candidates:
+        if p.is_file() and p.suffix.lower() in (".yaml", ".yml") and _is_data_yaml(
+                _load_yaml_quiet(p)):
+            return p
+    return None
+
+
+def names_from_yaml(data: dict, where: Path) -> list[str]:
+    names, nc = data.get("names"), data.get("nc")
+    if names is None:
+        if isinstance(nc, int) and nc >= 0:
+            return [f"class_{i}" for i in range(nc)]
+        raise ParseError(where, "no 'names' (or 'nc') key; expected names: {0: name, ...}")
+    if isinstance(names, dict):
+        try:
+            by_index = {int(k): str(v) for k, v in names.items()}
+        except (TypeError, ValueError):
+            raise ParseError(where, "names keys must be class indices 0..n-1") from None
+        if sorted(by_index) != list(range(len(by_index))):
+            raise ParseError(where, f"names keys must be the class indices 0..{len(by_index) - 1}"
+                             f", got {sorted(by_index)}")
+        out = [by_index[i] for i in range(len(by_index))]
+    elif isinstance(names, list):
+        out = [str(n) for n in names]
+    else:
+        raise ParseError(where, f"names must be a mapping or a list, got {type(names).__name__}")
+    if isinstance(nc, int) and nc != len(out):
+        raise ParseError(where, f"'nc: {nc}' does not match the {len(out)} names")
+    return out
+
+
+def read_names_file(path: Path) -> list[str]:
+    """One class per line (darknet obj.names, classes.txt); trailing blank lines ignored."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise ParseError(path, "class names file is not UTF-8 text") from None
+    lines = [line.strip() for line in text.splitlines()]
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
+
+
+def kpt_shape_from(value: Any, where: Path | str) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    if (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value)
+            and value[0] > 0 and value[1] in (2, 3)):
+        return value[0], value[1]
+    raise ParseError(where, f"kpt_shape must be [K, 2] or [K, 3], got {value!r}")
+
+
+@dataclass
+class ImageEntry:
+    """An image found through a split entry, before its size and labels are read."""
+    rel: str                 # POSIX path relative to the dataset root
+    file_name: str           # name inside its split
+    split: str
+    where: str               # where it was named ("train.txt:3" or the image path)
+    key: str = ""            # the split key that named it
+    label_rel: str = ""      # label file relative to the root
+
+
+def merge_split_entries(entries: Sequence[ImageEntry]) -> list[ImageEntry]:
+    """One entry per image file; an image named by several split keys is UNSPLIT."""
+    out: dict[str, ImageEntry] = {}
+    for e in entries:
+        first = out.get(e.rel)
+        if first is None:
+            out[e.rel] = e
+        elif first.key != e.key:
+            first.split = UNSPLIT
+    return list(out.values())
+
+
+def ultralytics_label_rel(image_rel: str) -> str:
+    """Ultralytics' img2label_paths inside the root: last images/ -> labels/, suffix -> .txt."""
+    parts = image_rel.split("/")
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i] == "images":
+            parts[i] = "labels"
+            break
+    parts[-1] = _stem(parts[-1]) + ".txt"
+    return "/".join(parts)
+
+
+def assemble(root: Path, images: Sequence[ImageEntry], names: list[str] | None,
+             ctx: ReadContext, *, sidecar: dict, kpt_shape: tuple[int, int] | None,
+             names_where: str, extra_meta: dict | None = None,
+             meta_key: str = "yolo") -> Dataset:
+    """Image sizes + label files -> a validated Dataset (shared with yolo_darknet)."""
+    sidecar = sidecar if isinstance(sidecar, dict) else {}
+    kpt_shape = kpt_shape or kpt_shape_from(sidecar.get("kpt_shape"), names_where)
+    paths = [str(os.path.abspath(root / img.rel)) for img in images]
+    sizes = common.read_sizes(paths, ctx, where=lambda i: images[i].where)
+    keep = np.flatnonzero((sizes[:, 0] > 0) & (sizes[:, 1] > 0))
+    images = [images[i] for i in keep]
+    paths = [paths[i] for i in keep]
+    sizes = sizes[keep]
+
+    rows: list[_Row] = []
+    for i, img in enumerate(images):
+        rows += _read_label_file(root, img, i, ctx)
+
+    inferred = names is None
+    if names is None:
+        top = max((int(r.values[0]) for r in rows if _class_ok(r.values[0], None)), default=-1)
+        names = [str(i) for i in range(top + 1)]
+    declared = ctx.options.get("task") or sidecar.get("task")
+    if declared is not None and declared not in TASKS:
+        raise ParseError(names_where, f"unknown task {declared!r}; expected one of "
+                         f"{', '.join(TASKS)}")
+    task = declared or infer_task({len(r.values) for r in rows}, kpt_shape)
+    if task == "pose" and kpt_shape is None:
+        raise ParseError(names_where, "task pose needs kpt_shape: [K, 2|3]")
+    categories = categories_from(names, sidecar, ctx, names_where)
+    ann, ann_where = rows_to_annotations(rows, sizes, len(names), task, kpt_shape, ctx,
+                                         None if inferred else names_where,
+                                         categories.ids)
+    imgs = Images.build([img.file_name for img in images], sizes[:, 0], sizes[:, 1],
+                        split=[img.split for img in images], path=paths)
+    yolo_meta: dict[str, Any] = {"task": task, **(extra_meta or {})}
+    if kpt_shape is not None:
+        yolo_meta["kpt_shape"] = list(kpt_shape)
+    ds = Dataset(imgs, ann, categories, {meta_key: yolo_meta})
+    return common.finish_read(ds, ctx, where_annotation=lambda i: ann_where[i],
+                              where_image=lambda i: images[i].where)
+
+
+def infer_task(lengths: set[int], kpt_shape: tuple[int, int] | None) -> str:
+    if kpt_shape is not None:
+        return "pose"
+    if lengths == {9}:
+        return "obb"
+    return "detect" if lengths <= {5} else "segment"
+
+
+def categories_from(names: list[str], sidecar: dict, ctx: ReadContext,
+                    where: str) -> Categories:
+    """Index + 1 ids, or the ids kept in the visionflow mapping by our writer."""
+    n = len(names)
+    ids = sidecar.get("category_ids")
+    if ids is not None:
+        if (not isinstance(ids, list) or len(ids) != n or not all(isinstance(i, int) for i in ids)
+                or len(set(ids)) != n):
+            ctx.report.add("warning", "yolo.category_ids_ignored",
+                           f"{SIDECAR_KEY}.category_ids is not {n} distinct integers; "
+                           "using class index + 1", where=where)
+            ids = None
+    ids = ids or list(range(1, n + 1))
+    supers = _list_of(sidecar.get("supercategories"), n)
+    kpts = _list_of(sidecar.get("keypoint_names"), n)
+    skels = _list_of(sidecar.get("skeletons"), n)
+    out = []
+    for i, name in enumerate(names):
+        try:
+            out.append(Category(ids[i], name, None if supers[i] is None else str(supers[i]),
+                                tuple(str(k) for k in kpts[i] or ()),
+                                tuple((int(a), int(b)) for a, b in skels[i] or ())))
+        except (TypeError, ValueError):
+            out.append(Category(ids[i], name))
+    return Categories(out)
+
+
+def rows_to_annotations(rows: Sequence[_Row], sizes: np.ndarray, n_classes: int, task: str,
+                        kpt_shape: tuple[int, int] | None, ctx: ReadContext,
+                        names_where: str | None,
+                        category_ids: Sequence[int]) -> tuple[Annotations, list[str]]:
+    """Parsed label lines -> Annotations in absolute pixels, and a 'file:line' per row."""
+    expected = _expected_counts(task, kpt_shape)
+    image_index: list[int] = []
+    cls: list[int] = []
+    xyxy: list[np.ndarray] = []
+    rings: list[list[np.ndarray]] = []
+    kpts: list[np.ndarray] = []
+    obbs: list[np.ndarray] = []
+    where: list[str] = []
+    nan_k = None if kpt_shape is None else np.full((kpt_shape[0], 3), np.nan)
+    for r in rows:
+        at = f"{r.file}:{r.line}"
+        v = r.values
+        k = len(v)
+        if not expected(k):
+            ctx.fail(ParseError(at, f"expected {_describe(task, kpt_shape)}, got {k} "
+                                f"(\"{_short(r.text)}\")"))
+            continue
+        if not _class_ok(v[0], n_classes if names_where else None):
+            known = (f"0..{n_classes - 1} ({n_classes} names in {names_where})" if n_classes
+                     else f"none (no class names in {names_where})")
+            ctx.fail(ParseError(at, f"class index {_num_text(r.text)} is not a class: known "
+                                f"indices are {known}"))
+            continue
+        w, h = float(sizes[r.image, 0]), float(sizes[r.image, 1])
+        scale = np.array([w, h])
+        ring: list[np.ndarray] = []
+        kp = nan_k
+        ob = np.full((4, 2), np.nan)
+        if task == "pose":
+            box = _cxcywh_to_xyxy(v[1:5], w, h)
+            kp = _keypoints(v[5:], kpt_shape, scale)
+        elif k == 5:
+            box = _cxcywh_to_xyxy(v[1:5], w, h)
+        elif task == "obb":
+            ob = v[1:].reshape(4, 2) * scale
+            box = _bounds(ob, w, h)
+        else:
+            pts = v[1:].reshape(-1, 2) * scale
+            ring = [pts]
+            box = _bounds(pts, w, h)
+        image_index.append(r.image)
+        cls.append(int(v[0]))
+        xyxy.append(box)
+        rings.append(ring)
+        kpts.append(kp)
+        obbs.append(ob)
+        where.append(at)
+    n = len(image_index)
+    ids = np.asarray(category_ids, np.int64)
+    columns: dict[str, Any] = {}
+    if task == "segment":
+        columns["polygons"] = Polygons.from_lists(rings)
+    if task == "pose":
+        columns["keypoints"] = (np.stack(kpts) if n else np.zeros((0, kpt_shape[0], 3)))
+    if task == "obb":
+        columns["obb"] = np.stack(obbs) if n else np.zeros((0, 4, 2))
+    ann = Annotations.build(image_index, ids[np.asarray(cls, np.int64)] if n else [],
+                            np.asarray(xyxy).reshape(n, 4), **columns)
+    return ann, where
+
+
+# --- private parse helpers ----------------------------------------------------------------
+
+@dataclass
+class _Row:
+    image: int
+    file: str
+    line: int
+    values: np.ndarray
+    text: str
+
+
+def _read_label_file(root: Path, img: ImageEntry, image_row: int,
+                     ctx: ReadContext) -> list[_Row]:
+    shown = str(root / img.label_rel)
+    try:
+        path = resolve_inside(root, img.label_rel, where=shown)
+    except UnsafeInputError as e:
+        ctx.fail(e)
+        return []
+    if not path.is_file():
+        return []  # no label file: an image without objects (a negative)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        ctx.fail(ParseError(shown, "label file is not UTF-8 text; expected lines of numbers"))
+        return []
+    except OSError as e:
+        ctx.fail(ParseError(shown, f"cannot read label file ({e.strerror or e})"))
+        return []
+    rows: list[_Row] = []
+    for n, line in enumerate(text.splitlines(), 1):
+        tokens = line.split()
+        if not tokens:
+            continue
+        try:
+            values = np.array([float(t) for t in tokens], dtype=np.float64)
+        except ValueError:
+            bad = next(t for t in tokens if not _is_float(t))
+            ctx.fail(ParseError(f"{shown}:{n}", f"expected numbers, got {bad!r} "
+                                f"(\"{_short(line)}\")"))
+            continue
+        if not np.isfinite(values).all():
+            bad = tokens[int(np.flatnonzero(~np.isfinite(values))[0])]
+            ctx.fail(ParseError(f"{shown}:{n}", f"number {bad!r} is not finite "
+                                f"(\"{_short(line)}\")"))
+            continue
+        rows.append(_Row(image_row, shown, n, values, line))
+    return rows
+
+
+def _expected_counts(task: str, kpt_shape: tuple[int, int] | None) -> Callable[[int], bool]:
+    if task == "pose":
+        want = 5 + kpt_shape[0] * kpt_shape[1]
+        return lambda k: k == want
+    if task == "obb":
+        return lambda k: k == 9
+    if task == "detect":
+        return lambda k: k == 5
+    return lambda k: k == 5 or (k >= 7 and k % 2 == 1)
+
+
+def _describe(task: str, kpt_shape: tuple[int, int] | None) -> str:
+    if task == "pose":
+        k, d = kpt_shape
+        return (f"{5 + k * d} numbers (pose: class, cx cy w h and {k}x{d} keypoint values "
+                "for kpt_shape [" f"{k}, {d}])")
+    if task == "obb":
+        return "9 numbers (oriented box: class x1 y1 x2 y2 x3 y3 x4 y4)"
+    if task == "detect":
+        return "5 numbers (detection: class cx cy w h)"
+    return ("5 numbers (detection: class cx cy w h) or an odd count >= 7 "
+            "(segmentation: class x1 y1 ... xn yn, n >= 3)")
+
+
+def _class_ok(value: float, n_classes: int | None) -> bool:
+    return (float(value).is_integer() and value >= 0
+            and (n_classes is None or value < n_classes))
+
+
+def _keypoints(values: np.ndarray, kpt_shape: tuple[int, int], scale: np.ndarray) -> np.ndarray:
+    k, d = kpt_shape
+    raw = values.reshape(k, d)
+    out = np.empty((k, 3))
+    out[:, :2] = raw[:, :2] * scale
+    if d == 3:
+        out[:, 2] = raw[:, 2]
+    else:
+        out[:, 2] = np.where((raw[:, 0] == 0) & (raw[:, 1] == 0), 0.0, 2.0)
+    return out
+
+
+def _cxcywh_to_xyxy(c: np.ndarray, w: float, h: float) -> np.ndarray:
+    return np.array([(c[0] - c[2] / 2) * w, (c[1] - c[3] / 2) * h,
+                     (c[0] + c[2] / 2) * w, (c[1] + c[3] / 2) * h])
+
+
+def _bounds(points: np.ndarray, w: float, h: float) -> np.ndarray:
+    """Bounds of polygon / corner points, clipped to the image (DOTA corners poke out)."""
+    lo = np.clip(points.min(axis=0), 0, [w, h])
+    hi = np.clip(points.max(axis=0), 0, [w, h])
+    return np.concatenate([lo, hi])
+
+
+def _is_float(token: str) -> bool:
+    try:
+        float(token)
+        return True
+    except ValueError:
+        return False
+
+
+def _num_text(line: str) -> str:
+    return line.split()[0]
+
+
+def _short(text: str, limit: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _list_of(value: Any, n: int) -> list:
+    return list(value) if isinstance(value, list) and len(value) == n else [None] * n
+
+
+def _stem(name: str) -> str:
+    return name.rsplit(".", 1)[0] if "." in name else name
+
+
+def load_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ParseError(where, f"invalid YAML ({problem})") from None
+    except UnicodeDecodeError:
+        raise ParseError(path, "not UTF-8 text") from None
+
+
+def _load_yaml_quiet(path: Path) -> Any:
+    try:
+        if path.stat().st_size > 4 << 20:
+            return None
+        return yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return None
+
+
+def _is_data_yaml(data: Any) -> bool:
+    return (isinstance(data, dict) and ("names" in data or "nc" in data)
+            and ("train" in data or "val" in data))
+
+
+def _dataset_base(root: Path, data: dict, yaml_path: Path, ctx: ReadContext) -> str:
+    """`path:` as a folder relative to the root ('' = the root itself); never outside it."""
+    value = data.get("path")
+    if not value or not isinstance(value, str) or value.strip() in (".", "./"):
+        return ""
+    try:
+        rel = clean_relative(value, where=str(yaml_path))
+        if (root / rel).is_dir():
+            resolve_inside(root, rel, where=str(yaml_path))
+            return rel
+    except UnsafeInputError:
+        pass
+    ctx.report.add("info", "yolo.path_ignored", f"path {value!r} is not a folder inside the "
+                   f"dataset; using the yaml's folder {root}", where=str(yaml_path))
+    return ""
+
+
+def _split_entries(root: Path, base: str, value: Any, split: str, where: str,
+                   ctx: ReadContext) -> list[ImageEntry]:
+    items = value if isinstance(value, list) else [value]
+    dirs: list[tuple[str, list[str]]] = []
+    listed: list[ImageEntry] = []
+    for item in items:
+        if not isinstance(item, str) or not item.strip():
+            continue
+        try:
+            rel = _source_rel(root, base, item.strip(), where)
+        except UnsafeInputError as e:
+            ctx.fail(e)
+            continue
+        full = root / rel if rel else root
+        if full.is_dir():
+            dirs.append((rel, _image_files(root, rel, ctx)))
+        elif full.is_file():
+            listed += _list_entries(root, rel, split, ctx)
+        else:
+            ctx.fail(ParseError(where, f"{item!r} is neither a folder nor a list file "
+                                f"inside the dataset ({full} not found)"))
+    out: list[ImageEntry] = []
+    common_dir = _common_dir([d for d, _ in dirs])
+    for _d, files in dirs:
+        for rel in files:
+            name = rel[len(common_dir) + 1:] if common_dir else rel
+            out.append(ImageEntry(rel, name, split, str(root / rel), key=split))
+    for e in listed:
+        e.key = split
+    return out + listed
+
+
+def _source_rel(root: Path, base: str, item: str, where: str) -> str:
+    """A yaml split entry as a path relative to the root, like Ultralytics resolves it."""
+    if os.path.isabs(item) or _DRIVE.match(item):
+        raise UnsafeInputError(where, f"{item!r} is an absolute path; entries must name "
+                               "folders or lists inside the dataset folder")
+    joined = os.path.normpath(os.path.join(base, item.replace("\\", "/"))).replace("\\", "/")
+    if joined.startswith("../") and item.startswith("../"):
+        # Ultralytics: `../train/images` that does not exist is read as `train/images`.
+        joined = os.path.normpath(os.path.join(base, item[3:])).replace("\\", "/")
+    if joined in (".", ""):
+        return ""
+    rel = clean_relative(joined, where=where)
+    resolve_inside(root, rel, where=where)
+    return rel
+
+
+def _image_files(root: Path, rel: str, ctx: ReadContext) -> list[str]:
+    """Image files under root/rel (recursive, sorted), as root-relative POSIX paths."""
+    top = root / rel if rel else root
+    out: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        here = Path(dirpath).relative_to(root).as_posix()
+        for f in sorted(filenames):
+            if is_image_file(f) and not f.startswith("."):
+                r = f if here == "." else f"{here}/{f}"
+                try:
+                    resolve_inside(root, r, where=str(root / r))
+                except UnsafeInputError as e:
+                    ctx.fail(e)
+                    continue
+                out.append(r)
+    return sorted(out)
+
+
+def _list_entries(root: Path, list_rel: str, split: str, ctx: ReadContext) -> list[ImageEntry]:
+    """A .txt list of image paths ('./x' and 'x' relative to the list's folder or the root)."""
+    list_path = root / list_rel
+    try:
+        text = list_path.read_text(encoding="utf-8-sig")
+    except (UnicodeDecodeError, OSError):
+        ctx.fail(ParseError(list_path, "image list is not a readable UTF-8 text file"))
+        return []
+    list_dir = os.path.dirname(list_rel)
+    out: list[ImageEntry] = []
+    for n, line in enumerate(text.splitlines(), 1):
+        entry = line.strip()
+        if not entry:
+            continue
+        at = f"{list_path}:{n}"
+        try:
+            rel = resolve_listed(root, entry, at, (list_dir, ""))
+        except UnsafeInputError as e:
+            ctx.fail(e)
+            continue
+        out.append(ImageEntry(rel, _listed_file_name(rel, split), split, at, key=split))
+    return out
+
+
+def resolve_listed(root: Path, entry: str, where: str, bases: Sequence[str]) -> str:
+    """A path named in an image list, relative to the first base where it exists (shared)."""
+    posix = entry.replace("\\", "/")
+    if posix.startswith("/") or _DRIVE.match(posix):
+        raise UnsafeInputError(where, f"file name {entry!r} is an absolute path; lists must "
+                               "name files inside the dataset folder")
+    candidates: list[str] = []
+    for base in bases:
+        joined = os.path.normpath(os.path.join(base, posix)).replace("\\", "/")
+        if joined.startswith("../") or joined == "..":
+            raise UnsafeInputError(where, f"file name {entry!r} points outside the dataset "
+                                   "folder")
+        candidates.append(joined)
+    rels = [clean_relative(c, where=where) for c in candidates]
+    rel = next((r for r in rels if (root / r).exists()), rels[0])
+    resolve_inside(root, rel, where=where)
+    return rel
+
+
+def _listed_file_name(rel: str, split: str) -> str:
+    parts = rel.split("/")
+    if len(parts) > 1 and parts[0] == "images":
+        parts = parts[1:]
+    if len(parts) > 1 and parts[0] == split:
+        parts = parts[1:]
+    return "/".join(parts)
+
+
+def _common_dir(dirs: list[str]) -> str:
+    if not dirs:
+        return ""
+    if len(dirs) == 1:
+        return dirs[0]
+    split = [d.split("/") if d else [] for d in dirs]
+    common: list[str] = []
+    for parts in zip(*split):
+        if len(set(parts)) != 1:
+            break
+        common.append(parts[0])
+    return "/".join(common)
+
+
+def _read_plain_layout(root: Path, ctx: ReadContext) -> Dataset:
+    """images/ + labels/ without a yaml (label tools' exports), class names from a names file."""
+    found: list[ImageEntry] = []
+    roboflow = [s for s in ("train", "valid", "val", "test") if (root / s / "images").is_dir()]
+    if (root / "images").is_dir():
+        for rel in _image_files(root, "images", ctx):
+            inside = rel.split("/", 1)[1]
+            head, _, rest = inside.partition("/")
+            split = _SPLIT_ALIASES.get(head, head) if rest and head in (
+                "train", "val", "valid", "validation", "test") else UNSPLIT
+            name = rest if split != UNSPLIT else inside
+            found.append(ImageEntry(rel, name, split, str(root / rel), key=split or "images"))
+    for s in roboflow:
+        for rel in _image_files(root, f"{s}/images", ctx):
+            found.append(ImageEntry(rel, rel.split("/", 2)[2], _SPLIT_ALIASES.get(s, s),
+                                    str(root / rel), key=s))
+    if not found:
+        raise ParseError(root, "no data yaml and no images/ folder with images; expected "
+                         "data.yaml or images/ + labels/")
+    for img in found:
+        img.label_rel = ultralytics_label_rel(img.rel)
+    names_file = _names_file(root)
+    names = read_names_file(names_file) if names_file is not None else None
+    return assemble(root, found, names, ctx, sidecar={}, kpt_shape=None,
+                    names_where=str(names_file or root))
+
+
+def _names_file(folder: Path) -> Path | None:
+    for n in NAMES_FILES:
+        if (folder / n).is_file():
+            return folder / n
+    return next(iter(sorted(folder.glob("*.names"))), None)
+
+
+def _label_dirs(folder: Path) -> list[Path]:
+    return [folder / "labels", *(folder / s / "labels" for s in ("train", "valid", "val", "test"))]
+
+
+def _first_file(dirs: list[Path], suffix: str, limit: int = 2000) -> Path | None:
+    seen = 0
+    for d in dirs:
+        for dirpath, dirnames, filenames in os.walk(d):
+            dirnames.sort()
+            for f in sorted(filenames):
+                if f.endswith(suffix) and not f.startswith("."):
+                    p = Path(dirpath) / f
+                    if p.stat().st_size > 0:
+                        return p
+                seen += 1
+                if seen > limit:
+                    return None
+    return None
+
+
+def _looks_like_labels(path: Path) -> bool:
+    try:
+        with path.open("r", encoding="utf-8") as f:
+            line = f.readline()
+        values = [float(t) for t in line.split()]
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return len(values) >= 5 and float(values[0]).is_integer()
+
+
+# --- write --------------------------------------------------------------------------------
+
+def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
+    task, kpt_shape = choose_task(ds, ctx)
+    texts = label_texts(ds, task, kpt_shape, ctx)
+    splits = _output_splits(ds, ctx)
+    dest: list[Path] = []
+    label_of: dict[Path, int] = {}
+    for i, (name, split) in enumerate(zip(ds.images.file_name, splits)):
+        rel = clean_relative(str(name), where=f"image {name!r}")
+        folder = f"{split}/" if split else ""
+        dest.append(out_dir / "images" / f"{folder}{rel}")
+        label = out_dir / "labels" / f"{folder}{stem_path(rel)}.txt"
+        if label in label_of:
+            raise OutputError(f"{label.relative_to(out_dir)}: images "
+                              f"{ds.images.file_name[label_of[label]]!r} and {name!r} would "
+                              "share one label file; rename one of them")
+        label_of[label] = i
+    for label, i in label_of.items():
+        label.parent.mkdir(parents=True, exist_ok=True)
+        label.write_text(texts[i], encoding="utf-8")
+    common.write_images(ds, lambda i: dest[i], ctx)
+    present = list(dict.fromkeys(splits))
+    doc: dict[str, Any] = {}
+    if UNSPLIT in present:
+        doc["train"] = "images"
+        doc["val"] = "images"
+    for s in sorted((s for s in present if s), key=_split_order):
+        doc[s] = f"images/{s}"
+    doc.update(yaml_task_keys(ds, task, kpt_shape))
+    doc["names"] = {i: name for i, name in enumerate(ds.categories.names)}
+    extra = [s for s in present if s and s not in SPLIT_KEYS]
+    doc[SIDECAR_KEY] = sidecar_for(ds, task, sorted(extra, key=_split_order))
+    (out_dir / "data.yaml").write_text(dump_yaml(doc), encoding="utf-8")
+
+
+def choose_task(ds: Dataset, ctx: WriteContext) -> tuple[str, tuple[int, int] | None]:
+    """One task per dataset (shared with yolo_darknet); reports what the task cannot hold."""
+    ann = ds.annotations[~ds.annotations.is_label]
+    poly, kp, ob = ann.has_polygon(), ann.has_keypoints(), ann.has_obb()
+    if kp.any():
+        k = ann.keypoints.shape[1]
+        meta = ds.meta.get("yolo") or ds.meta.get("yolo_darknet") or {}
+        shape = meta.get("kpt_shape")
+        d = shape[1] if isinstance(shape, list) and len(shape) == 2 and shape[0] == k else 3
+        ctx.loss("polygons.pose", int(poly.sum()), "polygons in a pose dataset (a YOLO pose "
+                 "line holds a box and keypoints; written as boxes)")
+        ctx.loss("oriented_boxes.pose", int(ob.sum()), "oriented boxes in a pose dataset "
+                 "(written as boxes)")
+        if d == 2 and ann.keypoints is not None:
+            v = ann.keypoints[kp][..., 2]
+            ctx.loss("keypoints.visibility", int((v == 1).sum()), "keypoint visibility 1 "
+                     "(hidden) with kpt_shape [K, 2] (written as visible points)")
+        return "pose", (k, d)
+    if poly.any():
+        ctx.loss("oriented_boxes.segment", int((ob & ~poly).sum()), "oriented boxes in a "
+                 "segmentation dataset (written as 4-point polygons)")
+        ctx.loss("polygons.multi_ring", int((ann.polygons.counts() > 1).sum()), "objects "
+                 "with several polygon rings (merged into one ring joined by zero-width "
+                 "bridges, as Ultralytics' COCO converter does)")
+        boxes_only = int((~poly & ~ob).sum())
+        if boxes_only:
+            ctx.report.add("warning", "yolo.box_as_polygon", "objects without a polygon in a "
+                           "segmentation dataset written as 4-point rectangle polygons",
+                           count=boxes_only)
+        return "segment", None
+    if ob.any():
+        if (~ob).any():
+            ctx.report.add("info", "yolo.box_as_obb", "objects without an oriented box "
+                           "written as axis-aligned oriented boxes", count=int((~ob).sum()))
+        return "obb", None
+    if not len(ann):  # no objects: the columns the dataset carries say what it is for
+        if ds.annotations.keypoints is not None:
+            return "pose", (ds.annotations.keypoints.shape[1], 3)
+        if ds.annotations.polygons is not None:
+            return "segment", None
+        if ds.annotations.obb is not None:
+            return "obb", None
+    return "detect", None
+
+
+def label_texts(ds: Dataset, task: str, kpt_shape: tuple[int, int] | None,
+                ctx: WriteContext) -> list[str]:
+    """The label file text of every image row (shared with yolo_darknet)."""
+    ann = ds.annotations
+    keep = ~ann.is_label
+    rows = np.flatnonzero(keep)
+    order = rows[np.argsort(ann.image_index[rows], kind="stable")]
+    index_of = ds.categories.index_map()
+    lines: list[list[str]] = [[] for _ in range(len(ds.images))]
+    w_all = ds.images.width.astype(np.float64)
+    h_all = ds.images.height.astype(np.float64)
+    poly = ann.has_polygon()
+    ob = ann.has_obb()
+    kp = ann.has_keypoints()
+    for j in order:
+        img = int(ann.image_index[j])
+        w, h = w_all[img], h_all[img]
+        c = str(index_of[int(ann.category_id[j])])
+        box = ann.xyxy[j]
+        if task == "detect":
+            nums = _box_numbers(box, w, h)
+        elif task == "pose":
+            nums = _box_numbers(box, w, h) + _keypoint_numbers(
+                ann.keypoints[j] if kp[j] else None, kpt_shape, w, h)
+        elif task == "obb":
+            corners = ann.obb[j] if ob[j] else _rect(box)
+            nums = _points_numbers(corners, w, h)
+        else:
+            if poly[j]:
+                rings = ann.polygons.rings(j)
+                ring = rings[0] if len(rings) == 1 else merge_rings(rings)
+            else:
+                ring = ann.obb[j] if ob[j] else _rect(box)
+            nums = _points_numbers(ring, w, h)
+        lines[img].append(" ".join([c, *nums]))
+    return ["".join(f"{line}\n" for line in ls) for ls in lines]
+
+
+def merge_rings(rings: Sequence[np.ndarray]) -> np.ndarray:
+    """Several rings -> one, each next ring spliced in at its closest vertex pair.
+
+    The walk goes out along a zero-width bridge, around the next ring and back, so the filled
+    area is the union of disjoint parts (the same idea as Ultralytics' merge_multi_segment).
+    """
+    merged = np.asarray(rings[0], dtype=np.float64).reshape(-1, 2)
+    for ring in rings[1:]:
+        ring = np.asarray(ring, dtype=np.float64).reshape(-1, 2)
+        if not len(ring):
+            continue
+        d = ((merged[:, None, :] - ring[None, :, :]) ** 2).sum(axis=2)
+        a, b = np.unravel_index(int(np.argmin(d)), d.shape)
+        loop = np.concatenate([np.roll(ring, -b, axis=0), ring[b:b + 1]])
+        merged = np.concatenate([merged[:a + 1], loop, merged[a:]])
+    return merged
+
+
+def yaml_task_keys(ds: Dataset, task: str, kpt_shape: tuple[int, int] | None) -> dict:
+    if task != "pose":
+        return {}
+    out: dict[str, Any] = {"kpt_shape": list(kpt_shape)}
+    meta = ds.meta.get("yolo") or ds.meta.get("yolo_darknet") or {}
+    flip = meta.get("flip_idx")
+    if not (isinstance(flip, list) and sorted(flip) == list(range(kpt_shape[0]))):
+        flip = _flip_from_names(ds, kpt_shape[0])
+    if flip is not None:
+        out["flip_idx"] = [int(i) for i in flip]
+    return out
+
+
+def sidecar_for(ds: Dataset, task: str, extra_splits: Sequence[str] = ()) -> dict:
+    """The `visionflow:` mapping: real category ids and what YOLO has no place for."""
+    cats = list(ds.categories)
+    out: dict[str, Any] = {"task": task, "category_ids": [c.id for c in cats]}
+    if extra_splits:
+        out["splits"] = list(extra_splits)
+    if any(c.supercategory is not None for c in cats):
+        out["supercategories"] = [c.supercategory for c in cats]
+    if any(c.keypoints for c in cats):
+        out["keypoint_names"] = [list(c.keypoints) for c in cats]
+    if any(c.skeleton for c in cats):
+        out["skeletons"] = [[list(p) for p in c.skeleton] for c in cats]
+    return out
+
+
+def dump_yaml(doc: dict) -> str:
+    """Block mappings, flow lists, no wrapping: stable text for a stable dataset."""
+    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1 << 16)
+
+
+# --- private emit helpers -----------------------------------------------------------------
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+_Dumper.add_representer(list, lambda d, v: d.represent_sequence(
+    "tag:yaml.org,2002:seq", v, flow_style=True))
+
+
+def _fmt(x: float) -> str:
+    return common.fmt_float(float(x), 6)
+
+
+def _box_numbers(box: np.ndarray, w: float, h: float) -> list[str]:
+    x0, y0, x1, y1 = box
+    return [_fmt((x0 + x1) / 2 / w), _fmt((y0 + y1) / 2 / h), _fmt((x1 - x0) / w),
+            _fmt((y1 - y0) / h)]
+
+
+def _points_numbers(points: np.ndarray, w: float, h: float) -> list[str]:
+    out: list[str] = []
+    for x, y in np.asarray(points, dtype=np.float64).reshape(-1, 2):
+        out += [_fmt(x / w), _fmt(y / h)]
+    return out
+
+
+def _keypoint_numbers(kpts: np.ndarray | None, kpt_shape: tuple[int, int], w: float,
+                      h: float) -> list[str]:
+    k, d = kpt_shape
+    out: list[str] = []
+    for i in range(k):
+        x, y, v = (0.0, 0.0, 0.0) if kpts is None else kpts[i]
+        if not (np.isfinite(x) and np.isfinite(y) and np.isfinite(v)) or v == 0:
+            x = y = v = 0.0
+        out += [_fmt(x / w), _fmt(y / h)]
+        if d == 3:
+            out.append(_fmt(v))
+    return out
+
+
+def _rect(box: np.ndarray) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+
+
+def stem_path(rel: str) -> str:
+    head, _, tail = rel.rpartition("/")
+    return f"{head}/{_stem(tail)}" if head else _stem(tail)
+
+
+def _split_order(name: str) -> tuple[int, str]:
+    return (SPLIT_KEYS.index(name) if name in SPLIT_KEYS else len(SPLIT_KEYS), name)
+
+
+def _output_splits(ds: Dataset, ctx: WriteContext) -> list[str]:
+    """Split folder of every image; UNSPLIT stays '' unless named splits exist beside it."""
+    splits = [str(s) for s in ds.images.split]
+    for s in set(splits) - {UNSPLIT}:
+        clean_relative(s, where=f"split {s!r}")
+    present = set(splits)
+    if UNSPLIT in present and len(present) > 1:
+        n = splits.count(UNSPLIT)
+        ctx.loss("splits.unsplit", n, "images without a split beside images with one "
+                 "(written to the train split)")
+        taken = {str(f) for f, s in zip(ds.images.file_name, splits) if s == "train"}
+        clash = [str(f) for f, s in zip(ds.images.file_name, splits) if s == UNSPLIT
+                 and str(f) in taken]
+        if clash:
+            raise OutputError(f"image {clash[0]!r} is both in the train split and without "
+                              "a split; give the unsplit images a split first")
+        splits = [s or "train" for s in splits]
+    return splits
+
+
+def _flip_from_names(ds: Dataset, k: int) -> list[int] | None:
+    """flip_idx from COCO-style keypoint names (left_* <-> right_*), when they say so."""
+    names = next((c.keypoints for c in ds.categories if len(c.keypoints) == k), None)
+    if names is None:
+        return None
+    index = {n: i for i, n in enumerate(names)}
+    out = []
+    for n in names:
+        mirror = (n.replace("left", "\0").replace("right", "left").replace("\0", "right"))
+        out.append(index.get(mirror, index[n]))
+    return out
+
+
+FORMAT = Format(
+    name="yolo",
+    description="Ultralytics YOLO (v5/v8/11): data.yaml + images/<split>/ + labels/<split>/*.txt "
+                "(detect, segment, pose, obb)",
+    supports=frozenset({BOXES, POLYGONS, KEYPOINTS, OBB, CATEGORY_IDS, CATEGORY_META}),
+    detect=detect,
+    read=read,
+    write=write,
+    aliases=("ultralytics", "yolov8", "yolov5", "yolo11"),
+)
+
+__all__ = ["FORMAT", "ImageEntry", "assemble", "choose_task", "dump_yaml", "find_data_yaml",
+           "kpt_shape_from", "label_texts", "load_yaml", "merge_rings", "merge_split_entries",
+           "read_names_file", "resolve_listed", "sidecar_for", "stem_path", "yaml_task_keys"]
