@@ -67,6 +67,12 @@ REAL = [
     (("datumaro-assets", "voc_dataset", "voc_dataset1"), 2, 2, ["cat", "person"],
      {"train": 1, "test": 1}),
     (("datumaro-assets", "voc_dataset", "voc_dataset3"), 1, 1, ["cat"], {"train": 1}),
+    # Roboflow's VOC export: train/ and val/ folders of .xml + .jpg
+    (("datumaro-assets", "roboflow_dataset", "voc"), 3, 4, ["label_0", "label_1"],
+     {"train": 2, "val": 1}),
+    # Kaggle-style relaxed layouts: annotations/ + images/, and .xml beside the images
+    (("datumaro-assets", "kaggle_dataset", "relaxed_voc1"), 1, 2, ["cat", "person"], {"": 1}),
+    (("datumaro-assets", "kaggle_dataset", "relaxed_voc2"), 1, 2, ["cat", "person"], {"": 1}),
 ]
 
 
@@ -427,6 +433,23 @@ def test_detect_voc_folder_and_file(tmp_path):
 def test_detect_ignores_other_formats(tmp_path, name, text):
     (tmp_path / name).write_text(text)
     assert all(d.format != "voc" for d in vf.detect(tmp_path))
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("parts", [("cvat_dataset", "for_images", "export_task"),
+                                   ("cvat_dataset", "for_images", "export_project"),
+                                   ("labelme_dataset",)])
+def test_detect_ignores_datumaro_cvat_and_labelme_xml(parts):
+    path = shared_path("datumaro-assets", *parts)
+    assert all(d.format != "voc" for d in vf.detect(path))
+
+
+@pytest.mark.shared
+def test_roboflow_voc_boxes():
+    ds = vf.load(shared_path("datumaro-assets", "roboflow_dataset", "voc"), "voc")
+    # train_001.xml: xmin 2, xmax 5, ymin 1, ymax 2 (children in an unusual order)
+    np.testing.assert_array_equal(ds.annotations_of(0).xyxy, [[1, 0, 5, 2]])
+    assert ds.images.file_name.tolist() == ["train_001.jpg", "train_002.jpg", "val_001.jpg"]
 
 
 # --- bad input -------------------------------------------------------------------------------

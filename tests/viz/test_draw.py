@@ -248,11 +248,7 @@ def test_grid_bad_options(tmp_path, options, message):
 
 
 def test_real_pose_dataset(tmp_path):
-    root = shared_path("ultralytics-hub-datasets", "coco8-pose")
-    try:
-        ds = vf.load(root, "yolo")
-    except (vf.UnknownFormat, ImportError, ModuleNotFoundError) as e:
-        pytest.skip(f"yolo reader not available yet: {e}")
+    ds = vf.load(shared_path("ultralytics-hub-datasets", "coco8-pose"), "yolo")
     assert ds.annotations.has_keypoints().any()
     grid = render_grid(ds, tile_size=128, columns=4)
     assert grid.problems == [] and grid.image.size == (512, 256)

@@ -3,7 +3,9 @@
 Layouts read:
 - standard: root/Annotations/*.xml, root/JPEGImages/, root/ImageSets/Main/<split>.txt;
 - flat: a folder of .xml files with the images beside them or in a sibling folder
-  (raccoon: annotations/*.xml + images/*.jpg, <folder>images</folder>).
+  (raccoon: annotations/*.xml + images/*.jpg, <folder>images</folder>);
+- Roboflow's export: one folder per split (train/, valid/, test/) of .xml files and images;
+  the folder name is the split.
 The user may name the root folder, the Annotations folder, or one .xml file.
 
 Splits come from ImageSets/Main/<split>.txt (one image id per line, '#' comments). Per-class
@@ -81,19 +83,22 @@ def detect(path: Path) -> Detection | None:
         layout = _layout(path, list_files=False)
     except FormatError:
         return None
-    sample = [path] if path.is_file() else _first_xml_files(layout, 3)
+    sample_dir = next(iter(layout.split_dirs), layout.annotations_dir)
+    sample = [path] if path.is_file() else _first_xml_files(sample_dir, 3)
     reasons: list[str] = []
     matched = strong = 0
     for f in sample:
         head = _head(f)
         if _root_tag(head) != "annotation":
             continue
+        if b"<imagesize" in head and b"<bndbox" not in head:
+            continue  # LabelMe XML: <annotation> root too, but polygons and <imagesize>
         matched += 1
         if b"<bndbox" in head or b"<size" in head:
             strong += 1
     if not matched:
         return None
-    where = layout.annotations_dir.name + "/" if not path.is_file() else path.name
+    where = sample_dir.name + "/" if not path.is_file() else path.name
     if strong:
         reasons.append(f"{where}: <annotation> XML with <object>/<bndbox> or <size>")
         confidence = 0.85
@@ -144,7 +149,7 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
         if xml not in listed:
             rec = record_of(xml)
             if rec is not None:
-                rows.append((rec, UNSPLIT))
+                rows.append((rec, layout.split_dirs.get(xml.parent, UNSPLIT)))
 
     rows = _fill_sizes(rows, ctx)
     return _build(rows, labelmap, labelmap_meta, layout, ctx)
@@ -156,6 +161,7 @@ class _Layout:
     annotations_dir: Path
     xml_files: list[Path]    # sorted
     lists: bool              # ImageSets/Main lists apply
+    split_dirs: dict[Path, str] = field(default_factory=dict)  # Roboflow: train/*.xml, ...
 
 
 @dataclass
@@ -192,6 +198,13 @@ def _layout(path: Path, *, list_files: bool) -> _Layout:
         found = [d for d in _subdirs(path) if any((d / a).is_dir() for a in _ANNOTATION_DIRS)]
         if len(found) == 1:
             path, ann_dir = found[0], _annotation_dir(found[0])
+    if ann_dir is None:  # Roboflow's export: one folder of .xml + images per split
+        split_dirs = {d: d.name for d in _subdirs(path) if any(True for _ in d.glob("*.xml"))}
+        if split_dirs:
+            files = sorted((f for d in split_dirs for f in d.glob("*.xml")
+                            if not f.name.startswith(".") and f.is_file()),
+                           key=lambda f: f.relative_to(path).as_posix()) if list_files else []
+            return _Layout(path, path, files, lists=False, split_dirs=split_dirs)
     if ann_dir is None:
         raise FormatError(f"{path}: no Pascal VOC annotations found; expected "
                           "Annotations/*.xml or a folder of .xml files")
@@ -225,13 +238,13 @@ def _subdirs(path: Path) -> list[Path]:
         return []
 
 
-def _first_xml_files(layout: _Layout, n: int) -> list[Path]:
+def _first_xml_files(folder: Path, n: int) -> list[Path]:
     try:
-        names = sorted(e.name for e in os.scandir(layout.annotations_dir)
+        names = sorted(e.name for e in os.scandir(folder)
                        if e.name.lower().endswith(".xml") and not e.name.startswith("."))
     except OSError:
         return []
-    return [layout.annotations_dir / name for name in names[:n]]
+    return [folder / name for name in names[:n]]
 
 
 def _head(path: Path, size: int = 65536) -> bytes:
@@ -294,10 +307,6 @@ def _split_lists(layout: _Layout, ctx: ReadContext) -> list[tuple[str, Path, lis
     return [(s, *found[s]) for s in order]
 
 
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                          huge_tree=False, remove_comments=True, remove_pis=True)
-
-
 def _parse_xml(xml: Path) -> etree._Element:
     """The root element, refusing entity declarations; ParseError 'file:line' when malformed."""
     try:
@@ -309,7 +318,9 @@ def _parse_xml(xml: Path) -> etree._Element:
         raise UnsafeInputError(xml, "XML declares entities in a DOCTYPE (possible entity "
                                "expansion bomb or external entity); refused")
     try:
-        root = etree.fromstring(data, _PARSER)
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                                 huge_tree=False, remove_comments=True, remove_pis=True)
+        root = etree.fromstring(data, parser)  # one parser per call: lxml's are not thread-safe
     except etree.XMLSyntaxError as e:
         line = e.lineno if e.lineno else None
         raise common.parse_error_at(xml, line, f"malformed XML: {e.msg}") from None
@@ -351,15 +362,17 @@ def _image_of(xml: Path, root: etree._Element, layout: _Layout,
     where = str(xml)
     filename = _text(root, "filename")
     folder = _text(root, "folder")
-    rel_dir = xml.parent.relative_to(layout.annotations_dir).as_posix()
+    base = xml.parent if xml.parent in layout.split_dirs else layout.annotations_dir
+    rel_dir = xml.parent.relative_to(base).as_posix()
     rel_dir = "" if rel_dir == "." else rel_dir
     try:
         if filename:
             file_name, image = _find_image(layout, xml, clean_relative(filename, where=where),
                                            rel_dir, folder, where)
         else:
-            file_name, image = _find_by_stem(layout, xml.relative_to(
-                layout.annotations_dir).with_suffix("").as_posix(), where)
+            file_name, image = _find_by_stem(
+                layout, xml.relative_to(base).with_suffix("").as_posix(), where,
+                xml.parent.relative_to(layout.root).as_posix())
             if file_name is None:
                 ctx.fail(ParseError(f"{xml}:{root.sourceline}", "missing <filename> and no "
                                     f"image named {xml.stem}.* found"))
@@ -429,9 +442,11 @@ def _find_image(layout: _Layout, xml: Path, name: str, rel_dir: str, folder: str
     return file_name, None
 
 
-def _find_by_stem(layout: _Layout, stem: str, where: str) -> tuple[str | None, str | None]:
-    """An image named <stem>.<any image suffix> in the usual places."""
-    for d in (*_IMAGE_DIRS, layout.annotations_dir.relative_to(layout.root).as_posix()):
+def _find_by_stem(layout: _Layout, stem: str, where: str,
+                  beside: str) -> tuple[str | None, str | None]:
+    """An image named <stem>.<any image suffix> in the usual places or `beside` (relative to
+    the root) the annotation file."""
+    for d in (*_IMAGE_DIRS, beside):
         for suffix in IMAGE_SUFFIXES:
             for s in (suffix, suffix.upper()):
                 rel = f"{stem}{s}" if d == "." else f"{d}/{stem}{s}"
@@ -445,7 +460,8 @@ def _image_only_record(image_id: str, where: str, layout: _Layout,
                        ctx: ReadContext) -> _Record | None:
     """A listed image without an annotation file: an image without objects."""
     try:
-        file_name, image = _find_by_stem(layout, image_id, where)
+        file_name, image = _find_by_stem(
+            layout, image_id, where, layout.annotations_dir.relative_to(layout.root).as_posix())
     except UnsafeInputError as e:
         ctx.fail(e)
         return None

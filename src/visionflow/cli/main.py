@@ -1,0 +1,249 @@
+"""The `visionflow` command: a thin shell over the library. Each command parses its arguments,
+calls one library function and renders the result; a user's mistake is one line on stderr and
+exit status 1, never a traceback."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .. import __version__
+from .. import api
+from ..core.errors import Error
+from ..core.report import Report
+from ..formats import registry
+from . import render
+
+app = typer.Typer(
+    name="visionflow",
+    help="The ETL layer of computer vision: read any annotation format, check it, convert it "
+         "to any training format, and see the result.\n\n"
+         "Examples:\n\n"
+         "  visionflow detect data/\n\n"
+         "  visionflow info data/\n\n"
+         "  visionflow convert data/ out/ --to yolo\n\n"
+         "  visionflow show out/ --out grid.png",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+FromOpt = Annotated[Optional[str], typer.Option(
+    "--from", "-f", help="Source format; skips detection (see 'visionflow formats').")]
+SkipOpt = Annotated[bool, typer.Option(
+    "--skip-errors", help="Report bad records and go on instead of stopping at the first.")]
+
+
+def command(fn):
+    """app.command() plus the one rule of the CLI: a visionflow.Error is one line on stderr and
+    exit status 1; Ctrl-C or SIGTERM leave no partial output and exit 130."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Error as e:
+            render.err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            render.err.print("interrupted; no output was written", highlight=False)
+            raise typer.Exit(130) from None
+    return app.command()(run)
+
+
+def _version(value: bool) -> None:
+    if value:
+        render.out.print(f"visionflow {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print the version and exit.")] = False):
+    pass
+
+
+@command
+def convert(
+    src: Annotated[Path, typer.Argument(help="Dataset folder or annotation file to read.")],
+    dst: Annotated[Path, typer.Argument(help="Output folder (created; must be empty or absent).")],
+    to: Annotated[str, typer.Option("--to", "-t", help="Target format, e.g. coco, voc, yolo, "
+                                    "yolo-darknet.")],
+    from_: FromOpt = None,
+    images: Annotated[str, typer.Option(
+        help="How images reach the output: link (hard link, copy where impossible), copy, "
+             "or none (annotations only). Never re-encoded.")] = "link",
+    strict: Annotated[bool, typer.Option(
+        help="Fail if the target format cannot hold everything (polygons into VOC, ...).")] = False,
+    skip_errors: SkipOpt = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace a non-empty DST.")] = False,
+    option: Annotated[Optional[list[str]], typer.Option(
+        "--option", "-O", help="Writer option KEY=VALUE, e.g. -O layout=roboflow for coco.")] = None,
+):
+    """Convert a dataset to another format, through the canonical model.
+
+    Output is written to a temporary folder beside DST and renamed when complete; the source
+    is never modified. What the target format cannot hold is reported (once per kind).
+
+    Examples:
+
+      visionflow convert raccoon/ raccoon-coco/ --to coco
+
+      visionflow convert coco/annotations/instances_val.json val-yolo/ --to yolo --images copy
+
+      visionflow convert export/ out/ --to voc --strict
+    """
+    report = api.convert(src, dst, to, from_format=from_, images=images, strict=strict,
+                         skip_errors=skip_errors, overwrite=overwrite,
+                         progress=render.progress_bar, **_options(option))
+    render.print_report(report)
+    ds_line = f"wrote {to} to {dst}"
+    render.err.print(f"[green]{ds_line}[/]", highlight=False)
+
+
+@command
+def info(
+    src: Annotated[Path, typer.Argument(help="Dataset folder or annotation file.")],
+    from_: FromOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+    skip_errors: SkipOpt = False,
+):
+    """Summarize a dataset: images, annotations per class and split, kinds of geometry.
+
+    Examples:
+
+      visionflow info data/
+
+      visionflow info data/annotations/instances_train.json --json
+    """
+    report = Report()
+    ds = api.load(src, from_, skip_errors=skip_errors, report=report,
+                  progress=render.progress_bar)
+    data = ds.info()
+    if as_json:
+        data["problems"] = report.to_list()
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        return
+    render.print_report(report)
+    for table in render.info_tables(data):
+        render.out.print(table)
+
+
+@command
+def show(
+    src: Annotated[Path, typer.Argument(help="Dataset folder or annotation file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")],
+    from_: FromOpt = None,
+    limit: Annotated[int, typer.Option(help="Most images to draw.")] = 16,
+    class_name: Annotated[Optional[str], typer.Option(
+        "--class", help="Only images with an annotation of this class.")] = None,
+    tile_size: Annotated[int, typer.Option(help="Tile size in pixels.")] = 320,
+    columns: Annotated[Optional[int], typer.Option(help="Tiles per row.")] = None,
+    random: Annotated[bool, typer.Option(help="A random sample instead of the first images.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed for --random.")] = 0,
+    skip_errors: SkipOpt = False,
+):
+    """Draw boxes, polygons, masks and keypoints with class names over the images, in a grid.
+
+    One color per class, so a misplaced box after a conversion is visible at a glance.
+
+    Examples:
+
+      visionflow show data/ --out grid.png
+
+      visionflow show out-yolo/ --out cats.png --class cat --limit 9
+    """
+    from ..viz.draw import render_grid
+    report = Report()
+    ds = api.load(src, from_, skip_errors=skip_errors, report=report)
+    grid = render_grid(ds, limit=limit, class_name=class_name, columns=columns,
+                       tile_size=tile_size, order="random" if random else "dataset", seed=seed)
+    if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
+        raise Error(f"{out}: --out must end in .png, .jpg or .webp")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.partial{out.suffix}")
+    try:
+        grid.image.save(tmp)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    for problem in grid.problems:
+        report.add("warning", "show.unreadable", problem)
+    render.print_report(report)
+    render.err.print(f"[green]wrote {out}[/] ({grid.image.width}x{grid.image.height})",
+                     highlight=False)
+
+
+@command
+def detect(
+    src: Annotated[Path, typer.Argument(help="Dataset folder or annotation file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+):
+    """Tell which format a dataset is in, with confidence and reasons.
+
+    Exits 1 when no format matches or when two are equally likely (then pass --from).
+
+    Examples:
+
+      visionflow detect data/
+    """
+    found = api.detect(src)
+    if as_json:
+        sys.stdout.write(json.dumps([{"format": d.format, "confidence": round(d.confidence, 3),
+                                      "reasons": list(d.reasons)} for d in found], indent=2) + "\n")
+    else:
+        for d in found:
+            render.out.print(f"{d.format:14} {d.confidence:.2f}  {'; '.join(d.reasons)}",
+                             highlight=False)
+    registry.detect(Path(src))  # raises NotDetected / AmbiguousFormat -> exit 1
+
+
+@command
+def formats(as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False):
+    """List every format with what it can hold and whether it can be read and written.
+
+    Examples:
+
+      visionflow formats --json
+    """
+    rows = [{"name": f.name, "read": f.read is not None, "write": f.write is not None,
+             "supports": sorted(f.supports), "aliases": list(f.aliases),
+             "description": f.description, "options": f.options} for f in api.formats()]
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    from rich.table import Table
+    table = Table(title="Formats", title_justify="left")
+    for col in ("name", "read", "write", "holds", "description"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"], "yes" if r["read"] else "-", "yes" if r["write"] else "-",
+                      ", ".join(r["supports"]), r["description"])
+    render.out.print(table)
+
+
+def _options(pairs: list[str] | None) -> dict[str, str]:
+    options: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise Error(f"--option expects KEY=VALUE, got {pair!r}")
+        options[key.strip()] = value.strip()
+    return options
+
+
+def _terminate(signum, frame):  # noqa: ARG001
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)  # clean up temporary output like Ctrl-C does
+    app()
