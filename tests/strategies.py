@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 import visionflow as vf
-from visionflow.formats.base import (ANNOTATION_IDS, ATTRIBUTES, BOXES, CATEGORY_IDS,
+from visionflow.formats.base import (ANNOTATION_IDS, CLASS_ORDER, ATTRIBUTES, BOXES, CATEGORY_IDS,
                                      CATEGORY_META, IMAGE_IDS, ISCROWD, KEYPOINTS, LABELS, MASKS,
                                      OBB, POLYGONS, SCORES, Format)
 
@@ -181,11 +181,14 @@ def canonical(ds: vf.Dataset, fmt: Format) -> vf.Dataset:
     if IMAGE_IDS not in s:
         images = images.replace(id=np.arange(1, len(images) + 1, dtype=np.int64))
     cats = ds.categories
+    if CLASS_ORDER not in s:
+        by_name = sorted(cats, key=lambda c: c.name)
+        cats = vf.Categories(by_name)
     if CATEGORY_META not in s:
         cats = vf.Categories(vf.Category(c.id, c.name) for c in cats)
     if CATEGORY_IDS not in s:
+        remap = {c.id: i + 1 for i, c in enumerate(cats)}
         cats = vf.Categories(vf.Category(i + 1, c.name, c.supercategory, c.keypoints, c.skeleton)
                              for i, c in enumerate(cats))
-        remap = {c.id: i + 1 for i, c in enumerate(ds.categories)}
         ann = ann.replace(category_id=np.array([remap[c] for c in ann.category_id], np.int64))
     return vf.Dataset(images, ann, cats)

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import visionflow as vf
 from tests.conftest import make_image, shared_path
@@ -207,6 +210,20 @@ def test_writer_uses_shortest_repr(tmp_path):
     assert "<xmax>50.7</xmax>" in text and "<ymax>99.99999</ymax>" in text
     back = vf.load(tmp_path / "out", "voc")
     np.testing.assert_allclose(back.annotations.xyxy, ann.xyxy, rtol=0, atol=1e-12)
+
+
+def test_writer_clamps_negative_edges_and_reports_it(tmp_path):
+    images = vf.Images.build(["a.jpg"], [100], [100])
+    ann = vf.Annotations.build([0, 0], [1, 1], [[-0.5, 2, 10, 10], [1, -1, 5, 5]])
+    ds = vf.Dataset(images, ann, vf.Categories.from_names(["x"]))
+    report = vf.write(ds, tmp_path / "out", "voc", images="none")
+    assert [(f.code, f.count) for f in report] == [("loss.negative_coordinates", 2)]
+    report = vf.Report()
+    back = vf.load(tmp_path / "out", "voc", report=report)
+    np.testing.assert_array_equal(back.annotations.xyxy, [[0, 2, 10, 10], [1, 0, 5, 5]])
+    assert report.findings == []
+    with pytest.raises(vf.LossError, match="negative_coordinates|left of or above"):
+        vf.write(ds, tmp_path / "strict", "voc", images="none", strict=True)
 
 
 def test_zero_based_file_is_clamped_with_one_warning(tmp_path):
@@ -567,3 +584,25 @@ def test_not_a_voc_folder(tmp_path):
     (tmp_path / "x.txt").write_text("hello")
     with pytest.raises(vf.FormatError, match="no Pascal VOC annotations found"):
         vf.load(tmp_path, "voc")
+
+
+# --- property: any float box survives write -> read, and the second write is a fixed point ----
+
+_coord = st.floats(0, 2000, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(boxes=st.lists(st.tuples(_coord, _coord, _coord, _coord), min_size=1, max_size=6))
+def test_float_boxes_round_trip(boxes):
+    xyxy = np.array([[min(a, c), min(b, d), max(a, c) + 1, max(b, d) + 1]
+                     for a, b, c, d in boxes])
+    images = vf.Images.build(["a.jpg"], [2001], [2001])
+    ann = vf.Annotations.build([0] * len(xyxy), [1] * len(xyxy), xyxy)
+    ds = vf.Dataset(images, ann, vf.Categories.from_names(["x"]))
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        vf.write(ds, tmp / "a", "voc", images="none")
+        back = vf.load(tmp / "a", "voc")
+        np.testing.assert_allclose(back.annotations.xyxy, xyxy, rtol=0, atol=1e-9)
+        vf.write(back, tmp / "b", "voc", images="none")
+        assert files_of(tmp / "a") == files_of(tmp / "b")

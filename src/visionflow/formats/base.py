@@ -43,6 +43,7 @@ ATTRIBUTES = "attributes"       # per-annotation attributes (see Format.attribut
 IMAGE_IDS = "image_ids"         # keeps image ids (else images are numbered 1..N as read)
 ANNOTATION_IDS = "annotation_ids"  # keeps annotation ids (else 1..n as read)
 CATEGORY_META = "category_meta"    # supercategory, keypoint names and skeleton
+CLASS_ORDER = "class_order"     # keeps classes in the given order (else e.g. sorted by name)
 
 Progress = Callable[[int], None]
 

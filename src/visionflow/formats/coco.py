@@ -28,7 +28,7 @@ from ..core.geometry import polygon_area, rle_area, xywh_to_xyxy, xyxy_to_xywh
 from ..core.images import UNSPLIT, Images, canonical_split
 from ..io.atomic import write_bytes_atomic
 from ..io.paths import clean_relative, resolve_inside
-from .base import (ANNOTATION_IDS, CATEGORY_META, IMAGE_IDS, ATTRIBUTES, BOXES, CATEGORY_IDS, ISCROWD, KEYPOINTS, MASKS, POLYGONS, SCORES,
+from .base import (ANNOTATION_IDS, CATEGORY_META, CLASS_ORDER, IMAGE_IDS, ATTRIBUTES, BOXES, CATEGORY_IDS, ISCROWD, KEYPOINTS, MASKS, POLYGONS, SCORES,
                    TRACK_IDS, Detection, Format, ReadContext, WriteContext)
 from .common import finish_read
 
@@ -47,18 +47,24 @@ def detect(path: Path) -> Detection | None:
     files = _annotation_files(path)
     if not files:
         return None
-    head = files[0][1].open("rb").read(1 << 16)
-    if head.lstrip()[:1] != b"{" or b'"writer": "visionflow' in head:
+    first = files[0][1]
+    head = first.open("rb").read(1 << 16)
+    if b'"writer": "visionflow' in head:
         return None
-    hits = [k for k in (b'"images"', b'"annotations"', b'"categories"') if k in head]
-    if len(hits) < 2:
+    named = first.name == ROBOFLOW_FILE or first.stem.startswith(_TASK_PREFIXES)
+    hits = [k.decode() for k in (b'"images"', b'"annotations"', b'"categories"') if k in head]
+    if head.lstrip()[:1] != b"{" and not named:
         return None
-    reasons = [f"{files[0][1].name} is JSON with {', '.join(h.decode() for h in hits)}"]
-    if any(f.name == ROBOFLOW_FILE for _, f in files):
+    if len(hits) < 2 and not named:
+        return None
+    reasons = [f"{first.name} is JSON with {', '.join(hits)}" if hits else
+               f"{first.name} is named like a COCO annotation file"]
+    if first.name == ROBOFLOW_FILE:
         reasons.append("Roboflow layout (_annotations.coco.json per split)")
-    elif any(f.parent.name == "annotations" for _, f in files):
+    elif first.parent.name == "annotations" and named:
         reasons.append("standard layout (annotations/instances_<split>.json)")
-    return Detection("coco", 0.6 + 0.1 * len(hits), tuple(reasons))
+    return Detection("coco", min(0.95, 0.6 + 0.1 * len(hits) + (0.05 if named else 0)),
+                     tuple(reasons))
 
 
 def _annotation_files(path: Path) -> list[tuple[str, Path]]:
@@ -531,7 +537,8 @@ FORMAT = Format(
     name="coco",
     description="COCO JSON (instances, keypoints, RLE); standard and Roboflow layouts",
     supports=frozenset({BOXES, POLYGONS, MASKS, KEYPOINTS, SCORES, TRACK_IDS, ISCROWD,
-                        CATEGORY_IDS, ATTRIBUTES, IMAGE_IDS, ANNOTATION_IDS, CATEGORY_META}),
+                        CATEGORY_IDS, ATTRIBUTES, IMAGE_IDS, ANNOTATION_IDS, CATEGORY_META,
+                        CLASS_ORDER}),
     detect=detect, read=read, write=write,
     aliases=("coco-json", "roboflow-coco", "mscoco"),
     attributes=None,

@@ -21,7 +21,7 @@ from ..core.errors import ParseError
 from ..core.images import UNSPLIT, Images
 from ..io.atomic import write_bytes_atomic
 from ..io.paths import clean_relative, resolve_inside
-from .base import (ANNOTATION_IDS, CATEGORY_META, IMAGE_IDS, ATTRIBUTES, BOXES, CATEGORY_IDS, ISCROWD, KEYPOINTS, LABELS, MASKS, OBB,
+from .base import (ANNOTATION_IDS, CATEGORY_META, CLASS_ORDER, IMAGE_IDS, ATTRIBUTES, BOXES, CATEGORY_IDS, ISCROWD, KEYPOINTS, LABELS, MASKS, OBB,
                    POLYGONS, SCORES, TRACK_IDS, Detection, Format, ReadContext, WriteContext)
 from .common import finish_read, write_images
 
@@ -159,6 +159,6 @@ FORMAT = Format(
     description="visionflow's own lossless JSON (every column of the canonical model)",
     supports=frozenset({BOXES, LABELS, POLYGONS, MASKS, KEYPOINTS, OBB, SCORES, TRACK_IDS,
                         ISCROWD, CATEGORY_IDS, ATTRIBUTES, IMAGE_IDS, ANNOTATION_IDS,
-                        CATEGORY_META}),
+                        CATEGORY_META, CLASS_ORDER}),
     detect=detect, read=read, write=write, aliases=("native", "vf"), attributes=None,
 )

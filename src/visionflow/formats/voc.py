@@ -23,8 +23,10 @@ the order is alphabetical. Ids are 1..N in that order. The writer writes labelma
 
 Attributes kept (annotation attrs): "difficult", "truncated", "occluded" (ints), "voc.pose"
 (string), "voc.<tag>" for other simple children of <object>, "voc.action.<name>" for
-<actions>, and CVAT's <attributes><attribute><name>/<value> under their own name (values that are exactly an int,
-a float's repr or true/false come back as int, float or bool; other text stays a string).
+<actions>, and CVAT's <attributes><attribute><name>/<value> under their own name (values
+that are exactly an int, a float's repr or true/false come back as int, float or bool; other
+text stays a string). Writing, a box edge left of or above the image is clamped to it and
+reported as loss "negative_coordinates"; <part> boxes are reported ("voc.parts") and dropped.
 Image attrs: "voc.<tag>" for simple children of <annotation> (path, segmented, ...),
 "voc.<group>.<tag>" for <source>/<owner> children, "voc.@<name>" for attributes of the root
 element, "voc.folder" and "voc.depth". Values equal to what the writer writes by default
@@ -283,7 +285,8 @@ def _read_labelmap(path: Path, ctx: ReadContext) -> tuple[list[str], dict[str, s
     return names, rest
 
 
-def _split_lists(layout: _Layout, ctx: ReadContext) -> list[tuple[str, Path, list[tuple[int, str]]]]:
+def _split_lists(layout: _Layout,
+                 ctx: ReadContext) -> list[tuple[str, Path, list[tuple[int, str]]]]:
     """(split, list file, [(line, image id)]) in order train, val, test, others sorted."""
     main = layout.root / "ImageSets" / "Main"
     if not layout.lists or not main.is_dir():
@@ -641,6 +644,10 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     _report_image_attr_losses(ds, ctx)
 
     boxes = ann[~ann.is_label]
+    with np.errstate(invalid="ignore"):
+        ctx.loss("negative_coordinates", int((boxes.xyxy[:, :2] < 0).any(axis=1).sum()),
+                 "box edges left of or above the image (VOC indices start at 1; written "
+                 "clamped to the image edge)")
     order = np.argsort(boxes.image_index, kind="stable")
     bounds = np.searchsorted(boxes.image_index[order], np.arange(len(imgs) + 1))
     ann_dir = out_dir / "Annotations"
@@ -776,6 +783,7 @@ def _object_xml(ann: Annotations, r: int, names: dict[int, str]) -> etree._Eleme
             _sub(obj, flag, _flag_text(attrs[flag]))
     bb = etree.SubElement(obj, "bndbox")
     x1, y1, x2, y2 = (float(v) for v in ann.xyxy[r])
+    x1, y1 = max(x1, 0.0), max(y1, 0.0)  # reported as loss.negative_coordinates
     for tag, value in (("xmin", x1 + 1), ("ymin", y1 + 1), ("xmax", x2), ("ymax", y2)):
         _sub(bb, tag, common.fmt_float(value))
     actions, others = [], []

@@ -116,11 +116,15 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
         root, yaml_path = path.parent, path
     else:
         root, yaml_path = path, find_data_yaml(path)
+        for name in ("data.yaml", "data.yml"):
+            if yaml_path is None and (path / name).is_file():
+                yaml_path = path / name  # broken or incomplete: say what is wrong with it
     if yaml_path is None:
         return _read_plain_layout(root, ctx)
     data = load_yaml(yaml_path)
-    if not isinstance(data, dict):
-        raise ParseError(yaml_path, "expected a mapping with names and train/val keys")
+    if not _is_data_yaml(data):
+        raise ParseError(yaml_path, "expected a mapping with names (or nc) and train/val/test "
+                         "keys")
     base = _dataset_base(root, data, yaml_path, ctx)
     sidecar = data.get(SIDECAR_KEY) if isinstance(data.get(SIDECAR_KEY), dict) else {}
     names = names_from_yaml(data, yaml_path)
@@ -527,7 +531,7 @@ def _load_yaml_quiet(path: Path) -> Any:
 
 def _is_data_yaml(data: Any) -> bool:
     return (isinstance(data, dict) and ("names" in data or "nc" in data)
-            and ("train" in data or "val" in data))
+            and any(k in data for k in SPLIT_KEYS))
 
 
 def _dataset_base(root: Path, data: dict, yaml_path: Path, ctx: ReadContext) -> str:

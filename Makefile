@@ -1,0 +1,40 @@
+# Two commands for a newcomer: `make demo` and `make test`. Everything else is detail.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+VF     := $(VENV)/bin/visionflow
+DEMO   := demo-output
+
+.PHONY: demo test install bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "visionflow needs Python >= 3.11"'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(PY) examples/build_demo.py $(DEMO)/photos
+	$(VF) detect $(DEMO)/photos
+	$(VF) info $(DEMO)/photos
+	rm -rf $(DEMO)/yolo $(DEMO)/voc $(DEMO)/coco-from-yolo
+	$(VF) convert $(DEMO)/photos $(DEMO)/yolo --to yolo
+	$(VF) convert $(DEMO)/photos $(DEMO)/voc --to voc
+	$(VF) convert $(DEMO)/yolo $(DEMO)/coco-from-yolo --to coco
+	$(VF) info $(DEMO)/coco-from-yolo
+	$(VF) show $(DEMO)/photos --out $(DEMO)/photos.png
+	$(VF) show $(DEMO)/yolo --out $(DEMO)/yolo.png
+	$(VF) show $(DEMO)/voc --out $(DEMO)/voc.png
+	@echo "demo done: open $(DEMO)/photos.png, $(DEMO)/yolo.png and $(DEMO)/voc.png"
+
+test: install
+	$(PY) -m pytest -n 2 -q
+
+bench:
+	$(MAKE) -C bench
+
+clean:
+	rm -rf $(DEMO) .pytest_cache .hypothesis
