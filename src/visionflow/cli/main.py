@@ -4,7 +4,6 @@ exit status 1, never a traceback."""
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import signal
@@ -14,61 +13,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from .. import __version__
 from .. import api
 from ..core.errors import Error
 from ..core.report import Report
 from ..formats import registry
 from . import render
-
-app = typer.Typer(
-    name="visionflow",
-    help="The ETL layer of computer vision: read any annotation format, check it, convert it "
-         "to any training format, and see the result.\n\n"
-         "Examples:\n\n"
-         "  visionflow detect data/\n\n"
-         "  visionflow info data/\n\n"
-         "  visionflow convert data/ out/ --to yolo\n\n"
-         "  visionflow show out/ --out grid.png",
-    no_args_is_help=True,
-    add_completion=False,
-    rich_markup_mode=None,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-FromOpt = Annotated[Optional[str], typer.Option(
-    "--from", "-f", help="Source format; skips detection (see 'visionflow formats').")]
-SkipOpt = Annotated[bool, typer.Option(
-    "--skip-errors", help="Report bad records and go on instead of stopping at the first.")]
-
-
-def command(fn):
-    """app.command() plus the one rule of the CLI: a visionflow.Error is one line on stderr and
-    exit status 1; Ctrl-C or SIGTERM leave no partial output and exit 130."""
-    @functools.wraps(fn)
-    def run(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except Error as e:
-            render.err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            render.err.print("interrupted; no output was written", highlight=False)
-            raise typer.Exit(130) from None
-    return app.command()(run)
-
-
-def _version(value: bool) -> None:
-    if value:
-        render.out.print(f"visionflow {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                                help="Print the version and exit.")] = False):
-    pass
+from .app import FromOpt, SkipOpt, app, command, parse_options
 
 
 @command
@@ -103,7 +53,7 @@ def convert(
     """
     report = api.convert(src, dst, to, from_format=from_, images=images, strict=strict,
                          skip_errors=skip_errors, overwrite=overwrite,
-                         progress=render.progress_bar, **_options(option))
+                         progress=render.progress_bar, **parse_options(option))
     render.print_report(report)
     ds_line = f"wrote {to} to {dst}"
     render.err.print(f"[green]{ds_line}[/]", highlight=False)
@@ -230,18 +180,12 @@ def formats(as_json: Annotated[bool, typer.Option("--json", help="Print JSON on 
     render.out.print(table)
 
 
-def _options(pairs: list[str] | None) -> dict[str, str]:
-    options: dict[str, str] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise Error(f"--option expects KEY=VALUE, got {pair!r}")
-        options[key.strip()] = value.strip()
-    return options
-
-
 def _terminate(signum, frame):  # noqa: ARG001
     raise KeyboardInterrupt
+
+
+# Command groups beyond the core ones register themselves on import (one line each).
+# from . import check  # noqa: E402,F401
 
 
 def main() -> None:

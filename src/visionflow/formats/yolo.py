@@ -49,6 +49,7 @@ Rules this module follows (and writes down so nobody has to guess):
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -62,7 +63,7 @@ import yaml
 from ..core.annotations import Annotations, Polygons
 from ..core.categories import Categories, Category
 from ..core.dataset import Dataset
-from ..core.errors import OutputError, ParseError, UnsafeInputError
+from ..core.errors import Error, OutputError, ParseError, UnsafeInputError
 from ..core.images import UNSPLIT, Images
 from ..io.images import is_image_file
 from ..io.paths import clean_relative, resolve_inside
@@ -250,32 +251,31 @@ def assemble(root: Path, images: Sequence[ImageEntry], names: list[str] | None,
     paths = [paths[i] for i in keep]
     sizes = sizes[keep]
 
-    rows: list[_Row] = []
+    lines = LabelLines()
     for i, img in enumerate(images):
-        rows += _read_label_file(root, img, i, ctx)
+        lines.read_file(root, img.label_rel, i, ctx)
+    lines.flush(ctx)
 
     inferred = names is None
     if names is None:
-        top = max((int(r.values[0]) for r in rows if _class_ok(r.values[0], None)), default=-1)
-        names = [str(i) for i in range(top + 1)]
+        names = [str(i) for i in range(lines.max_class() + 1)]
     declared = ctx.options.get("task") or sidecar.get("task")
     if declared is not None and declared not in TASKS:
         raise ParseError(names_where, f"unknown task {declared!r}; expected one of "
                          f"{', '.join(TASKS)}")
-    task = declared or infer_task({len(r.values) for r in rows}, kpt_shape)
+    task = declared or infer_task(set(lines.blocks), kpt_shape)
     if task == "pose" and kpt_shape is None:
         raise ParseError(names_where, "task pose needs kpt_shape: [K, 2|3]")
     categories = categories_from(names, sidecar, ctx, names_where)
-    ann, ann_where = rows_to_annotations(rows, sizes, len(names), task, kpt_shape, ctx,
-                                         None if inferred else names_where,
-                                         categories.ids)
+    ann, ann_where = lines.to_annotations(sizes, len(names), task, kpt_shape, ctx,
+                                          None if inferred else names_where, categories.ids)
     imgs = Images.build([img.file_name for img in images], sizes[:, 0], sizes[:, 1],
                         split=[img.split for img in images], path=paths)
     yolo_meta: dict[str, Any] = {"task": task, **(extra_meta or {})}
     if kpt_shape is not None:
         yolo_meta["kpt_shape"] = list(kpt_shape)
     ds = Dataset(imgs, ann, categories, {meta_key: yolo_meta})
-    return common.finish_read(ds, ctx, where_annotation=lambda i: ann_where[i],
+    return common.finish_read(ds, ctx, where_annotation=ann_where,
                               where_image=lambda i: images[i].where)
 
 
@@ -314,120 +314,180 @@ def categories_from(names: list[str], sidecar: dict, ctx: ReadContext,
     return Categories(out)
 
 
-def rows_to_annotations(rows: Sequence[_Row], sizes: np.ndarray, n_classes: int, task: str,
-                        kpt_shape: tuple[int, int] | None, ctx: ReadContext,
-                        names_where: str | None,
-                        category_ids: Sequence[int]) -> tuple[Annotations, list[str]]:
-    """Parsed label lines -> Annotations in absolute pixels, and a 'file:line' per row."""
-    expected = _expected_counts(task, kpt_shape)
-    image_index: list[int] = []
-    cls: list[int] = []
-    xyxy: list[np.ndarray] = []
-    rings: list[list[np.ndarray]] = []
-    kpts: list[np.ndarray] = []
-    obbs: list[np.ndarray] = []
-    where: list[str] = []
-    nan_k = None if kpt_shape is None else np.full((kpt_shape[0], 3), np.nan)
-    for r in rows:
-        at = f"{r.file}:{r.line}"
-        v = r.values
-        k = len(v)
-        if not expected(k):
-            ctx.fail(ParseError(at, f"expected {_describe(task, kpt_shape)}, got {k} "
-                                f"(\"{_short(r.text)}\")"))
-            continue
-        if not _class_ok(v[0], n_classes if names_where else None):
-            known = (f"0..{n_classes - 1} ({n_classes} names in {names_where})" if n_classes
-                     else f"none (no class names in {names_where})")
-            ctx.fail(ParseError(at, f"class index {_num_text(r.text)} is not a class: known "
-                                f"indices are {known}"))
-            continue
-        w, h = float(sizes[r.image, 0]), float(sizes[r.image, 1])
-        scale = np.array([w, h])
-        ring: list[np.ndarray] = []
-        kp = nan_k
-        ob = np.full((4, 2), np.nan)
+# --- private parse helpers ----------------------------------------------------------------
+
+class LabelLines:
+    """Label lines of many files, gathered by number count so geometry converts in blocks."""
+
+    def __init__(self) -> None:
+        self.files: list[str] = []
+        # count -> image rows, file indices, line numbers, flat values
+        self.blocks: dict[int, tuple[list[int], list[int], list[int], list[float]]] = {}
+        self._errors: list[tuple[int, int, Error]] = []
+
+    def read_file(self, root: Path, label_rel: str, image_row: int, ctx: ReadContext) -> None:
+        shown = str(root / label_rel)
+        try:
+            path = resolve_inside(root, label_rel, where=shown)
+        except UnsafeInputError as e:
+            self._errors.append((image_row, 0, e))
+            return
+        if not path.is_file():
+            return  # no label file: an image without objects (a negative)
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError:
+            self._errors.append((image_row, 0, ParseError(
+                shown, "label file is not UTF-8 text; expected lines of numbers")))
+            return
+        except OSError as e:
+            self._errors.append((image_row, 0, ParseError(
+                shown, f"cannot read label file ({e.strerror or e})")))
+            return
+        file_index = len(self.files)
+        self.files.append(shown)
+        for n, line in enumerate(text.splitlines(), 1):
+            tokens = line.split()
+            if not tokens:
+                continue
+            try:
+                values = list(map(float, tokens))
+            except ValueError:
+                bad = next(t for t in tokens if not _is_float(t))
+                self._errors.append((image_row, n, ParseError(
+                    f"{shown}:{n}", f"expected numbers, got {bad!r} (\"{_short(line)}\")")))
+                continue
+            if not all(map(math.isfinite, values)):
+                bad = next(t for t, v in zip(tokens, values) if not math.isfinite(v))
+                self._errors.append((image_row, n, ParseError(
+                    f"{shown}:{n}", f"number {bad!r} is not finite (\"{_short(line)}\")")))
+                continue
+            block = self.blocks.get(len(values))
+            if block is None:
+                block = self.blocks[len(values)] = ([], [], [], [])
+            block[0].append(image_row)
+            block[1].append(file_index)
+            block[2].append(n)
+            block[3].extend(values)
+
+    def flush(self, ctx: ReadContext) -> None:
+        """Report the problems found so far, first file and line first."""
+        errors, self._errors = self._errors, []
+        for _, _, err in sorted(errors, key=lambda e: (e[0], e[1])):
+            ctx.fail(err)
+
+    def max_class(self) -> int:
+        top = -1
+        for k, (_, _, _, flat) in self.blocks.items():
+            c = np.asarray(flat[::k])
+            c = c[(c >= 0) & (c == np.floor(c))]
+            if len(c):
+                top = max(top, int(c.max()))
+        return top
+
+    def to_annotations(self, sizes: np.ndarray, n_classes: int, task: str,
+                       kpt_shape: tuple[int, int] | None, ctx: ReadContext,
+                       names_where: str | None, category_ids: Sequence[int]
+                       ) -> tuple[Annotations, Callable[[int], str]]:
+        """Lines -> Annotations in absolute pixels (file and line order), and row -> 'file:line'."""
+        expected = _expected_counts(task, kpt_shape)
+        parts: list[dict[str, Any]] = []
+        for k, (img_l, file_l, line_l, flat) in sorted(self.blocks.items()):
+            img = np.asarray(img_l, np.int64)
+            file_i = np.asarray(file_l, np.int64)
+            line = np.asarray(line_l, np.int64)
+            v = np.asarray(flat, np.float64).reshape(-1, k)
+            ok = np.ones(len(v), bool)
+            if not expected(k):
+                for i in range(len(v)):
+                    at = f"{self.files[file_i[i]]}:{line[i]}"
+                    self._errors.append((int(img[i]), int(line[i]), ParseError(
+                        at, f"expected {_describe(task, kpt_shape)}, got {k} "
+                        f"(\"{_line_text(self.files[file_i[i]], line[i])}\")")))
+                continue
+            c = v[:, 0]
+            ok = (c >= 0) & (c == np.floor(c))
+            if names_where is not None:
+                ok &= c < n_classes
+            for i in np.flatnonzero(~ok):
+                known = (f"0..{n_classes - 1} ({n_classes} names in {names_where})"
+                         if n_classes else f"none (no class names in {names_where})")
+                text = _line_text(self.files[file_i[i]], line[i])
+                self._errors.append((int(img[i]), int(line[i]), ParseError(
+                    f"{self.files[file_i[i]]}:{line[i]}", f"class index "
+                    f"{text.split()[0] if text else _num(c[i])} is not a class: known "
+                    f"indices are {known}")))
+            img, file_i, line, v = img[ok], file_i[ok], line[ok], v[ok]
+            parts.append(_convert(img, file_i, line, v, sizes, task, kpt_shape))
+        self.flush(ctx)
+        n = sum(len(p["image"]) for p in parts)
+        cat = (lambda key: np.concatenate([p[key] for p in parts])) if parts else None
+        image = cat("image") if parts else np.zeros(0, np.int64)
+        line = cat("line") if parts else np.zeros(0, np.int64)
+        file_i = cat("file") if parts else np.zeros(0, np.int64)
+        order = np.lexsort((line, image))
+        ids = np.asarray(category_ids, np.int64)
+        cls = cat("cls")[order] if parts else np.zeros(0, np.int64)
+        columns: dict[str, Any] = {}
+        if task == "segment":
+            rings = [r for p in parts for r in p["rings"]]
+            columns["polygons"] = Polygons.from_lists([rings[i] for i in order])
         if task == "pose":
-            box = _cxcywh_to_xyxy(v[1:5], w, h)
-            kp = _keypoints(v[5:], kpt_shape, scale)
-        elif k == 5:
-            box = _cxcywh_to_xyxy(v[1:5], w, h)
-        elif task == "obb":
-            ob = v[1:].reshape(4, 2) * scale
-            box = _bounds(ob, w, h)
-        else:
-            pts = v[1:].reshape(-1, 2) * scale
-            ring = [pts]
-            box = _bounds(pts, w, h)
-        image_index.append(r.image)
-        cls.append(int(v[0]))
-        xyxy.append(box)
-        rings.append(ring)
-        kpts.append(kp)
-        obbs.append(ob)
-        where.append(at)
-    n = len(image_index)
-    ids = np.asarray(category_ids, np.int64)
-    columns: dict[str, Any] = {}
-    if task == "segment":
-        columns["polygons"] = Polygons.from_lists(rings)
-    if task == "pose":
-        columns["keypoints"] = (np.stack(kpts) if n else np.zeros((0, kpt_shape[0], 3)))
-    if task == "obb":
-        columns["obb"] = np.stack(obbs) if n else np.zeros((0, 4, 2))
-    ann = Annotations.build(image_index, ids[np.asarray(cls, np.int64)] if n else [],
-                            np.asarray(xyxy).reshape(n, 4), **columns)
-    return ann, where
+            columns["keypoints"] = (cat("keypoints")[order] if parts
+                                    else np.zeros((0, kpt_shape[0], 3)))
+        if task == "obb":
+            columns["obb"] = cat("obb")[order] if parts else np.zeros((0, 4, 2))
+        xyxy = cat("xyxy")[order] if parts else np.zeros((0, 4))
+        ann = Annotations.build(image[order], ids[cls] if n else [], xyxy, **columns)
+        file_i, line = file_i[order], line[order]
+        return ann, lambda i: f"{self.files[file_i[i]]}:{line[i]}"
 
 
 # --- private parse helpers ----------------------------------------------------------------
 
-@dataclass
-class _Row:
-    image: int
-    file: str
-    line: int
-    values: np.ndarray
-    text: str
+def _convert(img: np.ndarray, file_i: np.ndarray, line: np.ndarray, v: np.ndarray,
+             sizes: np.ndarray, task: str, kpt_shape: tuple[int, int] | None) -> dict[str, Any]:
+    """One block of lines with the same number count -> geometry columns."""
+    n, k = v.shape
+    wh = sizes[img].astype(np.float64)  # (n, 2)
+    out: dict[str, Any] = {"image": img, "file": file_i, "line": line,
+                           "cls": v[:, 0].astype(np.int64)}
+    if task == "pose" or k == 5:
+        c = v[:, 1:5]
+        out["xyxy"] = np.concatenate([c[:, :2] - c[:, 2:] / 2, c[:, :2] + c[:, 2:] / 2],
+                                     axis=1) * np.tile(wh, 2)
+        pts = None
+    else:
+        pts = v[:, 1:].reshape(n, -1, 2) * wh[:, None, :]
+        lo = np.clip(pts.min(axis=1), 0, wh)
+        hi = np.clip(pts.max(axis=1), 0, wh)
+        out["xyxy"] = np.concatenate([lo, hi], axis=1)
+    if task == "pose":
+        kk, d = kpt_shape
+        raw = v[:, 5:].reshape(n, kk, d)
+        kp = np.empty((n, kk, 3))
+        kp[..., :2] = raw[..., :2] * wh[:, None, :]
+        kp[..., 2] = raw[..., 2] if d == 3 else np.where(
+            (raw[..., 0] == 0) & (raw[..., 1] == 0), 0.0, 2.0)
+        out["keypoints"] = kp
+    elif task == "obb":
+        out["obb"] = pts
+    elif task == "segment":
+        out["rings"] = [[p] for p in pts] if pts is not None else [[] for _ in range(n)]
+    return out
 
 
-def _read_label_file(root: Path, img: ImageEntry, image_row: int,
-                     ctx: ReadContext) -> list[_Row]:
-    shown = str(root / img.label_rel)
+def _line_text(path: str, line: int) -> str:
+    """The text of one line, re-read for an error message (errors are rare; lines are many)."""
     try:
-        path = resolve_inside(root, img.label_rel, where=shown)
-    except UnsafeInputError as e:
-        ctx.fail(e)
-        return []
-    if not path.is_file():
-        return []  # no label file: an image without objects (a negative)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        ctx.fail(ParseError(shown, "label file is not UTF-8 text; expected lines of numbers"))
-        return []
-    except OSError as e:
-        ctx.fail(ParseError(shown, f"cannot read label file ({e.strerror or e})"))
-        return []
-    rows: list[_Row] = []
-    for n, line in enumerate(text.splitlines(), 1):
-        tokens = line.split()
-        if not tokens:
-            continue
-        try:
-            values = np.array([float(t) for t in tokens], dtype=np.float64)
-        except ValueError:
-            bad = next(t for t in tokens if not _is_float(t))
-            ctx.fail(ParseError(f"{shown}:{n}", f"expected numbers, got {bad!r} "
-                                f"(\"{_short(line)}\")"))
-            continue
-        if not np.isfinite(values).all():
-            bad = tokens[int(np.flatnonzero(~np.isfinite(values))[0])]
-            ctx.fail(ParseError(f"{shown}:{n}", f"number {bad!r} is not finite "
-                                f"(\"{_short(line)}\")"))
-            continue
-        rows.append(_Row(image_row, shown, n, values, line))
-    return rows
+        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return ""
+    return _short(lines[line - 1]) if 0 < line <= len(lines) else ""
+
+
+def _num(x: float) -> str:
+    return common.fmt_float(float(x))
 
 
 def _expected_counts(task: str, kpt_shape: tuple[int, int] | None) -> Callable[[int], bool]:
@@ -459,40 +519,12 @@ def _class_ok(value: float, n_classes: int | None) -> bool:
             and (n_classes is None or value < n_classes))
 
 
-def _keypoints(values: np.ndarray, kpt_shape: tuple[int, int], scale: np.ndarray) -> np.ndarray:
-    k, d = kpt_shape
-    raw = values.reshape(k, d)
-    out = np.empty((k, 3))
-    out[:, :2] = raw[:, :2] * scale
-    if d == 3:
-        out[:, 2] = raw[:, 2]
-    else:
-        out[:, 2] = np.where((raw[:, 0] == 0) & (raw[:, 1] == 0), 0.0, 2.0)
-    return out
-
-
-def _cxcywh_to_xyxy(c: np.ndarray, w: float, h: float) -> np.ndarray:
-    return np.array([(c[0] - c[2] / 2) * w, (c[1] - c[3] / 2) * h,
-                     (c[0] + c[2] / 2) * w, (c[1] + c[3] / 2) * h])
-
-
-def _bounds(points: np.ndarray, w: float, h: float) -> np.ndarray:
-    """Bounds of polygon / corner points, clipped to the image (DOTA corners poke out)."""
-    lo = np.clip(points.min(axis=0), 0, [w, h])
-    hi = np.clip(points.max(axis=0), 0, [w, h])
-    return np.concatenate([lo, hi])
-
-
 def _is_float(token: str) -> bool:
     try:
         float(token)
         return True
     except ValueError:
         return False
-
-
-def _num_text(line: str) -> str:
-    return line.split()[0]
 
 
 def _short(text: str, limit: int = 80) -> str:
