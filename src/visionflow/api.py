@@ -110,11 +110,22 @@ def report_losses(ds: Dataset, fmt: Format, ctx: WriteContext) -> None:
         ctx.loss("track_ids", int((ann.track_id >= 0).sum()), "track ids")
     if ann.iscrowd is not None and ISCROWD not in fmt.supports:
         ctx.loss("iscrowd", int(ann.iscrowd.sum()), "iscrowd flags")
-    if fmt.attributes is not None:
-        for key, col in ann.attrs.items():
-            if ATTRIBUTES not in fmt.supports or key not in fmt.attributes:
+    leftovers: dict[str, int] = {}
+    for table in (ann.attrs, ds.images.attrs):
+        for key, col in table.items():
+            namespace = key.partition(".")[0] if "." in key else None
+            if namespace is not None and namespace != fmt.name:
+                # Another format's own fields (coco.area, voc.pose): kept while the data stays
+                # in that format, not user data the target must carry.
+                leftovers[key] = sum(v is not None for v in col)
+            elif (table is ann.attrs and fmt.attributes is not None
+                  and (ATTRIBUTES not in fmt.supports or key not in fmt.attributes)):
                 ctx.loss(f"attribute.{key}", sum(v is not None for v in col),
                          f"annotation attribute {key!r}")
+    if leftovers:
+        ctx.report.add("info", "leftovers", f"{len(leftovers)} field(s) specific to the source "
+                       f"format not written: {', '.join(sorted(leftovers))}",
+                       count=sum(leftovers.values()))
     if CATEGORY_IDS not in fmt.supports:
         ids = ds.categories.ids
         if ids != list(range(ids[0], ids[0] + len(ids)) if ids else []):

@@ -30,7 +30,7 @@ from ..io.atomic import write_bytes_atomic
 from ..io.paths import clean_relative, resolve_inside
 from .base import (ANNOTATION_IDS, CATEGORY_META, CLASS_ORDER, IMAGE_IDS, ATTRIBUTES, BOXES, CATEGORY_IDS, ISCROWD, KEYPOINTS, MASKS, POLYGONS, SCORES,
                    TRACK_IDS, Detection, Format, ReadContext, WriteContext)
-from .common import finish_read
+from .common import finish_read, write_images
 
 ROBOFLOW_FILE = "_annotations.coco.json"
 DEFAULT_SPLIT_NAME = "default"  # file/folder name for images with no split
@@ -436,13 +436,7 @@ def write(ds: Dataset, out: Path, ctx: WriteContext) -> None:
     with ctx.progress("Writing COCO", len(ds.images)) as advance:
         for split in splits:
             rows = np.flatnonzero(ds.images.split == split)
-            folder = DEFAULT_SPLIT_NAME if split == UNSPLIT else split
-            if layout == "roboflow":
-                folder = "valid" if split == "val" else folder
-                json_path, image_dir = out / folder / ROBOFLOW_FILE, out / folder
-            else:
-                json_path = out / "annotations" / f"instances_{folder}.json"
-                image_dir = out / "images" / folder
+            json_path, _ = _layout(out, split, layout)
             in_split = np.isin(ann.image_index[order], rows)
             doc = {**meta, "images": [_image_dict(ds.images, r) for r in rows],
                    "annotations": [_ann_dict(ds, int(i)) for i in order[in_split]],
@@ -451,16 +445,17 @@ def write(ds: Dataset, out: Path, ctx: WriteContext) -> None:
             json_path.parent.mkdir(parents=True, exist_ok=True)
             write_bytes_atomic(json_path, orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY))
             advance(len(rows))
-    from .common import write_images
-    write_images(ds, lambda r: _dest(out, ds.images, r, layout), ctx)
+    write_images(ds, lambda r: _layout(out, ds.images.split[r], layout)[1]
+                 / ds.images.file_name[r], ctx)
 
 
-def _dest(out: Path, images: Images, r: int, layout: str) -> Path:
-    split = images.split[r]
+def _layout(out: Path, split: str, layout: str) -> tuple[Path, Path]:
+    """(annotation file, image folder) of a split in the output."""
     folder = DEFAULT_SPLIT_NAME if split == UNSPLIT else split
     if layout == "roboflow":
-        return out / ("valid" if split == "val" else folder) / images.file_name[r]
-    return out / "images" / folder / images.file_name[r]
+        folder = "valid" if split == "val" else folder
+        return out / folder / ROBOFLOW_FILE, out / folder
+    return out / "annotations" / f"instances_{folder}.json", out / "images" / folder
 
 
 def _key_order(doc: dict) -> list[str]:

@@ -18,7 +18,7 @@ from ..core.annotations import Annotations, Polygons
 from ..core.categories import Categories, Category
 from ..core.dataset import Dataset
 from ..core.errors import ParseError
-from ..core.images import UNSPLIT, Images
+from ..core.images import Images
 from ..io.atomic import write_bytes_atomic
 from ..io.paths import clean_relative, resolve_inside
 from .base import (ANNOTATION_IDS, CATEGORY_META, CLASS_ORDER, IMAGE_IDS, ATTRIBUTES, BOXES, CATEGORY_IDS, ISCROWD, KEYPOINTS, LABELS, MASKS, OBB,

@@ -58,7 +58,7 @@ from ..core.images import UNSPLIT, Images
 from ..io.images import IMAGE_SUFFIXES
 from ..io.paths import clean_relative, resolve_inside
 from . import common
-from .base import ATTRIBUTES, BOXES, Detection, Format, ReadContext, WriteContext
+from .base import ATTRIBUTES, BOXES, CLASS_ORDER, Detection, Format, ReadContext, WriteContext
 
 FLAGS = ("truncated", "occluded", "difficult")   # annotation attrs held as ints
 STANDARD_SPLITS = ("train", "val", "test")
@@ -641,7 +641,6 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     imgs, ann = ds.images, ds.annotations
     stems = _stems(ds, out_dir)
     names = _category_names(ds, ctx)
-    _report_image_attr_losses(ds, ctx)
 
     boxes = ann[~ann.is_label]
     with np.errstate(invalid="ignore"):
@@ -709,13 +708,6 @@ def _category_names(ds: Dataset, ctx: WriteContext) -> dict[int, str]:
         ctx.loss("duplicate_category_names", len(dup), "categories sharing a name (VOC "
                  f"identifies classes by name, they merge: {', '.join(sorted(dup))})")
     return names
-
-
-def _report_image_attr_losses(ds: Dataset, ctx: WriteContext) -> None:
-    for key, col in ds.images.attrs.items():
-        if not _image_attr_tag(key):
-            ctx.loss(f"image_attribute.{key}", sum(v is not None for v in col),
-                     f"image attribute {key!r}")
 
 
 def _image_attr_tag(key: str) -> list[str] | None:
@@ -857,7 +849,7 @@ def _labelmap_text(ds: Dataset, names: dict[int, str]) -> str:
 FORMAT = Format(
     name="voc",
     description="Pascal VOC XML (Annotations/*.xml, JPEGImages/, ImageSets/Main splits)",
-    supports=frozenset({BOXES, ATTRIBUTES}),
+    supports=frozenset({BOXES, ATTRIBUTES, CLASS_ORDER}),
     detect=detect,
     read=read,
     write=write,

@@ -52,6 +52,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +80,7 @@ _SPLIT_ALIASES = {"valid": "val", "validation": "val"}
 NAMES_FILES = ("classes.txt", "obj.names")
 SIDECAR_KEY = "visionflow"
 _DRIVE = re.compile(r"^[A-Za-z]:")
+_WORKERS = min(32, (os.cpu_count() or 1) * 4)
 
 
 # --- detect -------------------------------------------------------------------------------
@@ -798,9 +800,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
                               f"{ds.images.file_name[label_of[label]]!r} and {name!r} would "
                               "share one label file; rename one of them")
         label_of[label] = i
-    for label, i in label_of.items():
-        label.parent.mkdir(parents=True, exist_ok=True)
-        label.write_text(texts[i], encoding="utf-8")
+    write_texts([(label, texts[i]) for label, i in label_of.items()])
     common.write_images(ds, lambda i: dest[i], ctx)
     present = list(dict.fromkeys(splits))
     doc: dict[str, Any] = {}
@@ -865,38 +865,52 @@ def label_texts(ds: Dataset, task: str, kpt_shape: tuple[int, int] | None,
                 ctx: WriteContext) -> list[str]:
     """The label file text of every image row (shared with yolo_darknet)."""
     ann = ds.annotations
-    keep = ~ann.is_label
-    rows = np.flatnonzero(keep)
-    order = rows[np.argsort(ann.image_index[rows], kind="stable")]
+    rows = np.flatnonzero(~ann.is_label)
+    rows = rows[np.argsort(ann.image_index[rows], kind="stable")]
     index_of = ds.categories.index_map()
-    lines: list[list[str]] = [[] for _ in range(len(ds.images))]
-    w_all = ds.images.width.astype(np.float64)
-    h_all = ds.images.height.astype(np.float64)
-    poly = ann.has_polygon()
-    ob = ann.has_obb()
-    kp = ann.has_keypoints()
-    for j in order:
-        img = int(ann.image_index[j])
-        w, h = w_all[img], h_all[img]
-        c = str(index_of[int(ann.category_id[j])])
-        box = ann.xyxy[j]
-        if task == "detect":
-            nums = _box_numbers(box, w, h)
-        elif task == "pose":
-            nums = _box_numbers(box, w, h) + _keypoint_numbers(
-                ann.keypoints[j] if kp[j] else None, kpt_shape, w, h)
-        elif task == "obb":
-            corners = ann.obb[j] if ob[j] else _rect(box)
-            nums = _points_numbers(corners, w, h)
-        else:
-            if poly[j]:
+    image = ann.image_index[rows]
+    wh = np.stack([ds.images.width, ds.images.height], axis=1).astype(np.float64)[image]
+    cls = [str(index_of[c]) for c in ann.category_id[rows].tolist()]
+    box = ann.xyxy[rows]
+    if task in ("detect", "pose"):
+        norm = np.concatenate([(box[:, :2] + box[:, 2:]) / 2, box[:, 2:] - box[:, :2]],
+                              axis=1) / np.tile(wh, 2)
+        if task == "pose":
+            norm = np.concatenate([norm, _keypoint_values(ann, rows, kpt_shape, wh)], axis=1)
+        nums = _fmt_array(norm).tolist()
+    elif task == "obb":
+        corners = np.array(ann.obb[rows]) if ann.obb is not None else np.full(
+            (len(rows), 4, 2), np.nan)
+        missing = np.isnan(corners).all(axis=(1, 2))
+        corners[missing] = _rects(box[missing])
+        nums = _fmt_array((corners / wh[:, None, :]).reshape(len(rows), 8)).tolist()
+    else:
+        poly, ob = ann.has_polygon()[rows], ann.has_obb()[rows]
+        nums = []
+        for i, j in enumerate(rows.tolist()):
+            if poly[i]:
                 rings = ann.polygons.rings(j)
                 ring = rings[0] if len(rings) == 1 else merge_rings(rings)
             else:
-                ring = ann.obb[j] if ob[j] else _rect(box)
-            nums = _points_numbers(ring, w, h)
-        lines[img].append(" ".join([c, *nums]))
+                ring = ann.obb[j] if ob[i] else _rects(box[i:i + 1])[0]
+            nums.append(_fmt_array((ring / wh[i]).reshape(-1)).tolist())
+    lines: list[list[str]] = [[] for _ in range(len(ds.images))]
+    for img, c, values in zip(image.tolist(), cls, nums):
+        lines[img].append(" ".join([c, *values]))
     return ["".join(f"{line}\n" for line in ls) for ls in lines]
+
+
+def write_texts(files: Sequence[tuple[Path, str]]) -> None:
+    """Write many small text files in parallel threads (shared with yolo_darknet)."""
+    for d in {p.parent for p, _ in files}:
+        d.mkdir(parents=True, exist_ok=True)
+
+    def one(item: tuple[Path, str]) -> None:
+        item[0].write_text(item[1], encoding="utf-8")
+
+    with ThreadPoolExecutor(_WORKERS) as pool:
+        for _ in pool.map(one, files, chunksize=64):
+            pass
 
 
 def merge_rings(rings: Sequence[np.ndarray]) -> np.ndarray:
@@ -960,40 +974,32 @@ _Dumper.add_representer(list, lambda d, v: d.represent_sequence(
     "tag:yaml.org,2002:seq", v, flow_style=True))
 
 
-def _fmt(x: float) -> str:
-    return common.fmt_float(float(x), 6)
+def _fmt_array(values: np.ndarray) -> np.ndarray:
+    """common.fmt_float(x, 6) for a whole array: 6 decimals, trailing zeros stripped."""
+    values = np.asarray(values, dtype=np.float64)
+    if not values.size:
+        return values.astype(str)
+    text = np.char.rstrip(np.char.rstrip(np.char.mod("%.6f", values), "0"), ".")
+    return np.where((text == "-0") | (text == ""), "0", text)
 
 
-def _box_numbers(box: np.ndarray, w: float, h: float) -> list[str]:
-    x0, y0, x1, y1 = box
-    return [_fmt((x0 + x1) / 2 / w), _fmt((y0 + y1) / 2 / h), _fmt((x1 - x0) / w),
-            _fmt((y1 - y0) / h)]
-
-
-def _points_numbers(points: np.ndarray, w: float, h: float) -> list[str]:
-    out: list[str] = []
-    for x, y in np.asarray(points, dtype=np.float64).reshape(-1, 2):
-        out += [_fmt(x / w), _fmt(y / h)]
-    return out
-
-
-def _keypoint_numbers(kpts: np.ndarray | None, kpt_shape: tuple[int, int], w: float,
-                      h: float) -> list[str]:
+def _keypoint_values(ann: Annotations, rows: np.ndarray, kpt_shape: tuple[int, int],
+                     wh: np.ndarray) -> np.ndarray:
+    """(n, K*D) normalized keypoint numbers; unlabelled or absent points are 0 0 (0)."""
     k, d = kpt_shape
-    out: list[str] = []
-    for i in range(k):
-        x, y, v = (0.0, 0.0, 0.0) if kpts is None else kpts[i]
-        if not (np.isfinite(x) and np.isfinite(y) and np.isfinite(v)) or v == 0:
-            x = y = v = 0.0
-        out += [_fmt(x / w), _fmt(y / h)]
-        if d == 3:
-            out.append(_fmt(v))
-    return out
+    kp = np.array(ann.keypoints[rows]) if ann.keypoints is not None else np.full(
+        (len(rows), k, 3), np.nan)
+    unlabelled = ~np.isfinite(kp).all(axis=2) | (kp[..., 2] == 0)
+    kp[unlabelled] = 0.0
+    kp[..., :2] /= wh[:, None, :]
+    return kp[..., :d].reshape(len(rows), k * d)
 
 
-def _rect(box: np.ndarray) -> np.ndarray:
-    x0, y0, x1, y1 = box
-    return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+def _rects(boxes: np.ndarray) -> np.ndarray:
+    """(n, 4) xyxy -> (n, 4, 2) corners, clockwise from the top-left."""
+    x0, y0, x1, y1 = np.asarray(boxes, dtype=np.float64).reshape(-1, 4).T
+    return np.stack([np.stack([x0, y0], 1), np.stack([x1, y0], 1), np.stack([x1, y1], 1),
+                     np.stack([x0, y1], 1)], axis=1)
 
 
 def stem_path(rel: str) -> str:
@@ -1051,4 +1057,5 @@ FORMAT = Format(
 
 __all__ = ["FORMAT", "ImageEntry", "assemble", "choose_task", "dump_yaml", "find_data_yaml",
            "kpt_shape_from", "label_texts", "load_yaml", "merge_rings", "merge_split_entries",
-           "read_names_file", "resolve_listed", "sidecar_for", "stem_path", "yaml_task_keys"]
+           "read_names_file", "resolve_listed", "sidecar_for", "stem_path", "write_texts",
+           "yaml_task_keys"]

@@ -38,7 +38,7 @@ from .base import Detection, Format, ReadContext, WriteContext
 from .yolo import FORMAT as _YOLO
 from .yolo import (ImageEntry, assemble, choose_task, dump_yaml, find_data_yaml, kpt_shape_from,
                    label_texts, load_yaml, merge_split_entries, read_names_file, resolve_listed,
-                   sidecar_for, stem_path, yaml_task_keys)
+                   sidecar_for, stem_path, write_texts, yaml_task_keys)
 
 SIDECAR = "visionflow.yaml"
 DATA_FILE = "obj.data"
@@ -232,10 +232,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
                               "share one label file; rename one of them")
         label_of[label] = i
         dest.append(f"{folder}/{name}")
-    for label, i in label_of.items():
-        p = out_dir / label
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(texts[i], encoding="utf-8")
+    write_texts([(out_dir / label, texts[i]) for label, i in label_of.items()])
     common.write_images(ds, lambda i: out_dir / dest[i], ctx)
 
     lines = [f"classes = {len(ds.categories)}"]
