@@ -31,8 +31,14 @@ def detect(path: str | Path) -> list[Detection]:
 
 
 def load(path: str | Path, format: str | None = None, *, skip_errors: bool = False,
-         report: Report | None = None, progress=None, **options: Any) -> Dataset:
+         report: Report | None = None, progress=None, lenient: bool = False,
+         **options: Any) -> Dataset:
     """Read a dataset in any known format (auto-detected unless `format` is given).
+
+    lenient: keep rows that break the model's rules (boxes outside the image or of zero size,
+    unknown class ids, duplicate ids) and report each as an "invalid" finding in `report`
+    instead of failing; records that cannot be represented at all (malformed, pointing at an
+    unknown image) are skipped and reported as with skip_errors. For checking and fixing.
 
     Examples:
         >>> import visionflow as vf
@@ -46,7 +52,8 @@ def load(path: str | Path, format: str | None = None, *, skip_errors: bool = Fal
     if fmt.read is None:
         raise Error(f"format {fmt.name!r} can be written but not read")
     ctx = ReadContext(report=report if report is not None else Report(), options=options,
-                      progress_factory=progress, skip_errors=skip_errors)
+                      progress_factory=progress, skip_errors=skip_errors or lenient,
+                      lenient=lenient)
     ds = fmt.read(path, ctx)
     root = path if path.is_dir() else path.parent
     return ds.replace(meta={**ds.meta, "source_format": fmt.name,

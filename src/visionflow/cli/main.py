@@ -152,7 +152,7 @@ def detect(
     else:
         for d in found:
             render.out.print(f"{d.format:14} {d.confidence:.2f}  {'; '.join(d.reasons)}",
-                             highlight=False)
+                             highlight=False, soft_wrap=True)
     registry.detect(Path(src))  # raises NotDetected / AmbiguousFormat -> exit 1
 
 

@@ -2,7 +2,9 @@
 
 Readers know where each row came from (file and line, or record id) and pass that as `where`
 callbacks, so a message points at the exact place to fix. With `skip_errors` the offending
-rows are dropped and reported; otherwise the first problem raises.
+rows are dropped and reported; otherwise the first problem raises. With `keep_invalid`
+(lenient reads, for `visionflow check` and `fix`) every problem is reported as an "invalid"
+finding and the rows are kept, so the checks can point at them.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ EDGE_TOLERANCE_PX = 1.0
 
 def validate(ds: Dataset, *, report: Report, skip_errors: bool,
              where_annotation: Callable[[int], str],
-             where_image: Callable[[int], str]) -> Dataset:
+             where_image: Callable[[int], str], keep_invalid: bool = False) -> Dataset:
     problems_img: dict[int, str] = {}
     imgs = ds.images
     bad_size = np.flatnonzero((imgs.width <= 0) | (imgs.height <= 0))
@@ -38,7 +40,7 @@ def validate(ds: Dataset, *, report: Report, skip_errors: bool,
         problems_img.setdefault(int(i), f"image {imgs.file_name[i]!r} listed twice")
 
     for i, problem in sorted(problems_img.items()):
-        _fail(ValidationError(where_image(i), problem), report, skip_errors)
+        _fail(ValidationError(where_image(i), problem), report, skip_errors, keep_invalid)
 
     ann = ds.annotations
     problems: dict[int, str] = {}
@@ -67,7 +69,9 @@ def validate(ds: Dataset, *, report: Report, skip_errors: bool,
                                 f"{ds.images.file_name[ann.image_index[i]]!r} "
                                 f"({w[i]:.0f}x{h[i]:.0f})")
     for i, problem in sorted(problems.items()):
-        _fail(ValidationError(where_annotation(i), problem), report, skip_errors)
+        _fail(ValidationError(where_annotation(i), problem), report, skip_errors, keep_invalid)
+    if keep_invalid:
+        return ds
     if problems:
         keep = np.ones(len(ann), bool)
         keep[list(problems)] = False
@@ -93,7 +97,11 @@ def _duplicates(values: np.ndarray) -> np.ndarray:
     return np.flatnonzero(dup)
 
 
-def _fail(err: ValidationError, report: Report, skip_errors: bool) -> None:
+def _fail(err: ValidationError, report: Report, skip_errors: bool,
+          keep_invalid: bool = False) -> None:
+    if keep_invalid:
+        report.add("error", "invalid", err.problem, where=err.where)
+        return
     if not skip_errors:
         raise err
     report.add("error", "skipped", err.problem, where=err.where)

@@ -95,7 +95,9 @@ class _Context:
 
 @dataclass
 class ReadContext(_Context):
-    pass
+    # Keep rows that break the model's rules (boxes outside the image, unknown classes, ...)
+    # and report them as "invalid" findings instead of failing: for `visionflow check`/`fix`.
+    lenient: bool = False
 
 
 @dataclass

@@ -19,7 +19,8 @@ def finish_read(ds: Dataset, ctx: ReadContext, *, where_annotation: Callable[[in
                 where_image: Callable[[int], str]) -> Dataset:
     """Run the model's rules on a freshly read dataset (see core/validate.py)."""
     return validate(ds, report=ctx.report, skip_errors=ctx.skip_errors,
-                    where_annotation=where_annotation, where_image=where_image)
+                    where_annotation=where_annotation, where_image=where_image,
+                    keep_invalid=getattr(ctx, "lenient", False))
 
 
 def read_sizes(paths: Sequence[str | Path], ctx: ReadContext,
@@ -34,16 +35,28 @@ def read_sizes(paths: Sequence[str | Path], ctx: ReadContext,
         return image_sizes(list(paths), on_error=on_error, progress=advance)
 
 
+# Image attr holding the encoded bytes of an image that has no file on disk (LabelMe's
+# imageData, TFRecord's image/encoded): write_images writes them as the image file.
+IMAGE_BYTES = "image_bytes"
+
+
 def write_images(ds: Dataset, dest_of_row: Callable[[int], Path], ctx: WriteContext) -> None:
     """Hard-link or copy every image with a file to its place in the output.
 
-    An image without a file on disk is an error (--skip-errors: reported, annotations still
-    written); with --images none nothing is placed.
+    An image without a file on disk but with encoded bytes (attr IMAGE_BYTES) is written
+    from them. Any other image without a file is an error (--skip-errors: reported,
+    annotations still written); with --images none nothing is placed.
     """
     if ctx.images == "none":
         return
     pairs: list[tuple[str, Path]] = []
+    embedded = ds.images.attr(IMAGE_BYTES)
     for i, src in enumerate(ds.images.path):
+        if (src is None or not Path(src).is_file()) and isinstance(embedded[i], bytes):
+            dest = dest_of_row(i)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(embedded[i])
+            continue
         if src is None or not Path(src).is_file():
             ctx.fail(MissingImageError(src or ds.images.file_name[i],
                                        "image file not found; pass --images none to write "

@@ -60,11 +60,33 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
                        where_image=lambda i: f"{file}: image row {i}")
 
 
-def _from_doc(doc: dict, root: Path, file: Path) -> Dataset:
+def loads(data: bytes, where: str = "<visionflow json>") -> Dataset:
+    """A dataset from visionflow JSON bytes (as `dumps` writes them), every Images.path None.
+
+    Used where the JSON lives outside a dataset folder (the versioning blob store).
+    """
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        raise ParseError(where, f"not readable visionflow JSON ({e})") from None
+    version = str(doc.get("schema_version", "")) if isinstance(doc, dict) else ""
+    if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
+        raise ParseError(where, f"schema_version {version or '(none)'} is not supported by this "
+                         f"visionflow (reads {SCHEMA_VERSION.split('.')[0]}.x); upgrade visionflow")
+    try:
+        return _from_doc(doc, None, where)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ParseError(where, f"invalid visionflow JSON ({e.__class__.__name__}: {e})") from None
+
+
+def _from_doc(doc: dict, root: Path | None, file: Path | str) -> Dataset:
     im = doc["images"]
     names = [clean_relative(n, where=f"{file}: images.file_name") for n in im["file_name"]]
-    paths = []
+    paths: list[str | None] = []
     for name, split in zip(names, im["split"]):
+        if root is None:  # loads(): bytes with no folder of images beside them
+            paths.append(None)
+            continue
         p = resolve_inside(root, f"images/{split or UNSPLIT_DIR}/{name}", where=str(file))
         paths.append(str(p.absolute()) if p.is_file() else None)
     images = Images.build(names, im["width"], im["height"], id=im["id"], split=im["split"],

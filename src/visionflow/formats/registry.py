@@ -17,6 +17,8 @@ BUILTIN: dict[str, str] = {
     "yolo-darknet": "visionflow.formats.yolo_darknet",
     "yolo-cls": "visionflow.formats.yolo_cls",
     "visionflow": "visionflow.formats.native",
+    "labelme": "visionflow.formats.labelme",
+    "dota": "visionflow.formats.dota",
 }
 ENTRY_POINT_GROUP = "visionflow.formats"
 # Two candidates whose confidence differs by less than this are a tie.

@@ -99,7 +99,8 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
     if data_file is not None:
         lists = [(key, value) for key, value in config.items() if key not in _NOT_LISTS]
     else:
-        lists = [(k, f"{k}.txt") for k in ("train", "valid", "test") if (root / f"{k}.txt").is_file()]
+        lists = [(k, f"{k}.txt") for k in ("train", "valid", "test")
+                 if (root / f"{k}.txt").is_file()]
     if not lists:
         raise ParseError(where, "no image list (train = train.txt ...)")
     resolved: list[tuple[str, str]] = []  # (split key, list rel)

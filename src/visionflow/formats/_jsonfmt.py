@@ -1,0 +1,129 @@
+"""Helpers shared by the JSON formats of labelling tools (LabelMe, CreateML, VoTT, Label Studio,
+SageMaker): parsing with 'file:line:col' errors, split folders, degenerate boxes, output.
+
+Private to visionflow.formats; each format keeps its own rules in its own module.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from ..core.errors import ParseError
+from ..core.images import UNSPLIT, canonical_split
+
+MAX_JSON_BYTES = 4 << 30
+SPLIT_DIRS = {"train": "train", "training": "train", "val": "val", "valid": "val",
+              "validation": "val", "test": "test", "testing": "test"}
+# Where images are looked up when an annotation names them by URL or by a path of another
+# machine: beside the annotation file, then in these folders beside it.
+IMAGE_DIRS = ("images", "Images", "img", "imgs", "JPEGImages")
+
+
+def load(path: Path) -> Any:
+    """Parsed JSON; ParseError 'path:line:col' when malformed."""
+    try:
+        if path.stat().st_size > MAX_JSON_BYTES:
+            raise ParseError(path, "file larger than 4 GiB; refused")
+        data = path.read_bytes()
+    except OSError as e:
+        raise ParseError(path, f"cannot read file ({e.strerror or e.__class__.__name__})") \
+            from None
+    with gc_paused():
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError as e:
+            line, col = line_col(data, e.pos)
+            raise ParseError(f"{path}:{line}:{col}", f"malformed JSON ({e.msg})") from None
+
+
+def line_col(data: bytes, pos: int) -> tuple[int, int]:
+    head = data[:pos]
+    return head.count(b"\n") + 1, pos - (head.rfind(b"\n") + 1) + 1
+
+
+def head(path: Path, size: int = 1 << 16) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(size)
+    except OSError:
+        return b""
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Building many small dicts makes no cycles; the collector only costs time."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def split_of_dir(name: str) -> str | None:
+    """The split a folder name stands for (Roboflow's train/valid/test), or None."""
+    return SPLIT_DIRS.get(name.lower())
+
+
+def split_dir_name(split: str) -> str:
+    """The folder a split is written to ('' for unsplit images)."""
+    return "" if split == UNSPLIT else split
+
+
+def split_of_file(stem: str, suffix: str) -> str:
+    """Datumaro's '<subset><suffix>' file names ('train-export'): the split, UNSPLIT for
+    'default' or anything else."""
+    if not stem.endswith(suffix):
+        return UNSPLIT
+    name = stem[: -len(suffix)]
+    if not name or name == "default":
+        return UNSPLIT
+    return canonical_split(name)
+
+
+def pad_degenerate(xyxy: np.ndarray) -> np.ndarray:
+    """A box of points or lines has zero width or height; give it 1 pixel around its centre
+    along that axis so that it is a valid box (the exact vertices are kept elsewhere)."""
+    out = np.asarray(xyxy, np.float64).copy().reshape(-1, 4)
+    for a, b in ((0, 2), (1, 3)):
+        flat = out[:, b] - out[:, a] <= 0
+        mid = (out[flat, a] + out[flat, b]) / 2
+        out[flat, a], out[flat, b] = mid - 0.5, mid + 0.5
+    return out
+
+
+def is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+
+
+def num(v: float) -> int | float:
+    """A coordinate as JSON writes it best: integral values as ints."""
+    v = float(v)
+    return int(v) if v.is_integer() and abs(v) < 1e15 else v
+
+
+def dump(obj: Any) -> bytes:
+    return orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY) + b"\n"
+
+
+def objects(values: list) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def category_order(names: list[str]) -> list[str]:
+    """Classes of a format without a class list: sorted by name (stated in each module)."""
+    return sorted(set(names))
+
+
+def unsplit_name(split: str) -> str:
+    return split if split != UNSPLIT else "default"

@@ -1,0 +1,491 @@
+"""LabelMe JSON (wkentaro/labelme): one JSON file per image.
+
+    {"version": "5.2.1", "flags": {}, "shapes": [{"label": "dog", "points": [[x, y], ...],
+     "group_id": null, "description": "", "shape_type": "polygon", "flags": {}}],
+     "imagePath": "dog.jpg", "imageData": null, "imageHeight": 480, "imageWidth": 640}
+
+Layouts read: a folder of .json files (searched recursively) with the images beside them or
+where `imagePath` points (relative to the JSON file, inside the folder the user named), or one
+.json file. Roboflow-style split folders (train/, valid/, test/) give the split. JSON files
+that are not LabelMe files (no "shapes") are skipped with a warning. Written: one JSON beside
+each image, `<split>/<file_name>` and `<split>/<stem>.json` (no split folder when unsplit),
+imageData null (the image file is written instead).
+
+Shapes -> canonical model (pixel coordinates are continuous, as LabelMe draws them):
+- rectangle (two opposite corners) -> box;
+- polygon -> polygon, box = its bounds;
+- circle (centre, a point on the circle) -> box = centre +- radius and a 32-vertex polygon
+  approximation; the two points are kept in attrs "labelme.points" so LabelMe output writes
+  the circle again;
+- point, line, linestrip -> box of the vertices (1 pixel wide along an axis where they have no
+  extent), vertices in "labelme.points": the canonical model has no polyline, so other formats
+  get the box (a warning "labelme.vertices" says how many);
+- mask (LabelMe 5: two corners and a base64 PNG of that crop) -> COCO RLE over the image;
+- anything else -> skipped with a warning.
+Per shape, "group_id", "description", "flags" and unknown keys go to attrs "labelme.<key>"
+(empty values are not stored); an "attributes" object (X-AnyLabeling's, kept by LabelMe as
+extra shape data) gives plain attrs by name, and the writer puts plain attrs there; "shape_type" is kept as "labelme.shape_type" for the kinds a
+box or polygon cannot say (circle, point, line, linestrip). Per image, "flags" and unknown
+top-level keys go to image attrs "labelme.<key>".
+
+imageData: when the image file is absent, the embedded bytes are kept in the image attr
+`common.IMAGE_BYTES`, and writers place them as the image file. The size comes from
+imageWidth/imageHeight, else from the image header.
+
+Classes: LabelMe has no class list; classes are sorted by name, ids 1..N.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ..core.annotations import Annotations, Polygons
+from ..core.categories import Categories
+from ..core.dataset import Dataset
+from ..core.errors import Error, FormatError, OutputError, ParseError, UnsafeInputError
+from ..core.geometry import mask_to_rle, points_bounds, rle_to_mask
+from ..core.images import UNSPLIT, Images
+from ..io.paths import clean_relative, resolve_inside
+from . import _jsonfmt as jf
+from . import common
+from .base import (ATTRIBUTES, BOXES, MASKS, POLYGONS, Detection, Format, ReadContext,
+                   WriteContext)
+
+VERSION = "5.2.1"
+CIRCLE_VERTICES = 32
+_SHAPE_KEYS = ("label", "points", "group_id", "description", "shape_type", "flags", "mask")
+_TOP_KEYS = ("version", "flags", "shapes", "imagePath", "imageData", "imageHeight",
+             "imageWidth")
+_VERTEX_TYPES = ("circle", "point", "line", "linestrip")
+_POINT_COUNTS = {"rectangle": (2, 2), "circle": (2, 2), "point": (1, 1), "line": (2, 2),
+                 "linestrip": (2, None), "polygon": (3, None), "mask": (2, 2)}
+
+
+# --- detect ---------------------------------------------------------------------------------
+
+def detect(path: Path) -> Detection | None:
+    """A .json object with "shapes" and "imagePath" (LabelMe's own keys); never an XML file."""
+    files = [path] if path.is_file() else _json_files(path, limit=5)
+    for f in files:
+        if f.suffix.lower() != ".json":
+            continue
+        h = jf.head(f)
+        if h.lstrip()[:1] == b"{" and b'"shapes"' in h and b'"imagePath"' in h:
+            return Detection("labelme", 0.9, (
+                f"{f.name}: JSON object with LabelMe's \"shapes\" and \"imagePath\" keys",))
+    return None
+
+
+def _json_files(folder: Path, limit: int | None = None) -> list[Path]:
+    """.json files under folder, sorted by relative path (hidden ones skipped)."""
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.lower().endswith(".json") and not name.startswith("."):
+                found.append(Path(dirpath) / name)
+                if limit is not None and len(found) >= limit:
+                    return found
+    return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
+
+
+# --- read -----------------------------------------------------------------------------------
+
+@dataclass
+class _Shape:
+    label: str
+    box: np.ndarray
+    rings: list[np.ndarray]
+    rle: dict | None
+    attrs: dict[str, Any]
+    where: str
+
+
+@dataclass
+class _Record:
+    file_name: str
+    split: str
+    width: int
+    height: int
+    path: str | None
+    where: str
+    data: bytes | None = None
+    attrs: dict[str, Any] = field(default_factory=dict)
+    shapes: list[_Shape] = field(default_factory=list)
+
+
+def read(path: Path, ctx: ReadContext) -> Dataset:
+    path = Path(path)
+    if path.is_file():
+        if path.suffix.lower() != ".json":
+            raise FormatError(f"{path}: not a LabelMe .json file; name the folder of LabelMe "
+                              "files or one .json file")
+        root, files = path.parent, [path]
+    else:
+        root, files = path, _json_files(path)
+    records: list[_Record] = []
+    skipped: list[str] = []
+    vertices = 0
+    with ctx.progress("Reading LabelMe", len(files)) as advance:
+        for f in files:
+            try:
+                rec = _read_file(f, root, ctx)
+            except Error as e:
+                ctx.fail(e)
+                rec = None
+            advance(1)
+            if rec is None:
+                continue
+            if rec == "skip":
+                skipped.append(f.relative_to(root).as_posix())
+                continue
+            records.append(rec)
+            vertices += sum(s.attrs.get("labelme.shape_type") in ("point", "line", "linestrip")
+                            for s in rec.shapes)
+    if not records and not ctx.skip_errors:
+        raise FormatError(f"{path}: no LabelMe JSON files (objects with \"shapes\" and "
+                          "\"imagePath\") found")
+    if skipped:
+        ctx.report.add("warning", "labelme.skipped", "JSON files that are not LabelMe files "
+                       f"were skipped: {', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}",
+                       count=len(skipped))
+    if vertices:
+        ctx.report.add("warning", "labelme.vertices", "point, line and linestrip shapes are "
+                       "held as their bounding box; their vertices are kept for LabelMe output "
+                       "only (attr 'labelme.points')", count=vertices)
+    _fill_sizes(records, ctx)
+    return _build([r for r in records if r.width > 0 and r.height > 0], ctx)
+
+
+def _read_file(f: Path, root: Path, ctx: ReadContext) -> _Record | str | None:
+    doc = jf.load(f)
+    if not isinstance(doc, dict) or not isinstance(doc.get("shapes"), list):
+        return "skip"
+    rel_dir = f.parent.relative_to(root).as_posix()
+    parts = [] if rel_dir == "." else rel_dir.split("/")
+    split = UNSPLIT
+    base_parts = parts
+    if parts and jf.split_of_dir(parts[0]):
+        split, base_parts = jf.split_of_dir(parts[0]), parts[1:]
+    where = str(f)
+    image_path = doc.get("imagePath")
+    if image_path is None or (isinstance(image_path, str) and not image_path.strip()):
+        image_path = f.stem + ".jpg" if not doc.get("imageData") else f.stem + ".png"
+    if not isinstance(image_path, str):
+        raise ParseError(where, f"imagePath must be a string, got {image_path!r}")
+    # The image name relative to the split folder: imagePath is relative to the JSON file.
+    joined = os.path.normpath("/".join([*base_parts, image_path.replace("\\", "/")]))
+    joined = joined.replace("\\", "/")
+    if joined.startswith("../") or joined == ".." or os.path.isabs(image_path):
+        raise UnsafeInputError(where, f"imagePath {image_path!r} points outside the dataset "
+                               f"folder {root}; name a folder that holds both the JSON files "
+                               "and the images")
+    file_name = clean_relative(joined, where=where)
+    split_root = root / parts[0] if split != UNSPLIT else root
+    located = resolve_inside(split_root, file_name, where=where)
+    image = os.path.abspath(located) if located.is_file() else None
+    data = None
+    if image is None and doc.get("imageData"):
+        try:
+            data = base64.b64decode(doc["imageData"], validate=True)
+        except (binascii.Error, ValueError, TypeError):
+            raise ParseError(where, "imageData is not valid base64") from None
+    width, height = doc.get("imageWidth"), doc.get("imageHeight")
+    for key, value in (("imageWidth", width), ("imageHeight", height)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                  or value <= 0):
+            raise ParseError(where, f"{key} must be a positive integer, got {value!r}")
+    rec = _Record(file_name, split, width or 0, height or 0, image, where, data)
+    for key, value in doc.items():
+        if key == "flags":
+            if value:
+                rec.attrs["labelme.flags"] = value
+        elif key == "version":
+            rec.attrs["labelme.version"] = value
+        elif key not in _TOP_KEYS:
+            rec.attrs[f"labelme.{key}"] = value
+    if data is not None:
+        rec.attrs[common.IMAGE_BYTES] = data
+    for k, shape in enumerate(doc["shapes"]):
+        try:
+            parsed = _parse_shape(shape, f"{where}: shapes[{k}]", rec, ctx)
+        except Error as e:
+            ctx.fail(e)
+            continue
+        if parsed is not None:
+            rec.shapes.append(parsed)
+    return rec
+
+
+def _parse_shape(shape: Any, where: str, rec: _Record, ctx: ReadContext) -> _Shape | None:
+    if not isinstance(shape, dict):
+        raise ParseError(where, f"expected an object, got {type(shape).__name__}")
+    label = shape.get("label")
+    if not isinstance(label, str):
+        raise ParseError(where, f"label must be a string, got {label!r}")
+    where = f"{where} ({label!r})"
+    kind = shape.get("shape_type") or "polygon"
+    if kind not in _POINT_COUNTS:
+        ctx.report.add("warning", "labelme.shape_type", f"shape_type {kind!r} is not known; "
+                       "shape skipped", where=where)
+        return None
+    pts = shape.get("points")
+    lo, hi = _POINT_COUNTS[kind]
+    if (not isinstance(pts, list) or not all(
+            isinstance(p, list) and len(p) == 2 and all(jf.is_number(v) for v in p)
+            for p in pts)):
+        raise ParseError(where, "points must be a list of [x, y] numbers")
+    if len(pts) < lo or (hi is not None and len(pts) > hi):
+        want = f"{lo}" if lo == hi else f"at least {lo}"
+        raise ParseError(where, f"a {kind} needs {want} points, got {len(pts)}")
+    xy = np.asarray(pts, np.float64).reshape(-1, 2)
+    attrs: dict[str, Any] = {}
+    for key, value in shape.items():
+        if key in ("label", "points", "shape_type", "mask"):
+            continue
+        if key == "attributes" and isinstance(value, dict):
+            attrs.update({str(k): v for k, v in value.items()})
+            continue
+        if value in (None, "", {}) and key in ("group_id", "description", "flags"):
+            continue
+        attrs[f"labelme.{key}"] = value
+    rings: list[np.ndarray] = []
+    rle = None
+    if kind == "rectangle":
+        box = points_bounds(xy)
+    elif kind == "polygon":
+        box, rings = points_bounds(xy), [xy]
+    elif kind == "circle":
+        (cx, cy), edge = xy[0], xy[1]
+        r = float(math.hypot(edge[0] - cx, edge[1] - cy))
+        if r <= 0:
+            raise ParseError(where, "circle has zero radius")
+        box = np.array([cx - r, cy - r, cx + r, cy + r])
+        t = np.arange(CIRCLE_VERTICES) * (2 * math.pi / CIRCLE_VERTICES)
+        rings = [np.stack([cx + r * np.cos(t), cy + r * np.sin(t)], axis=1)]
+    elif kind == "mask":
+        rle, box = _mask_rle(shape.get("mask"), xy, rec, where)
+    else:
+        box = jf.pad_degenerate(points_bounds(xy))[0]
+    if kind in _VERTEX_TYPES:
+        attrs["labelme.shape_type"] = kind
+        attrs["labelme.points"] = [[float(x), float(y)] for x, y in xy]
+    return _Shape(label, np.asarray(box, np.float64), rings, rle, attrs, where)
+
+
+def _mask_rle(mask_b64: Any, xy: np.ndarray, rec: _Record, where: str) -> tuple[dict, np.ndarray]:
+    if not isinstance(mask_b64, str) or not mask_b64:
+        raise ParseError(where, "a mask shape needs 'mask' (a base64 PNG)")
+    if rec.width <= 0 or rec.height <= 0:
+        raise ParseError(where, "a mask shape needs imageWidth and imageHeight")
+    try:
+        with Image.open(io.BytesIO(base64.b64decode(mask_b64, validate=True))) as im:
+            crop = np.asarray(im.convert("L")) > 0
+    except (binascii.Error, ValueError, OSError):
+        raise ParseError(where, "mask is not a base64-encoded image") from None
+    x1, y1 = (int(round(v)) for v in xy.min(axis=0))
+    h, w = crop.shape
+    full = np.zeros((rec.height, rec.width), bool)
+    if x1 < 0 or y1 < 0 or x1 + w > rec.width or y1 + h > rec.height:
+        raise ParseError(where, f"mask of {w}x{h} at ({x1}, {y1}) does not fit the "
+                         f"{rec.width}x{rec.height} image")
+    full[y1:y1 + h, x1:x1 + w] = crop
+    ys, xs = np.nonzero(full)
+    if not len(xs):
+        raise ParseError(where, "mask is empty")
+    box = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float64)
+    return mask_to_rle(full), box
+
+
+def _fill_sizes(records: list[_Record], ctx: ReadContext) -> None:
+    need = [r for r in records if r.width <= 0 or r.height <= 0]
+    from_file = [r for r in need if r.path is not None]
+    sizes = common.read_sizes([r.path for r in from_file], ctx,
+                              where=lambda i: from_file[i].where)
+    for r, (w, h) in zip(from_file, sizes):
+        r.width, r.height = int(w), int(h)
+    for r in need:
+        if r.path is None and r.data is not None:
+            try:
+                with Image.open(io.BytesIO(r.data)) as im:
+                    r.width, r.height = im.size
+            except OSError:
+                ctx.fail(ParseError(r.where, "imageData is not an image"))
+        elif r.path is None:
+            ctx.fail(ParseError(r.where, "no imageWidth/imageHeight, no imageData and image "
+                                f"file {r.file_name!r} not found; the size cannot be known"))
+
+
+def _build(records: list[_Record], ctx: ReadContext) -> Dataset:
+    records.sort(key=lambda r: (r.split, r.file_name))
+    names = jf.category_order([s.label for r in records for s in r.shapes])
+    cat_id = {n: i for i, n in enumerate(names, 1)}
+    img_keys = list(dict.fromkeys(k for r in records for k in r.attrs))
+    images = Images.build([r.file_name for r in records], [r.width for r in records],
+                          [r.height for r in records], split=[r.split for r in records],
+                          path=[r.path for r in records],
+                          attrs={k: [r.attrs.get(k) for r in records] for k in img_keys})
+    shapes = [(i, s) for i, r in enumerate(records) for s in r.shapes]
+    keys = list(dict.fromkeys(k for _, s in shapes for k in s.attrs))
+    has_poly = any(s.rings for _, s in shapes)
+    has_rle = any(s.rle is not None for _, s in shapes)
+    ann = Annotations.build(
+        [i for i, _ in shapes], [cat_id[s.label] for _, s in shapes],
+        np.array([s.box for _, s in shapes], np.float64).reshape(-1, 4),
+        polygons=Polygons.from_lists([s.rings for _, s in shapes]) if has_poly else None,
+        rle=jf.objects([s.rle for _, s in shapes]) if has_rle else None,
+        attrs={k: jf.objects([s.attrs.get(k) for _, s in shapes]) for k in keys})
+    ds = Dataset(images, ann, Categories.from_names(names))
+    return common.finish_read(ds, ctx, where_annotation=lambda i: shapes[i][1].where,
+                              where_image=lambda i: records[i].where)
+
+
+# --- write ----------------------------------------------------------------------------------
+
+def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
+    imgs, ann = ds.images, ds.annotations
+    names = {c.id: c.name for c in ds.categories}
+    dests = _destinations(ds, out_dir)
+    objects = ann[~ann.is_label]
+    order = np.argsort(objects.image_index, kind="stable")
+    bounds = np.searchsorted(objects.image_index[order], np.arange(len(imgs) + 1))
+    rings = objects.polygons.counts() if objects.polygons is not None else None
+    if rings is not None:
+        ctx.loss("polygon_rings", int((rings > 1).sum()), "objects made of several polygons "
+                 "(written as one LabelMe polygon shape per part, sharing a group_id only if "
+                 "they had one)")
+    with ctx.progress("Writing LabelMe", len(imgs)) as advance:
+        for i in range(len(imgs)):
+            image_rel, json_rel = dests[i]
+            rows = order[bounds[i]:bounds[i + 1]]
+            doc = _image_doc(ds, i, image_rel, objects, rows, names)
+            target = out_dir / json_rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(jf.dump(doc))
+            advance(1)
+    common.write_images(ds, lambda i: out_dir / dests[i][0], ctx)
+
+
+def _destinations(ds: Dataset, out_dir: Path) -> list[tuple[str, str]]:
+    """(image path, JSON path) relative to out_dir for every image row."""
+    out: list[tuple[str, str]] = []
+    seen: dict[str, int] = {}
+    imgs = ds.images
+    for i, (name, split) in enumerate(zip(imgs.file_name, imgs.split)):
+        clean = clean_relative(str(name), where=f"image {name!r}")
+        folder = jf.split_dir_name(split)
+        if folder and (not folder.replace("-", "").replace("_", "").isalnum()):
+            raise OutputError(f"{out_dir}: split name {split!r} cannot be a folder name; "
+                              "rename the split")
+        image_rel = f"{folder}/{clean}" if folder else clean
+        json_rel = str(PurePosixPath(image_rel).with_suffix(".json"))
+        if json_rel in seen:
+            raise OutputError(f"{out_dir}: images {imgs.file_name[seen[json_rel]]!r} and "
+                              f"{name!r} would both be annotated by {json_rel}; rename one")
+        seen[json_rel] = i
+        out.append((image_rel, json_rel))
+    return out
+
+
+def _image_doc(ds: Dataset, i: int, image_rel: str, objects: Annotations, rows: np.ndarray,
+               names: dict[int, str]) -> dict[str, Any]:
+    imgs = ds.images
+    attrs = {k: v[i] for k, v in imgs.attrs.items() if v[i] is not None}
+    doc: dict[str, Any] = {"version": attrs.get("labelme.version") or VERSION,
+                           "flags": attrs.get("labelme.flags") or {}}
+    doc["shapes"] = [s for r in rows for s in _shapes(objects, int(r), names)]
+    doc["imagePath"] = PurePosixPath(image_rel).name
+    doc["imageData"] = None
+    doc["imageHeight"] = int(imgs.height[i])
+    doc["imageWidth"] = int(imgs.width[i])
+    for key in sorted(attrs):
+        tail = key[len("labelme."):]
+        if key.startswith("labelme.") and tail not in ("version", "flags") \
+                and tail not in _TOP_KEYS:
+            doc[tail] = attrs[key]
+    return doc
+
+
+def _shapes(ann: Annotations, r: int, names: dict[int, str]) -> list[dict[str, Any]]:
+    attrs = {k: v[r] for k, v in ann.attrs.items() if v[r] is not None}
+    kind = attrs.get("labelme.shape_type")
+    vertices = attrs.get("labelme.points")
+    geoms: list[tuple[str, list, str | None]] = []
+    if kind in _VERTEX_TYPES and _valid_points(vertices, kind):
+        geoms.append((kind, [[jf.num(x), jf.num(y)] for x, y in vertices], None))
+    elif ann.rle is not None and ann.rle[r] is not None:
+        geoms.append(("mask", *_mask_geometry(ann.rle[r])))
+    elif ann.polygons is not None and ann.polygons.counts()[r] > 0:
+        for ring in ann.polygons.rings(r):
+            geoms.append(("polygon", [[jf.num(x), jf.num(y)] for x, y in ring], None))
+    else:
+        x1, y1, x2, y2 = ann.xyxy[r]
+        geoms.append(("rectangle", [[jf.num(x1), jf.num(y1)], [jf.num(x2), jf.num(y2)]], None))
+    out = []
+    for shape_type, points, mask in geoms:
+        shape: dict[str, Any] = {"label": names[int(ann.category_id[r])], "points": points,
+                                 "group_id": attrs.get("labelme.group_id"),
+                                 "description": attrs.get("labelme.description", ""),
+                                 "shape_type": shape_type,
+                                 "flags": attrs.get("labelme.flags") or {}}
+        if mask is not None:
+            shape["mask"] = mask
+        for key in sorted(attrs):
+            tail = key[len("labelme."):]
+            if key.startswith("labelme.") and tail not in _SHAPE_KEYS \
+                    and tail not in ("points", "attributes"):
+                shape[tail] = attrs[key]
+        plain = {k: _plain(v) for k, v in sorted(attrs.items()) if "." not in k}
+        if plain:
+            shape["attributes"] = plain
+        out.append(shape)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as the JSON numbers they are."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _valid_points(vertices: Any, kind: str) -> bool:
+    lo, hi = _POINT_COUNTS[kind]
+    return (isinstance(vertices, (list, tuple)) and lo <= len(vertices)
+            and (hi is None or len(vertices) <= hi)
+            and all(isinstance(p, (list, tuple)) and len(p) == 2 for p in vertices))
+
+
+def _mask_geometry(rle: dict) -> tuple[list, str]:
+    """LabelMe's mask shape: the corners of the set pixels and a PNG of that crop."""
+    mask = rle_to_mask(rle)
+    ys, xs = np.nonzero(mask)
+    if not len(xs):
+        x1 = y1 = x2 = y2 = 0
+    else:
+        x1, y1, x2, y2 = int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())
+    crop = mask[y1:y2 + 1, x1:x2 + 1]
+    buf = io.BytesIO()
+    Image.fromarray(crop.astype(np.uint8) * 255, mode="L").convert("1").save(buf, "PNG")
+    return [[x1, y1], [x2, y2]], base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+FORMAT = Format(
+    name="labelme",
+    description="LabelMe JSON, one file per image (rectangles, polygons, circles, points, "
+                "lines, masks, embedded imageData)",
+    supports=frozenset({BOXES, POLYGONS, MASKS, ATTRIBUTES}),
+    detect=detect,
+    read=read,
+    write=write,
+    aliases=("labelme-json",),
+    attributes=None,
+)
