@@ -7,7 +7,7 @@ Layout written under OUT/<images>/ (nothing is rewritten if OUT/<images>/DONE ex
 
     coco/annotations/instances_default.json   coco/images/default/<12 digits>.jpg
     yolo/data.yaml   yolo/images/train/*.jpg  yolo/labels/train/*.txt   (plain Ultralytics)
-    voc/Annotations/*.xml  voc/JPEGImages/*.jpg  voc/ImageSets/Main/default.txt
+    voc/Annotations/*.xml  voc/JPEGImages/*.jpg  voc/ImageSets/Main/default.txt  voc/labelmap.txt
     truth.npz                                  the generated boxes (for the correctness check)
     poly/annotations/instances_default.json    (--polygons) same images and boxes, each
                                                object also a 12..40-vertex polygon
@@ -214,6 +214,9 @@ def write_voc(root: Path, size_idx, image_row, class_row, xyxy) -> None:
             f"\t\t<depth>3</depth>\n\t</size>\n\t<segmented>0</segmented>\n"
             + "".join(objs[i]) + "</annotation>\n")
     (root / "ImageSets" / "Main" / "default.txt").write_text("\n".join(stems) + "\n")
+    # Datumaro/CVAT label map: without it Datumaro only accepts the 20 VOC classes
+    (root / "labelmap.txt").write_text("# label:color_rgb:parts:actions\n"
+                                       + "".join(f"{n}:::\n" for n in names))
 
 
 def link_images(folder: Path, bases, size_idx, variant) -> None:

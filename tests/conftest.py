@@ -14,6 +14,14 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("VISIONFLOW_SHARED", REPO.parent / "shared" / "datasets"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cache_dir(tmp_path_factory) -> None:
+    """Files readers derive (images extracted from TFRecords) go to a temporary cache folder,
+    never into the user's ~/.cache during tests."""
+    if "VISIONFLOW_CACHE_DIR" not in os.environ:
+        os.environ["VISIONFLOW_CACHE_DIR"] = str(tmp_path_factory.mktemp("visionflow-cache"))
+
+
 @pytest.fixture
 def shared() -> Path:
     """Root of ../shared/datasets, or skip."""

@@ -55,6 +55,8 @@ def datasets(draw, fmt: Format, image_dir=None) -> vf.Dataset:
     s = fmt.supports
     n_cat = draw(st.integers(1, 4))
     names = draw(st.lists(_NAME, min_size=n_cat, max_size=n_cat, unique=True))
+    if CLASS_ORDER not in s:
+        names.sort()  # the format orders classes itself (yolo-cls: sorted folder names)
     if CATEGORY_IDS in s:
         ids = sorted(draw(st.lists(st.integers(1, 95), min_size=n_cat, max_size=n_cat,
                                    unique=True)))
@@ -92,6 +94,7 @@ def datasets(draw, fmt: Format, image_dir=None) -> vf.Dataset:
     rows, cat_ids, boxes, rings, kps, obbs, rles = [], [], [], [], [], [], []
     for r, (w, h) in enumerate(sizes):
         n_ann = 1 if task == "classify" else draw(st.integers(0, 4))
+        taken = np.zeros((h, w), bool) if task == "mask" else None
         for _ in range(n_ann):
             rows.append(r)
             cat_ids.append(draw(st.sampled_from(ids)))
@@ -114,10 +117,20 @@ def datasets(draw, fmt: Format, image_dir=None) -> vf.Dataset:
                                                          draw(_coord(y1, y2)), v])
                 kps.append(pts)
             elif task == "mask":
+                # Masks of one image never overlap, so that label-map formats (one class and
+                # instance index per pixel: VOC, Cityscapes PNGs) can hold them: a rectangle
+                # minus the pixels of earlier masks; an object left with no pixel is not drawn.
                 mask = np.zeros((h, w), bool)
                 mask[int(y1):int(np.ceil(y2)), int(x1):int(np.ceil(x2))] = True
+                mask &= ~taken
+                if not mask.any():
+                    rows.pop()
+                    cat_ids.pop()
+                    continue
+                taken |= mask
                 rles.append(vf.core.geometry.mask_to_rle(mask))
-                box = [float(int(x1)), float(int(y1)), float(np.ceil(x2)), float(np.ceil(y2))]
+                ys, xs = np.nonzero(mask)
+                box = [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
             boxes.append(box)
     n = len(rows)
     extra: dict = {}
@@ -162,7 +175,13 @@ def canonical(ds: vf.Dataset, fmt: Format) -> vf.Dataset:
     if LABELS not in s:
         ann = ann[~ann.is_label]
     if BOXES not in s:
-        ann = ann[ann.is_label]
+        # Only bare boxes are lost: an object whose mask, polygon or oriented box the format
+        # holds keeps its box as that geometry's bounds (mask formats rasterize polygons).
+        held = ann.is_label.copy()
+        for flag, has in ((POLYGONS, ann.has_polygon), (MASKS, ann.has_rle), (OBB, ann.has_obb)):
+            if flag in s or (flag == POLYGONS and MASKS in s):
+                held |= has()
+        ann = ann[held]
     drop = {}
     for flag, column in ((POLYGONS, "polygons"), (MASKS, "rle"), (KEYPOINTS, "keypoints"),
                          (OBB, "obb"), (SCORES, "score"), (ISCROWD, "iscrowd")):

@@ -8,10 +8,12 @@ from pathlib import Path
 import datumaro as dm
 
 task, data, out = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+subset = "poly" if task.endswith("-poly") else "coco"  # load-poly: the polygon-heavy set
+task = task.removesuffix("-poly")
 
 
 def from_coco():
-    return dm.Dataset.import_from(str(data / "coco"), "coco_instances")
+    return dm.Dataset.import_from(str(data / subset), "coco_instances")
 
 
 if task == "load":

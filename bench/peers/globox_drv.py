@@ -8,7 +8,9 @@ from pathlib import Path
 from globox import AnnotationSet
 
 task, data, out = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
-coco_json = data / "coco" / "annotations" / "instances_default.json"
+subset = "poly" if task.endswith("-poly") else "coco"  # load-poly: the polygon-heavy set
+task = task.removesuffix("-poly")
+coco_json = data / subset / "annotations" / "instances_default.json"
 if task == "load":
     AnnotationSet.from_coco(coco_json)
 elif task == "coco2yolo":

@@ -8,7 +8,9 @@ from pathlib import Path
 import supervision as sv
 
 task, data, out = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
-coco = data / "coco"
+subset = "poly" if task.endswith("-poly") else "coco"  # load-poly: the polygon-heavy set
+task = task.removesuffix("-poly")
+coco = data / subset
 
 
 def from_coco():

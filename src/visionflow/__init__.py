@@ -17,12 +17,16 @@ from .core.errors import (AmbiguousFormat, Error, FormatError, LossError, Missin
                           ValidationError)
 from .core.images import UNSPLIT, Images
 from .core.report import Finding, Report
+from .versioning import Workspace
+from .checks import CheckConfig, CheckFinding, FixOptions, check, fix
+from . import transforms  # noqa: E402  (Recipe, run, split, rebalance)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "UNSPLIT", "AmbiguousFormat", "Annotations", "Categories", "Category", "Dataset", "Error",
+    "UNSPLIT", "AmbiguousFormat", "Annotations", "Categories", "Category", "CheckConfig",
+    "CheckFinding", "Dataset", "Error", "FixOptions", "check", "fix",
     "Finding", "FormatError", "Images", "LossError", "MissingImageError", "NotDetected",
     "OutputError", "ParseError", "Polygons", "Report", "UnknownFormat", "UnsafeInputError",
-    "ValidationError", "__version__", "convert", "detect", "formats", "load", "write",
+    "ValidationError", "Workspace", "transforms", "__version__", "convert", "detect", "formats", "load", "write",
 ]

@@ -11,8 +11,8 @@ from .core.dataset import Dataset
 from .core.errors import Error, OutputError
 from .core.report import Report
 from .formats import registry
-from .formats.base import (ATTRIBUTES, CATEGORY_IDS, ISCROWD, SCORES, TRACK_IDS, Detection,
-                           Format, ReadContext, WriteContext)
+from .formats.base import (ATTRIBUTES, BOXES, CATEGORY_IDS, ISCROWD, MASKS, OBB, POLYGONS, SCORES,
+                           TRACK_IDS, Detection, Format, ReadContext, WriteContext)
 from .io.atomic import atomic_dir
 from .io.paths import is_inside
 
@@ -107,7 +107,18 @@ def convert(src: str | Path, dst: str | Path, to: str, *, from_format: str | Non
 def report_losses(ds: Dataset, fmt: Format, ctx: WriteContext) -> None:
     """Everything the dataset holds that `fmt` cannot, once per kind, before writing."""
     ann = ds.annotations
-    for kind, count in ann.geometry_counts().items():
+    counts = ann.geometry_counts()
+    if MASKS in fmt.supports and POLYGONS not in fmt.supports:
+        counts.pop("polygons", None)  # a mask format rasterizes polygons: converted, not lost
+    if "boxes" in counts and BOXES not in fmt.supports:
+        # Only bare boxes are lost: the box of an object whose mask, polygon or oriented box
+        # the format holds is that geometry's bounds.
+        held = ann.is_label.copy()
+        for flag, has in ((POLYGONS, ann.has_polygon), (MASKS, ann.has_rle), (OBB, ann.has_obb)):
+            if flag in fmt.supports or (flag == POLYGONS and MASKS in fmt.supports):
+                held |= has()
+        counts["boxes"] = int((~held).sum())
+    for kind, count in counts.items():
         if kind not in fmt.supports:
             ctx.loss(kind, count, f"{kind.replace('_', ' ')} ({fmt.name} keeps "
                      f"{'the box' if kind != 'labels' else 'nothing'} of these annotations)")

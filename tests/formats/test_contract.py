@@ -21,7 +21,9 @@ from visionflow.formats.base import POLYGONS, OBB, KEYPOINTS, BOXES
 from ..strategies import canonical, datasets
 
 # Text formats store normalized or rounded numbers; pixels agree within this tolerance.
-TOLERANCE_PX = {"yolo": 1e-3, "yolo-darknet": 1e-3}
+TOLERANCE_PX = {"yolo": 1e-3, "yolo-darknet": 1e-3,
+                # loc tokens: 1024 bins per side, images up to 1200 px in the strategy
+                "jsonl-vlm": 1.2}
 WRITABLE = [f for f in registry.all_formats() if f.read and f.write]
 
 

@@ -478,3 +478,11 @@ def test_coco_ids_survive_coco_yolo_coco(tmp_path):
     assert back.categories.ids == coco.categories.ids == CATEGORY_IDS
     assert sorted(back.annotations.category_id.tolist()) == sorted(
         ds.annotations.category_id.tolist())
+
+
+def test_task_read_option_overrides_inference(tmp_path):
+    root = _dataset(tmp_path, {"train/a.jpg": "0 0.1 0.1 0.3 0.1 0.3 0.3 0.1 0.3\n"})
+    assert "oriented_boxes" in vf.load(root).annotations.geometry_counts()
+    assert "polygons" in vf.load(root, task="segment").annotations.geometry_counts()
+    with pytest.raises(vf.ParseError, match="unknown task 'boxes'"):
+        vf.load(root, task="boxes")

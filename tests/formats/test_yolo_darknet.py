@@ -172,3 +172,9 @@ def test_malformed_obj_data(tmp_path):
     (root / "obj.data").write_text("classes = 2\nthis is not a setting\n")
     with pytest.raises(vf.ParseError, match=r"obj\.data:2: expected 'key = value'"):
         vf.load(root, "yolo-darknet")
+
+
+def test_named_by_obj_data_file(tmp_path):
+    root = _darknet(tmp_path, ["data/obj/a.jpg"])
+    assert vf.detect(root / "obj.data")[0].format == "yolo-darknet"
+    assert len(vf.load(root / "obj.data").annotations) == 1

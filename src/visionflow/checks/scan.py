@@ -13,13 +13,14 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from itertools import repeat
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -34,6 +35,7 @@ _TAIL_BYTES = 4096
 _CHUNK_IMAGES = 256               # images per task sent to a worker process
 _PARALLEL_MIN_IMAGES = 512        # below this, scanning in-process is faster than a pool
 HASH_W, HASH_H = 9, 8             # dHash: 8 rows of 9 pixels -> 64 left/right comparisons
+FLAT_RANGE = 6                    # gray levels: a thumbnail varying less is a flat image
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,7 +81,7 @@ def scan_images(ds: Dataset, *, hash_images: bool = True, workers: int | None = 
     if n >= _PARALLEL_MIN_IMAGES and n_workers > 1:
         try:
             with ProcessPoolExecutor(min(n_workers, len(chunks)),
-                                     mp_context=get_context("spawn")) as pool:
+                                     mp_context=_mp_context()) as pool:
                 for s, result in zip(starts, pool.map(scan_chunk, chunks,
                                                       repeat(hash_images))):
                     rows[s:s + len(result)] = result
@@ -105,6 +107,14 @@ def scan_images(ds: Dataset, *, hash_images: bool = True, workers: int | None = 
         has_dhash=np.array([r[7] for r in rows], dtype=bool),
         hashed=hash_images,
     )
+
+
+def _mp_context():
+    """fork when this process runs a single thread (fast, needs no importable __main__),
+    spawn otherwise (forking a process with threads can deadlock the child)."""
+    if threading.active_count() == 1 and "fork" in get_all_start_methods():
+        return get_context("fork")
+    return get_context("spawn")
 
 
 def scan_chunk(paths: Sequence[str | None], hash_images: bool) -> list[tuple]:
@@ -137,7 +147,10 @@ def scan_file(path: str | None, hash_images: bool) -> tuple:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         return (-1, -1, 0, UNREADABLE, "more pixels than allowed; refused as a possible "
                 "decompression bomb", sha, 0, False)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+    except UnidentifiedImageError:
+        return (-1, -1, 0, UNREADABLE, "not a readable image (unknown format or corrupt "
+                "header)", sha, 0, False)
+    except (OSError, ValueError, SyntaxError) as e:
         return (-1, -1, 0, UNREADABLE, f"not a readable image ({_reason(e)})", sha, 0, False)
     with im:
         w, h = im.size
@@ -149,7 +162,8 @@ def scan_file(path: str | None, hash_images: bool) -> tuple:
             orientation = 1
         if hash_images:
             try:
-                return (w, h, orientation, OK, None, sha, _dhash(im), True)
+                dhash = _dhash(im)
+                return (w, h, orientation, OK, None, sha, dhash or 0, dhash is not None)
             except Exception as e:  # noqa: BLE001 - any decoder failure is the finding
                 status = TRUNCATED if "truncat" in str(e).lower() else UNREADABLE
                 return (w, h, orientation, status, _decode_problem(e, status), sha, 0, False)
@@ -163,12 +177,15 @@ def scan_file(path: str | None, hash_images: bool) -> tuple:
         return (w, h, orientation, OK, None, None, 0, False)
 
 
-def _dhash(im: Image.Image) -> int:
-    """64-bit difference hash of the stored pixels (reduced decoding for JPEG)."""
+def _dhash(im: Image.Image) -> int | None:
+    """64-bit difference hash of the stored pixels (reduced decoding for JPEG); None for a
+    flat image (blank, one color), whose hash says nothing about its content."""
     im.draft("L", (HASH_W * 2, HASH_H * 2))
     im.load()
     gray = im.convert("L") if im.mode != "L" else im
     small = np.asarray(gray.resize((HASH_W, HASH_H), Image.Resampling.BOX), dtype=np.int16)
+    if int(small.max()) - int(small.min()) < FLAT_RANGE:
+        return None
     bits = (small[:, 1:] > small[:, :-1]).reshape(-1)
     return int.from_bytes(np.packbits(bits).tobytes(), "big")
 

@@ -185,6 +185,9 @@ def _terminate(signum, frame):  # noqa: ARG001
 
 
 # Command groups beyond the core ones register themselves on import (one line each).
+from . import transform  # noqa: E402,F401
+from . import check  # noqa: E402,F401
+from . import versions  # noqa: E402,F401
 # from . import check  # noqa: E402,F401
 
 

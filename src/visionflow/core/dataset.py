@@ -65,6 +65,11 @@ class Dataset:
         from ..api import write
         return write(self, path, format, **options)
 
+    def check(self, config: Any = None, **options: Any) -> list:
+        """Health checks as data (see `visionflow.checks.check`); nothing is printed."""
+        from ..checks import check
+        return check(self, config, **options)
+
     def info(self) -> dict[str, Any]:
         """Counts per split and class, and the kinds of geometry held."""
         ann, imgs = self.annotations, self.images

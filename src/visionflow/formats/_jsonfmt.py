@@ -16,7 +16,7 @@ import numpy as np
 import orjson
 
 from ..core.errors import ParseError
-from ..core.images import UNSPLIT, canonical_split
+from ..core.images import UNSPLIT
 
 MAX_JSON_BYTES = 4 << 30
 SPLIT_DIRS = {"train": "train", "training": "train", "val": "val", "valid": "val",
@@ -79,14 +79,11 @@ def split_dir_name(split: str) -> str:
 
 
 def split_of_file(stem: str, suffix: str) -> str:
-    """Datumaro's '<subset><suffix>' file names ('train-export'): the split, UNSPLIT for
-    'default' or anything else."""
+    """Datumaro's '<subset><suffix>' file names ('train-export'): the split when the prefix
+    names one (train, val, valid, test, ...), else UNSPLIT ('default', a project name)."""
     if not stem.endswith(suffix):
         return UNSPLIT
-    name = stem[: -len(suffix)]
-    if not name or name == "default":
-        return UNSPLIT
-    return canonical_split(name)
+    return split_of_dir(stem[: -len(suffix)]) or UNSPLIT
 
 
 def pad_degenerate(xyxy: np.ndarray) -> np.ndarray:
@@ -104,9 +101,11 @@ def is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
 
 
-def num(v: float) -> int | float:
-    """A coordinate as JSON writes it best: integral values as ints."""
-    v = float(v)
+def num(v: float, decimals: int | None = None) -> int | float:
+    """A coordinate as JSON writes it best: integral values as ints. Values computed from
+    others (a centre, a width, a percentage) are rounded to `decimals` so that float noise
+    never reaches the file and writing what was read writes the same bytes."""
+    v = float(v) if decimals is None else round(float(v), decimals)
     return int(v) if v.is_integer() and abs(v) < 1e15 else v
 
 

@@ -27,7 +27,7 @@ from ..core.errors import Error, ParseError, ValidationError
 from ..core.geometry import polygon_area, rle_area, xywh_to_xyxy, xyxy_to_xywh
 from ..core.images import UNSPLIT, Images, canonical_split
 from ..io.atomic import write_bytes_atomic
-from ..io.paths import clean_relative, resolve_inside
+from ..io.paths import FileIndex, clean_relative
 from .base import (ANNOTATION_IDS, CATEGORY_META, CLASS_ORDER, IMAGE_IDS, ATTRIBUTES, BOXES, CATEGORY_IDS, ISCROWD, KEYPOINTS, MASKS, POLYGONS, SCORES,
                    TRACK_IDS, Detection, Format, ReadContext, WriteContext)
 from .common import finish_read, write_images
@@ -125,9 +125,12 @@ class _Part:
     """One parsed JSON file: its images, annotations and categories, before merging."""
 
     def __init__(self, file: Path, images: Images, ann: Annotations, categories: Categories,
-                 meta: dict, ann_where: list[str]):
+                 meta: dict, ann_rows: np.ndarray):
         self.file, self.images, self.ann, self.categories = file, images, ann, categories
-        self.meta, self.ann_where = meta, ann_where
+        self.meta, self.ann_rows = meta, ann_rows  # ann_rows: each row's index in the file
+
+    def where(self, row: int) -> str:
+        return f"{self.file}: annotations[{self.ann_rows[row]}] (id {self.ann.id[row]})"
 
 
 @contextmanager
@@ -163,11 +166,11 @@ def _read_file(file: Path, split: str, root: Path, ctx: ReadContext) -> _Part:
             raise ParseError(file, "'annotations' must be a list")
         categories = _parse_categories(file, doc["categories"])
         images, where_image = _parse_images(file, doc["images"], split, root, ctx)
-        ann, ann_where = _parse_annotations(file, doc.get("annotations", []), images,
-                                            where_image, ctx)
+        ann, ann_rows = _parse_annotations(file, doc.get("annotations", []), images,
+                                           where_image, ctx)
         meta = {k: v for k, v in doc.items() if k not in ("images", "annotations", "categories")}
         del doc
-    return _Part(file, images, ann, categories, meta, ann_where)
+    return _Part(file, images, ann, categories, meta, ann_rows)
 
 
 def _line_col(file: Path, pos: int) -> tuple[int, int]:
@@ -200,6 +203,7 @@ def _parse_categories(file: Path, raw: list) -> Categories:
 def _parse_images(file: Path, raw: list, split: str, root: Path,
                   ctx: ReadContext) -> tuple[Images, dict[int, int]]:
     image_dir = _image_dir(file, split, root, raw)
+    files = FileIndex(image_dir)
     ids, names, widths, heights, paths = [], [], [], [], []
     extras: dict[str, list] = {}
     for i, im in enumerate(raw):
@@ -215,7 +219,7 @@ def _parse_images(file: Path, raw: list, split: str, root: Path,
                 raise ParseError(where, "id, width and height must be integers, got "
                                  f"{im['id']!r}, {im['width']!r}, {im['height']!r}")
             name = clean_relative(im["file_name"], where=f"{where} (id {im['id']})")
-            located = resolve_inside(image_dir, name, where=f"{where} (id {im['id']})")
+            located = files.locate(name, where=f"{where} (id {im['id']})")
         except Error as e:
             ctx.fail(e)
             continue
@@ -223,11 +227,14 @@ def _parse_images(file: Path, raw: list, split: str, root: Path,
         names.append(name)
         widths.append(im["width"])
         heights.append(im["height"])
-        paths.append(str(located.absolute()) if located.is_file() else None)
+        paths.append(str(located.absolute()) if located is not None else None)
         row = len(ids) - 1
         for key, value in im.items():
             if key not in _IMAGE_KEYS:
-                extras.setdefault(f"coco.{key}", [None] * row).append(value)
+                name = f"coco.{key}"
+                if name not in extras:
+                    extras[name] = [None] * row
+                extras[name].append(value)
         for col in extras.values():
             if len(col) < len(ids):
                 col.append(None)
@@ -256,8 +263,18 @@ def _image_dir(file: Path, split: str, root: Path, raw: list) -> Path:
     return parent if parent.is_dir() else root
 
 
+_PLAIN_KEYS = frozenset({"id", "image_id", "category_id", "bbox", "area", "iscrowd",
+                         "segmentation"})
+
+
 def _parse_annotations(file: Path, raw: list, images: Images, image_rows: dict[int, int],
-                       ctx: ReadContext) -> tuple[Annotations, list[str]]:
+                       ctx: ReadContext) -> tuple[Annotations, np.ndarray]:
+    """Columns from the annotation records, and each kept row's index in the file.
+
+    Plain box records (the bulk of any detection dataset) are read column-wise in one pass;
+    records with polygons, masks, keypoints or extra fields, and any file where the bulk pass
+    finds something irregular, go record by record so that errors name the record.
+    """
     n = len(raw)
     image_index = np.empty(n, np.int64)
     category_id = np.empty(n, np.int64)
@@ -266,36 +283,37 @@ def _parse_annotations(file: Path, raw: list, images: Images, image_rows: dict[i
     iscrowd = np.zeros(n, bool)
     score = np.full(n, np.nan)
     track = np.full(n, -1, np.int64)
-    polys: list[list[np.ndarray]] = []
-    rles: list[dict | None] = []
-    kps: list[np.ndarray | None] = []
+    polys: list[list[np.ndarray]] = [[] for _ in range(n)]
+    rles: list[dict | None] = [None] * n
+    kps: list[np.ndarray | None] = [None] * n
     attrs: dict[str, list] = {}
     has = {"score": False, "track": False, "iscrowd": False, "poly": False, "rle": False}
-    where_of: list[str] = []
     keep = np.ones(n, bool)
-    for i, a in enumerate(raw):
+
+    plain = np.fromiter((type(a) is dict and a.keys() <= _PLAIN_KEYS and not a.get("segmentation")
+                         for a in raw), bool, n)
+    rows = np.flatnonzero(plain)
+    if len(rows) and not _plain_columns(raw, rows, image_rows, image_index, category_id, ids,
+                                        xyxy, iscrowd, attrs, has, n):
+        plain[:] = False
+    for i in np.flatnonzero(~plain).tolist():
+        a = raw[i]
         aid = a.get("id", "?") if isinstance(a, dict) else "?"
-        where = f"{file}: annotations[{i}] (id {aid})"
-        where_of.append(where)
         try:
-            rings, rle, kp = _parse_one(a, where, image_rows, i, image_index, category_id, ids,
-                                        xyxy, iscrowd, score, track, has)
+            rings, rle, kp = _parse_one(a, f"{file}: annotations[{i}] (id {aid})", image_rows, i,
+                                        image_index, category_id, ids, xyxy, iscrowd, score,
+                                        track, has)
         except Error as e:
             ctx.fail(e)
             keep[i] = False
-            polys.append([])
-            rles.append(None)
-            kps.append(None)
             continue
-        polys.append(rings)
-        rles.append(rle)
-        kps.append(kp)
+        polys[i], rles[i], kps[i] = rings, rle, kp
         for key, value in a.items():
             if key == "attributes" and isinstance(value, dict):
                 for name, v in value.items():
-                    attrs.setdefault(name, [None] * n)[i] = v
+                    _column(attrs, name, n)[i] = v
             elif key not in _ANN_KEYS:
-                attrs.setdefault(f"coco.{key}", [None] * n)[i] = value
+                _column(attrs, f"coco.{key}", n)[i] = value
     keypoints = None
     if any(k is not None for k in kps):
         k_max = max(len(k) for k in kps if k is not None)
@@ -315,8 +333,50 @@ def _parse_annotations(file: Path, raw: list, images: Images, image_rows: dict[i
     )
     if not keep.all():
         ann = ann[keep]
-        where_of = [w for w, k in zip(where_of, keep) if k]
-    return ann, where_of
+    return ann, np.flatnonzero(keep)
+
+
+def _plain_columns(raw: list, rows: np.ndarray, image_rows: dict[int, int], image_index,
+                   category_id, ids, xyxy, iscrowd, attrs, has, n: int) -> bool:
+    """Fill the columns of plain box records at `rows` in bulk; False if anything is irregular
+    (the caller then reads them one by one, which names the bad record)."""
+    records = [raw[i] for i in rows.tolist()]
+    try:
+        id_col = np.array([a["id"] for a in records])
+        image_col = np.array([a["image_id"] for a in records])
+        cat_col = np.array([a["category_id"] for a in records])
+        boxes = np.array([a["bbox"] for a in records])
+    except (KeyError, ValueError, TypeError):
+        return False
+    if (any(c.dtype.kind != "i" for c in (id_col, image_col, cat_col))
+            or boxes.dtype.kind not in "if" or boxes.shape != (len(records), 4)):
+        return False
+    known = np.fromiter(image_rows.keys(), np.int64, len(image_rows))
+    known_rows = np.fromiter(image_rows.values(), np.int64, len(image_rows))
+    order = np.argsort(known)
+    pos = np.searchsorted(known[order], image_col)
+    pos[pos >= len(known)] = 0
+    if not len(known) or not np.array_equal(known[order][pos], image_col):
+        return False
+    ids[rows], image_index[rows], category_id[rows] = id_col, known_rows[order][pos], cat_col
+    xyxy[rows] = xywh_to_xyxy(boxes)
+    crowd = [a.get("iscrowd") for a in records]
+    if any(c is not None for c in crowd):
+        has["iscrowd"] = True
+        iscrowd[rows] = [bool(c) for c in crowd]
+    area = [a.get("area") for a in records]
+    if any(v is not None for v in area):
+        col = _column(attrs, "coco.area", n)
+        for i, v in zip(rows.tolist(), area):
+            col[i] = v
+    return True
+
+
+def _column(columns: dict[str, list], name: str, n: int) -> list:
+    col = columns.get(name)
+    if col is None:
+        col = columns[name] = [None] * n
+    return col
 
 
 def _parse_one(a: Any, where: str, image_rows: dict[int, int], i: int, image_index, category_id,
@@ -414,11 +474,17 @@ def _combine(parts: list[_Part], ctx: ReadContext) -> Dataset:
     anns = [p.ann.replace(image_index=p.ann.image_index + off) for p, off in zip(parts, offsets)]
     images = Images.concat([p.images for p in parts])
     ds = Dataset(images, Annotations.concat(anns), categories, {"coco": parts[0].meta})
-    ann_where = [w for p in parts for w in p.ann_where]
-    image_files = [p.file for p in parts for _ in range(len(p.images))]
-    return finish_read(
-        ds, ctx, where_annotation=lambda i: ann_where[i],
-        where_image=lambda r: f"{image_files[r]}: image id {images.id[r]}")
+    ann_offsets = np.cumsum([0] + [len(p.ann) for p in parts])
+
+    def where_annotation(i: int) -> str:
+        k = int(np.searchsorted(ann_offsets, i, side="right")) - 1
+        return parts[k].where(i - int(ann_offsets[k]))
+
+    def where_image(r: int) -> str:
+        k = int(np.searchsorted(offsets, r, side="right")) - 1
+        return f"{parts[k].file}: image id {images.id[r]}"
+
+    return finish_read(ds, ctx, where_annotation=where_annotation, where_image=where_image)
 
 
 # --- write ---------------------------------------------------------------------------------

@@ -32,7 +32,10 @@ imageData: when the image file is absent, the embedded bytes are kept in the ima
 `common.IMAGE_BYTES`, and writers place them as the image file. The size comes from
 imageWidth/imageHeight, else from the image header.
 
-Classes: LabelMe has no class list; classes are sorted by name, ids 1..N.
+Classes: from `labels.txt` beside the JSON files when present (labelme's `--labels` file: one
+name per line, "__ignore__" and "_background_" skipped), then names it lacks sorted; without it
+sorted by name. Ids 1..N. The writer writes labels.txt in class order, so classes without
+shapes and the class order survive.
 """
 
 from __future__ import annotations
@@ -58,10 +61,12 @@ from ..core.images import UNSPLIT, Images
 from ..io.paths import clean_relative, resolve_inside
 from . import _jsonfmt as jf
 from . import common
-from .base import (ATTRIBUTES, BOXES, MASKS, POLYGONS, Detection, Format, ReadContext,
+from .base import (ATTRIBUTES, BOXES, CLASS_ORDER, MASKS, POLYGONS, Detection, Format, ReadContext,
                    WriteContext)
 
 VERSION = "5.2.1"
+LABELS_FILE = "labels.txt"
+_SPECIAL_LABELS = ("__ignore__", "_background_")
 CIRCLE_VERTICES = 32
 _SHAPE_KEYS = ("label", "points", "group_id", "description", "shape_type", "flags", "mask")
 _TOP_KEYS = ("version", "flags", "shapes", "imagePath", "imageData", "imageHeight",
@@ -164,7 +169,20 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
                        "held as their bounding box; their vertices are kept for LabelMe output "
                        "only (attr 'labelme.points')", count=vertices)
     _fill_sizes(records, ctx)
-    return _build([r for r in records if r.width > 0 and r.height > 0], ctx)
+    return _build([r for r in records if r.width > 0 and r.height > 0],
+                  _read_labels(root / LABELS_FILE, ctx), ctx)
+
+
+def _read_labels(path: Path, ctx: ReadContext) -> list[str]:
+    if not path.is_file():
+        return []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        ctx.fail(ParseError(path, f"cannot read the class list ({e.__class__.__name__})"))
+        return []
+    names = [s.strip() for s in lines if s.strip() and s.strip() not in _SPECIAL_LABELS]
+    return list(dict.fromkeys(names))
 
 
 def _read_file(f: Path, root: Path, ctx: ReadContext) -> _Record | str | None:
@@ -326,9 +344,10 @@ def _fill_sizes(records: list[_Record], ctx: ReadContext) -> None:
                                 f"file {r.file_name!r} not found; the size cannot be known"))
 
 
-def _build(records: list[_Record], ctx: ReadContext) -> Dataset:
+def _build(records: list[_Record], labels: list[str], ctx: ReadContext) -> Dataset:
     records.sort(key=lambda r: (r.split, r.file_name))
-    names = jf.category_order([s.label for r in records for s in r.shapes])
+    found = [s.label for r in records for s in r.shapes]
+    names = labels + jf.category_order([n for n in found if n not in set(labels)])
     cat_id = {n: i for i, n in enumerate(names, 1)}
     img_keys = list(dict.fromkeys(k for r in records for k in r.attrs))
     images = Images.build([r.file_name for r in records], [r.width for r in records],
@@ -373,7 +392,18 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(jf.dump(doc))
             advance(1)
+    (out_dir / LABELS_FILE).write_text(_labels_text(ds), encoding="utf-8")
     common.write_images(ds, lambda i: out_dir / dests[i][0], ctx)
+
+
+def _labels_text(ds: Dataset) -> str:
+    names = list(dict.fromkeys(c.name for c in ds.categories))
+    for name in names:
+        if not name.strip() or name != name.strip() or "\n" in name or "\r" in name \
+                or name in _SPECIAL_LABELS:
+            raise OutputError(f"class name {name!r} cannot be written to {LABELS_FILE} (empty, "
+                              "surrounding spaces, a newline or a reserved name); rename it")
+    return "".join(f"{n}\n" for n in names)
 
 
 def _destinations(ds: Dataset, out_dir: Path) -> list[tuple[str, str]]:
@@ -482,7 +512,7 @@ FORMAT = Format(
     name="labelme",
     description="LabelMe JSON, one file per image (rectangles, polygons, circles, points, "
                 "lines, masks, embedded imageData)",
-    supports=frozenset({BOXES, POLYGONS, MASKS, ATTRIBUTES}),
+    supports=frozenset({BOXES, POLYGONS, MASKS, ATTRIBUTES, CLASS_ORDER}),
     detect=detect,
     read=read,
     write=write,

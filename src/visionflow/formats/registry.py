@@ -17,8 +17,23 @@ BUILTIN: dict[str, str] = {
     "yolo-darknet": "visionflow.formats.yolo_darknet",
     "yolo-cls": "visionflow.formats.yolo_cls",
     "visionflow": "visionflow.formats.native",
+    "tfrecord": "visionflow.formats.tfrecord",
+    "tf-csv": "visionflow.formats.tf_csv",
+    "kitti": "visionflow.formats.kitti",
+    "mot": "visionflow.formats.mot",
     "labelme": "visionflow.formats.labelme",
+    "cvat": "visionflow.formats.cvat",
+    "createml": "visionflow.formats.createml",
+    "vott-json": "visionflow.formats.vott_json",
+    "vott-csv": "visionflow.formats.vott_csv",
+    "label-studio": "visionflow.formats.label_studio",
+    "sagemaker": "visionflow.formats.sagemaker",
     "dota": "visionflow.formats.dota",
+    "hf-parquet": "visionflow.formats.hf_parquet",
+    "voc-seg": "visionflow.formats.voc_seg",
+    "cls-csv": "visionflow.formats.cls_csv",
+    "jsonl-vlm": "visionflow.formats.jsonl_vlm",
+    "datumaro": "visionflow.formats.datumaro",
 }
 ENTRY_POINT_GROUP = "visionflow.formats"
 # Two candidates whose confidence differs by less than this are a tie.

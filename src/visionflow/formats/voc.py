@@ -113,6 +113,13 @@ def detect(path: Path) -> Detection | None:
     if (layout.root / "JPEGImages").is_dir():
         reasons.append("JPEGImages/ folder")
         confidence += 0.05
+    if (layout.root / LABELMAP).is_file():
+        # CVAT's "PASCAL VOC 1.1" export (and Datumaro's): plain VOC plus labelmap.txt, whose
+        # class order is read; "default.txt" is CVAT's list for a task without subsets.
+        cvat = (layout.root / "ImageSets" / "Main" / "default.txt").is_file()
+        reasons.append(f"{LABELMAP} with the class order: CVAT's VOC export"
+                       + (" (ImageSets/Main/default.txt)" if cvat else " or Datumaro's")
+                       + ", read as VOC (CVAT's own XML is --from cvat)")
     return Detection("voc", min(confidence, 0.95), tuple(reasons))
 
 

@@ -34,13 +34,15 @@ Rules this module follows (and writes down so nobody has to guess):
   Nothing outside the dataset folder is ever followed: an absolute or stale `path:` falls back to
   the yaml's folder; absolute or escaping list entries and symlinks are refused.
 - A folder without a yaml but with images/ + labels/ (optionally images/<split>/, or Roboflow's
-  <split>/images/) is read too, with class names from classes.txt, obj.names or *.names.
+  <split>/images/) is read too, with class names from classes.txt, obj.names or *.names (or
+  "0".."n" from the largest class index when there is none).
 - Writer: data.yaml without a `path:` key (Ultralytics then uses the yaml's own folder; `path: .`
   would mean the current directory), images/<split>/<file_name>, labels/<split>/<stem>.txt for
   every image (empty file for a negative), UNSPLIT images in images/ + labels/ with train and val
-  both pointing at `images`. Numbers get 6 decimals with trailing zeros stripped, so
-  write(read(write(D))) is byte-identical. One task per dataset: pose if any keypoints, else
-  segment if any polygon, else obb if any oriented box, else detect. In a segment dataset an object
+  both pointing at `images` (beside named splits they go to train, reported as a loss). Numbers
+  get 6 decimals with trailing zeros stripped, so write(read(write(D))) is byte-identical. One
+  task per dataset: pose if any keypoints, else segment if any polygon, else obb if any oriented
+  box, else detect. In a segment dataset an object
   without a polygon is written as its oriented box or its box as a 4-point polygon (Ultralytics
   reads a whole file as polygons as soon as one line is); an object with several rings is merged
   into one ring joined by zero-width bridges (what Ultralytics' COCO converter does) and reported
@@ -52,8 +54,8 @@ from __future__ import annotations
 import math
 import os
 import re
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,7 +71,8 @@ from ..core.images import UNSPLIT, Images
 from ..io.images import is_image_file
 from ..io.paths import clean_relative, resolve_inside
 from . import common
-from .base import (BOXES, CATEGORY_IDS, CATEGORY_META, KEYPOINTS, OBB, POLYGONS, Detection,
+from .base import (BOXES, CATEGORY_IDS, CATEGORY_META, CLASS_ORDER, KEYPOINTS, OBB, POLYGONS,
+                   Detection,
                    Format, ReadContext, WriteContext)
 
 TASKS = ("detect", "segment", "pose", "obb")
@@ -1048,7 +1051,8 @@ FORMAT = Format(
     name="yolo",
     description="Ultralytics YOLO (v5/v8/11): data.yaml + images/<split>/ + labels/<split>/*.txt "
                 "(detect, segment, pose, obb)",
-    supports=frozenset({BOXES, POLYGONS, KEYPOINTS, OBB, CATEGORY_IDS, CATEGORY_META}),
+    supports=frozenset({BOXES, POLYGONS, KEYPOINTS, OBB, CATEGORY_IDS, CATEGORY_META,
+                        CLASS_ORDER}),
     detect=detect,
     read=read,
     write=write,

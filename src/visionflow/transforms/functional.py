@@ -25,18 +25,17 @@ from ..core.annotations import Annotations, Polygons
 from ..core.errors import Error
 from ..core.geometry import mask_to_rle, polygon_area, rle_to_mask
 
-try:  # albumentations pulls opencv-python-headless
-    import cv2
-except ImportError:  # pragma: no cover - exercised only without the extra
-    cv2 = None
-
 _EPS = 1e-9
 
 
-def require_cv2() -> None:
-    if cv2 is None:  # pragma: no cover
+def require_cv2():
+    """OpenCV, imported on first use (albumentations pulls opencv-python-headless)."""
+    try:
+        import cv2
+    except ImportError:  # pragma: no cover - exercised only without the extra
         raise Error("transforms need OpenCV and albumentations: "
-                    "pip install 'visionflow[transforms]'")
+                    "pip install 'visionflow[transforms]'") from None
+    return cv2
 
 
 # --- matrices ---------------------------------------------------------------------------------
@@ -117,14 +116,14 @@ def warp_raster(arr: np.ndarray, m: np.ndarray, out_wh: tuple[int, int], *,
                 and round(sw) > 0 and round(sh) > 0):
             sw, sh = int(round(sw)), int(round(sh))
             if (sw, sh) != (w, h):
-                require_cv2()
+                cv2 = require_cv2()
                 if nearest:
                     interp = cv2.INTER_NEAREST
                 else:
                     interp = cv2.INTER_AREA if sw < w and sh < h else cv2.INTER_LINEAR
                 arr = cv2.resize(arr, (sw, sh), interpolation=interp)
             return _paste(arr, int(round(tx)), int(round(ty)), (w2, h2), fill)
-    require_cv2()
+    cv2 = require_cv2()
     # cv2 puts pixel centers on integers: conjugate by a half-pixel shift.
     p = translate(-0.5, -0.5) @ m @ translate(0.5, 0.5)
     flags = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
@@ -329,7 +328,7 @@ def warp_annotations(ann: Annotations, m: np.ndarray, out_wh: tuple[int, int], *
             clipped_quad = clip_ring(quad, rect)
             after = polygon_area(clipped_quad) if len(clipped_quad) >= 3 else 0.0
             if after < before - 1e-9 and len(clipped_quad) >= 3:
-                require_cv2()
+                cv2 = require_cv2()
                 quad = cv2.boxPoints(cv2.minAreaRect(clipped_quad.astype(np.float32))).astype(np.float64)
             obb[i] = quad
             if not has_poly[i] and not has_rle[i]:
@@ -399,7 +398,7 @@ def grayscale(img: np.ndarray) -> np.ndarray:
     """RGB -> (H, W) luma (ITU-R 601, like Pillow's 'L')."""
     if img.ndim == 2:
         return img
-    require_cv2()
+    cv2 = require_cv2()
     return cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
 
 
@@ -443,14 +442,14 @@ def clahe(img: np.ndarray, clip_limit: float, grid: tuple[int, int]) -> np.ndarr
 def gaussian_blur(img: np.ndarray, sigma: float) -> np.ndarray:
     if sigma <= 0:
         return img
-    require_cv2()
+    cv2 = require_cv2()
     k = int(2 * math.ceil(3 * sigma) + 1)
     return cv2.GaussianBlur(img, (k, k), sigmaX=sigma, sigmaY=sigma,
                             borderType=cv2.BORDER_REFLECT_101)
 
 
 def motion_blur(img: np.ndarray, kernel_size: int, angle_deg: float, direction: float) -> np.ndarray:
-    require_cv2()
+    cv2 = require_cv2()
     from albumentations.augmentations.blur import functional as fblur
     kernel = fblur.create_motion_kernel(kernel_size, angle_deg, direction, False, random.Random(0))
     kernel = kernel / kernel.sum()

@@ -52,17 +52,20 @@ class BlobStore:
     def put_file(self, src: str | Path, *, move: bool = False) -> str:
         """Store a file's content; returns its hash. `move` renames the file in (it must be a
         temporary file of ours on the same filesystem)."""
+        return self._put_file(src, move)[0]
+
+    def _put_file(self, src: str | Path, move: bool = False) -> tuple[str, bool]:
         sha = hash_file(src)
         if self.has(sha):
             if move:
                 os.unlink(src)
-            return sha
+            return sha, False
         if move:
             os.chmod(src, 0o444)
             dest = self.path(sha)
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.replace(src, dest)
-            return sha
+            return sha, True
 
         def copy(f) -> None:
             h = hashlib.sha256()
@@ -73,19 +76,32 @@ class BlobStore:
             if h.hexdigest() != sha:
                 raise Error(f"{src}: file changed while it was being added; add it again")
         self._install(sha, copy)
-        return sha
+        return sha, True
 
     def put_files(self, paths: Sequence[str], progress: Callable[[int], None] | None = None,
-                  ) -> list[str]:
-        """Store many files in parallel threads, at most BATCH in flight; hashes in order."""
+                  *, move: bool = False) -> tuple[list[str], int]:
+        """Store many files in parallel threads, at most BATCH in flight (memory stays bounded
+        however many there are); returns their hashes in order and how many were new."""
         out: list[str] = []
+        new = 0
+        one = _guard(lambda p: self._put_file(p, move))
         with ThreadPoolExecutor(WORKERS) as pool:
             for start in range(0, len(paths), BATCH):
                 chunk = paths[start:start + BATCH]
-                out.extend(pool.map(_guard(self.put_file), chunk))
+                for sha, is_new in pool.map(one, chunk):
+                    out.append(sha)
+                    new += is_new
                 if progress:
                     progress(len(chunk))
-        return out
+        return out, new
+
+    def sha_of_path(self, path: str | Path) -> str | None:
+        """The hash a blob path stands for, or None when the path is not one of our blobs."""
+        p = Path(path)
+        if p.parent.parent != self.root:
+            return None
+        sha = p.parent.name + p.name
+        return sha if len(sha) == 64 else None
 
     def _install(self, sha: str, write: Callable) -> None:
         dest = self.path(sha)
@@ -180,8 +196,8 @@ def hash_file(path: str | Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def _guard(fn: Callable[[str], str]) -> Callable[[str], str]:
-    def run(path: str) -> str:
+def _guard(fn: Callable[[str], tuple[str, bool]]) -> Callable[[str], tuple[str, bool]]:
+    def run(path: str) -> tuple[str, bool]:
         try:
             return fn(path)
         except FileNotFoundError:

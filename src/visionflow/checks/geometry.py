@@ -1,0 +1,357 @@
+"""Geometry: boxes out of bounds, of zero, negative or NaN size, covering the whole image,
+duplicated (same class, IoU >= threshold); degenerate or self-intersecting polygons and
+polygons outside the image; keypoints outside their object; masks of the wrong size.
+
+Everything runs on the columns at once. Duplicate boxes: boxes are sorted by (image, class,
+x_min) and each box is compared with the next ones of its group only while their x_min is
+close enough for the IoU threshold to be reachable (x_min_b - x_min_a <= (1 - t) * width_a),
+so the work grows with the number of near-coincident boxes, not with the square of the boxes
+per image. Self-intersection: every pair of non-adjacent edges of a ring, batched by ring size,
+gets the orientation test for a proper crossing.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+from ..core.annotations import Polygons
+from ..core.dataset import Dataset
+from .config import CheckConfig
+from .findings import Builder, CheckFinding, fmt_box
+
+_PAIR_BATCH = 2_000_000  # edge pairs tested at once (memory ~ 100 MB of temporaries)
+_DEGENERATE_AREA = 1e-6  # px^2: a ring with less area is a line or a point
+
+
+def check_geometry(ds: Dataset, config: CheckConfig) -> list[CheckFinding]:
+    return (invalid_boxes(ds, config) + whole_image_boxes(ds, config)
+            + duplicate_boxes(ds, config) + polygon_problems(ds, config)
+            + keypoints_outside(ds, config) + mask_sizes(ds, config))
+
+
+_VALIDITY: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def box_validity(ds: Dataset, config: CheckConfig) -> dict[str, np.ndarray]:
+    """Masks over the annotations: label, nan, negative, zero, outside, valid (usable box).
+    Computed once per dataset and edge tolerance (every family uses them)."""
+    cached = _VALIDITY.get(ds, {}).get(config.edge_tolerance)
+    if cached is None:
+        cached = _box_validity(ds, config)
+        _VALIDITY.setdefault(ds, {})[config.edge_tolerance] = cached
+    return cached
+
+
+def _box_validity(ds: Dataset, config: CheckConfig) -> dict[str, np.ndarray]:
+    ann = ds.annotations
+    b = ann.xyxy
+    label = np.isnan(b).all(axis=1)
+    w, h = _image_wh(ds)
+    good_image = (w > 0) & (h > 0)
+    with np.errstate(invalid="ignore"):
+        nan = ~np.isfinite(b).all(axis=1) & ~label
+        finite = ~nan & ~label
+        neg = finite & ((b[:, 2] < b[:, 0]) | (b[:, 3] < b[:, 1]))
+        zero = finite & ~neg & ((b[:, 2] == b[:, 0]) | (b[:, 3] == b[:, 1]))
+        t = config.edge_tolerance
+        outside = finite & ~neg & good_image & (
+            (b[:, 0] < -t) | (b[:, 1] < -t) | (b[:, 2] > w + t) | (b[:, 3] > h + t))
+    valid = finite & ~neg & ~zero
+    return {"label": label, "nan": nan, "negative": neg, "zero": zero, "outside": outside,
+            "valid": valid, "w": w, "h": h}
+
+
+def invalid_boxes(ds: Dataset, config: CheckConfig) -> list[CheckFinding]:
+    m = box_validity(ds, config)
+    b, w, h = ds.annotations.xyxy, m["w"], m["h"]
+    out: list[CheckFinding] = []
+    bld = Builder(ds)
+    rows = np.flatnonzero(m["nan"])
+    out += bld.annotations("error", "box.nan", rows, (
+        f"box has a NaN or infinite coordinate {fmt_box(b[r])}" for r in rows))
+    rows = np.flatnonzero(m["negative"])
+    out += bld.annotations("error", "box.negative_size", rows, (
+        f"box has negative size {fmt_box(b[r])} (x_max < x_min or y_max < y_min)"
+        for r in rows))
+    rows = np.flatnonzero(m["zero"])
+    out += bld.annotations("error", "box.zero_size", rows, (
+        f"box has zero width or height {fmt_box(b[r])}" for r in rows))
+    rows = np.flatnonzero(m["outside"] & ~m["zero"])
+    beyond = np.zeros(len(rows))
+    if len(rows):
+        br, wr, hr = b[rows], w[rows], h[rows]
+        beyond = np.max(np.stack([-br[:, 0], -br[:, 1], br[:, 2] - wr, br[:, 3] - hr]), axis=0)
+        entirely = (br[:, 0] >= wr) | (br[:, 1] >= hr) | (br[:, 2] <= 0) | (br[:, 3] <= 0)
+    out += bld.annotations("error", "box.out_of_bounds", rows, (
+        (f"box {fmt_box(b[r])} lies entirely outside the {w[r]:.0f}x{h[r]:.0f} image"
+         if entirely[k] else
+         f"box {fmt_box(b[r])} reaches {beyond[k]:.3g} px outside the {w[r]:.0f}x{h[r]:.0f} "
+         "image") for k, r in enumerate(rows)),
+        ({"beyond_px": round(float(beyond[k]), 3)} for k in range(len(rows))))
+    return out
+
+
+def whole_image_boxes(ds: Dataset, config: CheckConfig) -> list[CheckFinding]:
+    m = box_validity(ds, config)
+    b, w, h = ds.annotations.xyxy, m["w"], m["h"]
+    ok = m["valid"] & (w > 0) & (h > 0)
+    rows = np.flatnonzero(ok)
+    if not len(rows):
+        return []
+    clipped = np.clip(b[rows], 0, np.stack([w[rows], h[rows], w[rows], h[rows]], axis=1))
+    frac = ((clipped[:, 2] - clipped[:, 0]) * (clipped[:, 3] - clipped[:, 1])
+            / (w[rows] * h[rows]))
+    hit = frac >= config.whole_image
+    rows, frac = rows[hit], frac[hit]
+    return Builder(ds).annotations("warning", "box.whole_image", rows, (
+        f"box {fmt_box(b[r])} covers {100 * f:.1f}% of the {w[r]:.0f}x{h[r]:.0f} image "
+        "(an image-level label drawn as a box?)" for r, f in zip(rows, frac)),
+        ({"fraction": round(float(f), 4)} for f in frac))
+
+
+def duplicate_box_pairs(ds: Dataset, iou: float, rows: np.ndarray | None = None
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(later_row, earlier_row, iou) for boxes of one class in one image with IoU >= iou;
+    each later row listed once, with its first (lowest-row) partner."""
+    ann = ds.annotations
+    if rows is None:
+        rows = np.arange(len(ann))
+    rows = np.asarray(rows, np.int64)
+    if len(rows) < 2:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    b = ann.xyxy[rows]
+    order = np.lexsort((b[:, 0], ann.category_id[rows], ann.image_index[rows]))
+    r = rows[order]
+    b = b[order]
+    img, cat = ann.image_index[r], ann.category_id[r]
+    width = b[:, 2] - b[:, 0]
+    slack = (1.0 - iou) * width + 1e-9
+    n = len(r)
+    found_a: list[np.ndarray] = []
+    found_b: list[np.ndarray] = []
+    found_iou: list[np.ndarray] = []
+    active = np.arange(n - 1)
+    d = 1
+    while len(active):
+        j = active + d
+        keep = j < n
+        active, j = active[keep], j[keep]
+        same = (img[active] == img[j]) & (cat[active] == cat[j])
+        near = same & (b[j, 0] - b[active, 0] <= slack[active])
+        active, j = active[near], j[near]
+        if not len(active):
+            break
+        v = _pair_iou(b[active], b[j])
+        hit = v >= iou
+        found_a.append(r[active[hit]])
+        found_b.append(r[j[hit]])
+        found_iou.append(v[hit])
+        d += 1
+    if not found_a:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    a, bb, v = np.concatenate(found_a), np.concatenate(found_b), np.concatenate(found_iou)
+    later, earlier = np.maximum(a, bb), np.minimum(a, bb)
+    pick = np.lexsort((earlier, later))
+    later, earlier, v = later[pick], earlier[pick], v[pick]
+    first = np.ones(len(later), bool)
+    first[1:] = later[1:] != later[:-1]
+    return later[first], earlier[first], v[first]
+
+
+def duplicate_boxes(ds: Dataset, config: CheckConfig) -> list[CheckFinding]:
+    m = box_validity(ds, config)
+    later, earlier, v = duplicate_box_pairs(ds, config.iou, np.flatnonzero(m["valid"]))
+    ids = ds.annotations.id
+    return Builder(ds).annotations("warning", "box.duplicate", later, (
+        (f"box is identical to annotation {ids[e]} of the same class" if x >= 1.0 else
+         f"box overlaps annotation {ids[e]} of the same class with IoU {x:.3f}")
+        for e, x in zip(earlier, v)),
+        ({"other_id": int(ids[e]), "other_row": int(e), "iou": round(float(x), 4)}
+         for e, x in zip(earlier, v)))
+
+
+# --- polygons --------------------------------------------------------------------------------
+
+def ring_table(polys: Polygons) -> dict[str, np.ndarray]:
+    """Per ring: owner object, start, size and shoelace area (absolute)."""
+    ro = polys.ring_offsets
+    starts, sizes = ro[:-1], np.diff(ro)
+    owner = np.repeat(np.arange(len(polys)), polys.counts())
+    coords = polys.coords
+    area = np.zeros(len(starts))
+    if len(coords):
+        nxt = np.arange(len(coords)) + 1
+        ends = starts + sizes
+        nonempty = sizes > 0
+        nxt[ends[nonempty] - 1] = starts[nonempty]
+        cross = coords[:, 0] * coords[nxt, 1] - coords[nxt, 0] * coords[:, 1]
+        csum = np.concatenate([[0.0], np.cumsum(cross)])
+        area = np.abs(csum[ends] - csum[starts]) / 2
+    return {"owner": owner, "start": starts, "size": sizes, "area": area}
+
+
+def self_intersecting_rings(polys: Polygons, rings: np.ndarray | None = None) -> np.ndarray:
+    """Indices of rings (of `rings`, default all) with two non-adjacent edges crossing."""
+    t = ring_table(polys)
+    cand = np.arange(len(t["size"])) if rings is None else np.asarray(rings, np.int64)
+    cand = cand[t["size"][cand] >= 4]
+    coords = polys.coords
+    bad: list[np.ndarray] = []
+    for k in np.unique(t["size"][cand]):
+        k = int(k)
+        group = cand[t["size"][cand] == k]
+        ii, jj = np.triu_indices(k, 2)
+        keep = ~((ii == 0) & (jj == k - 1))  # first and last edges share a vertex
+        ii, jj = ii[keep], jj[keep]
+        if not len(ii):
+            continue
+        per = max(1, _PAIR_BATCH // len(ii))
+        for s in range(0, len(group), per):
+            g = group[s:s + per]
+            start = t["start"][g][:, None]
+            p1 = coords[start + ii]
+            p2 = coords[start + (ii + 1) % k]
+            q1 = coords[start + jj]
+            q2 = coords[start + (jj + 1) % k]
+            crossing = _proper_crossing(p1, p2, q1, q2).any(axis=1)
+            bad.append(g[crossing])
+    return np.concatenate(bad) if bad else np.zeros(0, np.int64)
+
+
+def ring_defects(polys: Polygons, t: dict[str, np.ndarray] | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(degenerate, self-intersecting) masks over the rings. Degenerate: fewer than 3
+    distinct vertices, or no area without crossing itself (all vertices on a line); a
+    symmetric bow-tie has zero signed area too, but it is self-intersecting, not degenerate."""
+    t = t if t is not None else ring_table(polys)
+    few = _distinct_vertices(polys, t) < 3
+    crossing = np.zeros(len(few), bool)
+    crossing[self_intersecting_rings(polys, np.flatnonzero(~few))] = True
+    degenerate = few | ((t["area"] < _DEGENERATE_AREA) & ~crossing)
+    return degenerate, crossing
+
+
+def polygon_problems(ds: Dataset, config: CheckConfig) -> list[CheckFinding]:
+    ann = ds.annotations
+    polys = ann.polygons
+    if polys is None or not len(polys.coords):
+        return []
+    t = ring_table(polys)
+    bld = Builder(ds)
+    out: list[CheckFinding] = []
+    distinct = _distinct_vertices(polys, t)
+    degenerate, crossing = ring_defects(polys, t)
+    deg_rows, first = np.unique(t["owner"][degenerate], return_index=True)
+    deg_rings = np.flatnonzero(degenerate)[first]
+    out += bld.annotations("error", "polygon.degenerate", deg_rows, (
+        f"polygon ring {int(ring - polys.object_offsets[row])} has "
+        + (f"only {distinct[ring]} distinct vertices" if distinct[ring] < 3 else
+           f"no area ({t['area'][ring]:.3g} px²)")
+        for row, ring in zip(deg_rows, deg_rings)))
+    crossing = np.flatnonzero(crossing)
+    si_rows, first = np.unique(t["owner"][crossing], return_index=True)
+    si_rings = crossing[first]
+    out += bld.annotations("warning", "polygon.self_intersecting", si_rows, (
+        f"polygon ring {int(ring - polys.object_offsets[row])} crosses itself"
+        for row, ring in zip(si_rows, si_rings)))
+    w, h = _image_wh(ds)
+    vertex_owner = np.repeat(t["owner"], t["size"])
+    vw, vh = w[vertex_owner], h[vertex_owner]
+    tol = config.edge_tolerance
+    c = polys.coords
+    with np.errstate(invalid="ignore"):
+        off = ((c[:, 0] < -tol) | (c[:, 1] < -tol) | (c[:, 0] > vw + tol) | (c[:, 1] > vh + tol)
+               | ~np.isfinite(c).all(axis=1)) & (vw > 0) & (vh > 0)
+    oob_rows, counts = np.unique(vertex_owner[off], return_counts=True)
+    out += bld.annotations("warning", "polygon.out_of_bounds", oob_rows, (
+        f"{n} polygon vertices lie outside the {w[r]:.0f}x{h[r]:.0f} image"
+        for r, n in zip(oob_rows, counts)), ({"vertices": int(n)} for n in counts))
+    return out
+
+
+# --- keypoints and masks ---------------------------------------------------------------------
+
+def keypoints_outside(ds: Dataset, config: CheckConfig) -> list[CheckFinding]:
+    ann = ds.annotations
+    kp = ann.keypoints
+    if kp is None or not len(kp):
+        return []
+    b = ann.xyxy
+    with np.errstate(invalid="ignore"):
+        labelled = np.isfinite(kp[:, :, :2]).all(axis=2) & (np.nan_to_num(kp[:, :, 2]) > 0)
+        size = np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])
+        tol = np.maximum(config.edge_tolerance, config.keypoint_tolerance * size)[:, None]
+        has_box = np.isfinite(b).all(axis=1)[:, None]
+        outside = labelled & has_box & (
+            (kp[:, :, 0] < b[:, None, 0] - tol) | (kp[:, :, 0] > b[:, None, 2] + tol)
+            | (kp[:, :, 1] < b[:, None, 1] - tol) | (kp[:, :, 1] > b[:, None, 3] + tol))
+    n_out = outside.sum(axis=1)
+    rows = np.flatnonzero(n_out)
+    return Builder(ds).annotations("warning", "keypoints.outside_object", rows, (
+        f"{n_out[r]} labelled keypoint(s) lie outside the object's box {fmt_box(b[r])} "
+        f"(first: #{int(np.flatnonzero(outside[r])[0]) + 1} at "
+        f"{fmt_box(kp[r, np.flatnonzero(outside[r])[0], :2])})" for r in rows),
+        ({"keypoints": (np.flatnonzero(outside[r]) + 1).tolist()} for r in rows))
+
+
+def mask_sizes(ds: Dataset, config: CheckConfig) -> list[CheckFinding]:
+    ann = ds.annotations
+    if ann.rle is None:
+        return []
+    w, h = _image_wh(ds)
+    rows, sizes = [], []
+    for r in np.flatnonzero(ann.has_rle()):
+        size = ann.rle[r].get("size") if isinstance(ann.rle[r], dict) else None
+        if not size or len(size) != 2 or (int(size[0]), int(size[1])) != (int(h[r]), int(w[r])):
+            rows.append(int(r))
+            sizes.append(size)
+    return Builder(ds).annotations("error", "mask.size_mismatch", rows, (
+        f"mask size {s} (h, w) differs from the image's [{h[r]:.0f}, {w[r]:.0f}]"
+        for r, s in zip(rows, sizes)))
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def _image_wh(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    idx = ds.annotations.image_index
+    return (ds.images.width[idx].astype(np.float64), ds.images.height[idx].astype(np.float64))
+
+
+def _pair_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    iw = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
+    ih = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
+    inter = iw * ih
+    union = ((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[:, 2] - b[:, 0])
+             * (b[:, 3] - b[:, 1]) - inter)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0, inter / union, 0.0)
+
+
+def _cross(o: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return ((a[..., 0] - o[..., 0]) * (b[..., 1] - o[..., 1])
+            - (a[..., 1] - o[..., 1]) * (b[..., 0] - o[..., 0]))
+
+
+def _proper_crossing(p1, p2, q1, q2) -> np.ndarray:
+    d1, d2 = _cross(p1, p2, q1), _cross(p1, p2, q2)
+    d3, d4 = _cross(q1, q2, p1), _cross(q1, q2, p2)
+    return (((d1 > 0) & (d2 < 0)) | ((d1 < 0) & (d2 > 0))) & \
+        (((d3 > 0) & (d4 < 0)) | ((d3 < 0) & (d4 > 0)))
+
+
+def _distinct_vertices(polys: Polygons, t: dict[str, np.ndarray]) -> np.ndarray:
+    """Vertices per ring that differ from the previous one (ring closed), a cheap count of
+    distinct points that catches repeated points and 2-point rings."""
+    c = polys.coords
+    if not len(c):
+        return t["size"].copy()
+    ring_of_vertex = np.repeat(np.arange(len(t["size"])), t["size"])
+    prev = np.arange(len(c)) - 1
+    nonempty = t["size"] > 0
+    prev[t["start"][nonempty]] = (t["start"] + t["size"] - 1)[nonempty]
+    differs = (c != c[prev]).any(axis=1)
+    counts = np.bincount(ring_of_vertex[differs], minlength=len(t["size"]))
+    # a ring whose vertices are all equal counts 0 differing ones, i.e. 1 distinct point
+    return np.where(nonempty & (counts == 0), 1, counts)

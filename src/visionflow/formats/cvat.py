@@ -1,0 +1,655 @@
+"""CVAT for images XML 1.1: one XML file (<annotations>) for a task or a project.
+
+    <annotations><version>1.1</version><meta><task|project>...<labels><label><name>cat</name>
+      <attributes><attribute><name>color</name><input_type>select</input_type>...</attribute>
+      </attributes></label></labels></task|project></meta>
+      <image id="0" name="a.jpg" width="640" height="480" subset="Train">
+        <box label="cat" occluded="0" xtl="1" ytl="2" xbr="30" ybr="40" z_order="0">
+          <attribute name="color">black</attribute></box>
+        <polygon label="cat" points="x,y;x,y;..."/> <polyline .../> <points .../>
+        <mask label="cat" rle="0, 5, 3, ..." left="1" top="2" width="10" height="8"/>
+        <ellipse label="cat" cx cy rx ry/> <tag label="indoor"/>
+      </image></annotations>
+
+Layouts read: the XML file named by the user, or every <annotations> .xml file in the folder
+(CVAT's annotations.xml; Datumaro's <subset>.xml). Images are looked up in
+images/<subset>/<name>, images/<name> and beside the XML. The split is the image's `subset`
+attribute, else the XML file's stem (train.xml -> "train"; annotations.xml and default.xml
+are unsplit). Written: annotations.xml (with `subset` on images that have a split) and the
+images under images/<split>/ (images/ when unsplit), as CVAT's project export does.
+
+Mapping (pixel coordinates are continuous in CVAT and here, so values pass unchanged):
+- box -> box; `rotation` != 0 -> oriented box (corners turned clockwise about the centre,
+  as CVAT draws them) with the box as its bounds;
+- polygon -> polygon (box = bounds); mask (CVAT's row-major run lengths inside
+  left/top/width/height) -> COCO RLE over the image; ellipse -> box and a 32-vertex polygon,
+  its centre and radii kept in "cvat.ellipse" so CVAT output writes an ellipse again;
+- polyline and points -> box of the vertices (1 pixel wide along an axis where they have no
+  extent) with the vertices in "cvat.points" and the kind in "cvat.shape": the canonical model
+  has no polyline, and CVAT points carry neither keypoint names nor per-point visibility, so
+  they are not COCO keypoints. Other formats get the box; the reader says how many
+  (warning "cvat.vertices");
+- tag -> image-level label (NaN box);
+- occluded -> attr "occluded" (0/1); z_order, source, group_id, rotation of a shape ->
+  "cvat.z_order", "cvat.source", "cvat.group_id"; <attribute name="n">v</attribute> -> attr "n"
+  (ints, floats' repr and true/false come back typed, other text stays a string);
+- tracks (CVAT for video), cuboids and skeletons are not read (warning "cvat.skipped").
+Classes: the <labels> of <meta> in order (CLASS_ORDER), then undeclared names sorted. The
+label attribute specs are kept in meta "cvat.labels" and written back; for other datasets
+the writer declares each attribute a label's annotations use as a text attribute.
+
+Security: the same refusing XML parser as voc.py (no entities, no DTD, no network).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from lxml import etree
+
+from ..core.annotations import Annotations, Polygons
+from ..core.categories import Categories
+from ..core.dataset import Dataset
+from ..core.errors import Error, FormatError, OutputError, ParseError, UnsafeInputError
+from ..core.geometry import mask_to_rle, points_bounds, rle_to_mask
+from ..core.images import UNSPLIT, Images, canonical_split
+from ..io.paths import clean_relative, resolve_inside
+from . import _jsonfmt as jf
+from . import common
+from .base import (ATTRIBUTES, BOXES, CLASS_ORDER, IMAGE_IDS, LABELS, MASKS, POLYGONS,
+                   Detection, Format, ReadContext, WriteContext)
+from .voc import _head, _parse_xml, _root_tag
+
+OUTPUT_FILE = "annotations.xml"
+ELLIPSE_VERTICES = 32
+_UNSPLIT_STEMS = ("annotations", "default")
+_SHAPES = ("box", "polygon", "polyline", "points", "mask", "ellipse", "tag")
+_SKIPPED = ("track", "cuboid", "skeleton")
+_SHAPE_XML_ATTRS = {"label", "occluded", "z_order", "source", "group_id", "xtl", "ytl", "xbr",
+                    "ybr", "rotation", "points", "rle", "left", "top", "width", "height", "cx",
+                    "cy", "rx", "ry"}
+_IMAGE_XML_ATTRS = {"id", "name", "width", "height", "subset"}
+
+
+# --- detect ---------------------------------------------------------------------------------
+
+def detect(path: Path) -> Detection | None:
+    """An .xml file whose root is <annotations> (VOC's is <annotation>, singular)."""
+    for f in _candidate_files(path, limit=3):
+        h = _head(f)
+        if _root_tag(h) == "annotations":
+            strong = b"<version>" in h or b"<image " in h or b"<meta>" in h
+            reason = f"{f.name}: XML with an <annotations> root" + (
+                " and CVAT's <version>/<meta>/<image>" if strong else "")
+            return Detection("cvat", 0.9 if strong else 0.6, (reason,))
+    return None
+
+
+def _candidate_files(path: Path, limit: int | None = None) -> list[Path]:
+    if path.is_file():
+        return [path] if path.suffix.lower() == ".xml" else []
+    try:
+        names = sorted(e.name for e in os.scandir(path)
+                       if e.name.lower().endswith(".xml") and not e.name.startswith(".")
+                       and e.is_file())
+    except OSError:
+        return []
+    return [path / n for n in names[:limit]]
+
+
+# --- read -----------------------------------------------------------------------------------
+
+@dataclass
+class _Shape:
+    label: str
+    box: np.ndarray
+    rings: list[np.ndarray]
+    rle: dict | None
+    obb: np.ndarray | None
+    attrs: dict[str, Any]
+    where: str
+
+
+@dataclass
+class _Record:
+    id: int
+    file_name: str
+    split: str
+    width: int
+    height: int
+    path: str | None
+    where: str
+    attrs: dict[str, Any] = field(default_factory=dict)
+    shapes: list[_Shape] = field(default_factory=list)
+
+
+def read(path: Path, ctx: ReadContext) -> Dataset:
+    path = Path(path)
+    files = _candidate_files(path)
+    if path.is_file() and not files:
+        raise FormatError(f"{path}: not a CVAT .xml file; name the folder or annotations.xml")
+    root_dir = path.parent if path.is_file() else path
+    records: list[_Record] = []
+    labels: dict[str, list] = {}
+    skipped: Counter = Counter()
+    found_any = False
+    for f in files:
+        if not path.is_file() and _root_tag(_head(f)) != "annotations":
+            continue
+        found_any = True
+        try:
+            doc = _parse_xml(f)
+        except (ParseError, UnsafeInputError) as e:
+            ctx.fail(e)
+            continue
+        if doc.tag != "annotations":
+            hint = " (Pascal VOC? use --from voc)" if doc.tag == "annotation" else ""
+            ctx.fail(ParseError(f"{f}:{doc.sourceline}",
+                                f"root element is <{doc.tag}>, expected <annotations>{hint}"))
+            continue
+        for name, spec in _read_labels(doc).items():
+            labels.setdefault(name, spec)
+        records += _read_images(doc, f, root_dir, ctx, skipped)
+    if not found_any:
+        raise FormatError(f"{path}: no CVAT XML file (<annotations> root) found")
+    for what, n in sorted(skipped.items()):
+        ctx.report.add("warning", "cvat.skipped", f"<{what}> elements are not read", count=n)
+    vertices = sum(s.attrs.get("cvat.shape") in ("polyline", "points")
+                   for r in records for s in r.shapes)
+    if vertices:
+        ctx.report.add("warning", "cvat.vertices", "polylines and points are held as their "
+                       "bounding box; their vertices are kept for CVAT output only (attr "
+                       "'cvat.points')", count=vertices)
+    return _build(records, labels, ctx)
+
+
+def _read_labels(doc: etree._Element) -> dict[str, list]:
+    """Label name -> its attribute specs [[(tag, text), ...], ...] from <meta>, in order."""
+    out: dict[str, list] = {}
+    meta = doc.find("meta")
+    if meta is None:
+        return out
+    for label in meta.iterfind(".//labels/label"):
+        name = label.findtext("name")
+        if name is None or name in out:
+            continue
+        specs = []
+        for attribute in label.iterfind("attributes/attribute"):
+            specs.append([(c.tag, c.text or "") for c in attribute if isinstance(c.tag, str)])
+        out[name] = specs
+    return out
+
+
+def _read_images(doc: etree._Element, f: Path, root_dir: Path, ctx: ReadContext,
+                 skipped: Counter) -> list[_Record]:
+    default_split = UNSPLIT if f.stem.lower() in _UNSPLIT_STEMS else canonical_split(f.stem)
+    out: list[_Record] = []
+    for el in doc:
+        if el.tag in _SKIPPED:
+            skipped[el.tag] += 1
+        if el.tag != "image":
+            continue
+        where = f"{f}:{el.sourceline}"
+        try:
+            rec = _image_record(el, where, default_split, root_dir)
+        except Error as e:
+            ctx.fail(e)
+            continue
+        for k, child in enumerate(el):
+            if not isinstance(child.tag, str):
+                continue
+            if child.tag not in _SHAPES:
+                skipped[child.tag] += 1
+                continue
+            try:
+                rec.shapes.append(_parse_shape(child, f"{f}:{child.sourceline}", rec))
+            except Error as e:
+                ctx.fail(e)
+        out.append(rec)
+    return out
+
+
+def _image_record(el: etree._Element, where: str, default_split: str,
+                  root_dir: Path) -> _Record:
+    a = el.attrib
+    for key in ("id", "name", "width", "height"):
+        if key not in a:
+            raise ParseError(where, f"<image> has no {key!r} attribute")
+    try:
+        image_id, width, height = int(a["id"]), int(a["width"]), int(a["height"])
+    except ValueError:
+        raise ParseError(where, "<image> id, width and height must be integers, got "
+                         f"{a['id']!r}, {a['width']!r}, {a['height']!r}") from None
+    name = clean_relative(a["name"], where=where)
+    split = canonical_split(a["subset"]) if a.get("subset") else default_split
+    image = None
+    subset_dirs = [a["subset"]] if a.get("subset") else []
+    for rel in [*(f"images/{s}/{name}" for s in subset_dirs), f"images/{name}", name]:
+        p = resolve_inside(root_dir, rel, where=where)
+        if p.is_file():
+            image = os.path.abspath(p)
+            break
+    rec = _Record(image_id, name, split, width, height, image, where)
+    for key, value in a.items():
+        if key not in _IMAGE_XML_ATTRS:
+            rec.attrs[f"cvat.{key}"] = value
+    return rec
+
+
+def _parse_shape(el: etree._Element, where: str, rec: _Record) -> _Shape:
+    a = el.attrib
+    label = a.get("label")
+    if label is None:
+        raise ParseError(where, f"<{el.tag}> has no label")
+    where = f"{where}: <{el.tag}> ({label!r})"
+    attrs: dict[str, Any] = {}
+    if "occluded" in a:
+        attrs["occluded"] = int(a["occluded"] == "1")
+    for key in ("z_order", "group_id"):
+        if key in a:
+            attrs[f"cvat.{key}"] = _int(a[key], key, where)
+    if "source" in a:
+        attrs["cvat.source"] = a["source"]
+    for key, value in a.items():
+        if key not in _SHAPE_XML_ATTRS:
+            attrs[f"cvat.{key}"] = value
+    for child in el.iterfind("attribute"):
+        name = child.get("name")
+        if name:
+            attrs[name] = _typed(child.text or "")
+    rings: list[np.ndarray] = []
+    rle = obb = None
+    kind = el.tag
+    if kind == "tag":
+        box = np.full(4, np.nan)
+    elif kind == "box":
+        box = np.array([_float(a, k, where) for k in ("xtl", "ytl", "xbr", "ybr")])
+        angle = _float(a, "rotation", where) if "rotation" in a else 0.0
+        if angle % 360:
+            obb = _rotated(box, angle)
+            box = points_bounds(obb)
+    elif kind == "ellipse":
+        cx, cy, rx, ry = (_float(a, k, where) for k in ("cx", "cy", "rx", "ry"))
+        if rx <= 0 or ry <= 0:
+            raise ParseError(where, f"ellipse radii must be positive, got {rx}, {ry}")
+        box = np.array([cx - rx, cy - ry, cx + rx, cy + ry])
+        t = np.arange(ELLIPSE_VERTICES) * (2 * math.pi / ELLIPSE_VERTICES)
+        rings = [np.stack([cx + rx * np.cos(t), cy + ry * np.sin(t)], axis=1)]
+        attrs["cvat.ellipse"] = [cx, cy, rx, ry]
+        if "rotation" in a:
+            attrs["cvat.rotation"] = _float(a, "rotation", where)
+    elif kind == "mask":
+        rle, box = _mask(a, where, rec)
+    else:
+        pts = _points(a.get("points"), where)
+        if kind == "polygon":
+            if len(pts) < 3:
+                raise ParseError(where, f"a polygon needs at least 3 points, got {len(pts)}")
+            rings, box = [pts], points_bounds(pts)
+        else:
+            if kind == "polyline" and len(pts) < 2:
+                raise ParseError(where, f"a polyline needs at least 2 points, got {len(pts)}")
+            box = jf.pad_degenerate(points_bounds(pts))[0]
+            attrs["cvat.shape"] = kind
+            attrs["cvat.points"] = [[float(x), float(y)] for x, y in pts]
+    return _Shape(label, np.asarray(box, np.float64), rings, rle, obb, attrs, where)
+
+
+def _int(text: str, key: str, where: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ParseError(where, f"{key} must be an integer, got {text!r}") from None
+
+
+def _float(a: Any, key: str, where: str) -> float:
+    if key not in a:
+        raise ParseError(where, f"missing {key!r} attribute")
+    try:
+        value = float(a[key])
+    except ValueError:
+        raise ParseError(where, f"{key} is not a number: {a[key]!r}") from None
+    if not math.isfinite(value):
+        raise ParseError(where, f"{key} is not a finite number: {a[key]!r}")
+    return value
+
+
+def _points(text: str | None, where: str) -> np.ndarray:
+    if not text:
+        raise ParseError(where, "missing 'points' attribute")
+    try:
+        pts = [[float(v) for v in p.split(",")] for p in text.strip().split(";") if p.strip()]
+        arr = np.asarray(pts, np.float64)
+    except ValueError:
+        raise ParseError(where, f"points must be 'x,y;x,y;...', got {text[:60]!r}") from None
+    if arr.ndim != 2 or arr.shape[1] != 2 or not np.isfinite(arr).all():
+        raise ParseError(where, f"points must be 'x,y;x,y;...', got {text[:60]!r}")
+    return arr
+
+
+def _rotated(box: np.ndarray, degrees: float) -> np.ndarray:
+    """Corners of box turned clockwise (image y points down) about its centre."""
+    x1, y1, x2, y2 = box
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    corners = np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]]) - [cx, cy]
+    t = math.radians(degrees)
+    rot = np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])
+    return corners @ rot.T + [cx, cy]
+
+
+def _mask(a: Any, where: str, rec: _Record) -> tuple[dict, np.ndarray]:
+    left, top, w, h = (int(_float(a, k, where)) for k in ("left", "top", "width", "height"))
+    try:
+        runs = np.array([int(v) for v in (a.get("rle") or "").split(",") if v.strip()],
+                        np.int64)
+    except ValueError:
+        raise ParseError(where, "mask rle must be comma-separated integers") from None
+    if w <= 0 or h <= 0 or runs.sum() != w * h or (runs < 0).any():
+        raise ParseError(where, f"mask rle covers {int(runs.sum())} pixels, expected "
+                         f"width x height = {w}x{h}")
+    if left < 0 or top < 0 or left + w > rec.width or top + h > rec.height:
+        raise ParseError(where, f"mask {w}x{h} at ({left}, {top}) does not fit the "
+                         f"{rec.width}x{rec.height} image")
+    values = np.zeros(len(runs), bool)
+    values[1::2] = True
+    crop = np.repeat(values, runs).reshape(h, w)
+    full = np.zeros((rec.height, rec.width), bool)
+    full[top:top + h, left:left + w] = crop
+    ys, xs = np.nonzero(full)
+    if not len(xs):
+        raise ParseError(where, "mask is empty")
+    return mask_to_rle(full), np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1],
+                                       np.float64)
+
+
+def _typed(text: str) -> Any:
+    from .voc import _typed as voc_typed
+    return voc_typed(text)
+
+
+def _build(records: list[_Record], labels: dict[str, list], ctx: ReadContext) -> Dataset:
+    found = [s.label for r in records for s in r.shapes]
+    names = list(labels) + jf.category_order([n for n in found if n not in labels])
+    cat_id = {n: i for i, n in enumerate(names, 1)}
+    img_keys = list(dict.fromkeys(k for r in records for k in r.attrs))
+    images = Images.build([r.file_name for r in records], [r.width for r in records],
+                          [r.height for r in records], id=[r.id for r in records],
+                          split=[r.split for r in records], path=[r.path for r in records],
+                          attrs={k: [r.attrs.get(k) for r in records] for k in img_keys})
+    shapes = [(i, s) for i, r in enumerate(records) for s in r.shapes]
+    keys = list(dict.fromkeys(k for _, s in shapes for k in s.attrs))
+    obb = None
+    if any(s.obb is not None for _, s in shapes):
+        obb = np.full((len(shapes), 4, 2), np.nan)
+        for j, (_, s) in enumerate(shapes):
+            if s.obb is not None:
+                obb[j] = s.obb
+    ann = Annotations.build(
+        [i for i, _ in shapes], [cat_id[s.label] for _, s in shapes],
+        np.array([s.box for _, s in shapes], np.float64).reshape(-1, 4),
+        polygons=Polygons.from_lists([s.rings for _, s in shapes])
+        if any(s.rings for _, s in shapes) else None,
+        rle=jf.objects([s.rle for _, s in shapes])
+        if any(s.rle is not None for _, s in shapes) else None,
+        obb=obb,
+        attrs={k: jf.objects([s.attrs.get(k) for _, s in shapes]) for k in keys})
+    meta = {"cvat.labels": labels} if any(labels.values()) else {}
+    ds = Dataset(images, ann, Categories.from_names(names), meta)
+    return common.finish_read(ds, ctx, where_annotation=lambda i: shapes[i][1].where,
+                              where_image=lambda i: records[i].where)
+
+
+# --- write ----------------------------------------------------------------------------------
+
+def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
+    imgs, ann = ds.images, ds.annotations
+    names = {c.id: c.name for c in ds.categories}
+    if ann.polygons is not None:
+        ctx.loss("polygon_rings", int((ann.polygons.counts() > 1).sum()), "objects made of "
+                 "several polygons (written as one CVAT polygon per part)")
+    dests = _destinations(ds, out_dir)
+    root = etree.Element("annotations")
+    _sub(root, "version", "1.1")
+    root.append(_meta(ds, names))
+    order = np.argsort(ann.image_index, kind="stable")
+    bounds = np.searchsorted(ann.image_index[order], np.arange(len(imgs) + 1))
+    with ctx.progress("Writing CVAT XML", len(imgs)) as advance:
+        for i in range(len(imgs)):
+            el = etree.SubElement(root, "image")
+            el.set("id", str(int(imgs.id[i])))
+            el.set("name", str(imgs.file_name[i]))
+            if imgs.split[i] != UNSPLIT:
+                el.set("subset", str(imgs.split[i]))
+            el.set("width", str(int(imgs.width[i])))
+            el.set("height", str(int(imgs.height[i])))
+            for key, col in sorted(imgs.attrs.items()):
+                tail = key[5:]
+                if key.startswith("cvat.") and col[i] is not None and tail.isidentifier() \
+                        and tail not in _IMAGE_XML_ATTRS:
+                    el.set(tail, str(col[i]))
+            for r in order[bounds[i]:bounds[i + 1]]:
+                for shape in _shape_elements(ann, int(r), names):
+                    el.append(shape)
+            advance(1)
+    etree.indent(root, space="  ")
+    (out_dir / OUTPUT_FILE).write_bytes(
+        etree.tostring(root, encoding="utf-8", xml_declaration=True, pretty_print=True))
+    common.write_images(ds, lambda i: out_dir / dests[i], ctx)
+
+
+def _destinations(ds: Dataset, out_dir: Path) -> list[str]:
+    out: list[str] = []
+    seen: dict[str, int] = {}
+    for i, (name, split) in enumerate(zip(ds.images.file_name, ds.images.split)):
+        clean = clean_relative(str(name), where=f"image {name!r}")
+        if split != UNSPLIT:
+            clean_relative(str(split), where=f"split {split!r}")
+            if "/" in split:
+                raise OutputError(f"{out_dir}: split name {split!r} cannot be a folder name")
+        rel = f"images/{split}/{clean}" if split != UNSPLIT else f"images/{clean}"
+        if rel in seen:
+            raise OutputError(f"{out_dir}: image {name!r} is listed twice in split "
+                              f"{split or '(unsplit)'!r}")
+        seen[rel] = i
+        out.append(rel)
+    return out
+
+
+def _meta(ds: Dataset, names: dict[int, str]) -> etree._Element:
+    meta = etree.Element("meta")
+    task = etree.SubElement(meta, "task")
+    _sub(task, "size", str(len(ds.images)))
+    _sub(task, "mode", "annotation")
+    splits = [s for s in ds.images.splits() if s != UNSPLIT]
+    if splits:
+        _sub(task, "subsets", "\n".join(splits))
+    labels = etree.SubElement(task, "labels")
+    specs = ds.meta.get("cvat.labels") if isinstance(ds.meta.get("cvat.labels"), dict) else {}
+    used = _used_attributes(ds)
+    for c in ds.categories:
+        if c.name in {label.findtext("name") for label in labels}:
+            continue
+        label = etree.SubElement(labels, "label")
+        _sub(label, "name", c.name)
+        attributes = etree.SubElement(label, "attributes")
+        declared = []
+        for spec in specs.get(c.name) or []:
+            a = etree.SubElement(attributes, "attribute")
+            for tag, text in spec:
+                _sub(a, str(tag), str(text))
+                if tag == "name":
+                    declared.append(text)
+        for name in used.get(c.id, []):
+            if name not in declared:
+                a = etree.SubElement(attributes, "attribute")
+                _sub(a, "name", name)
+                _sub(a, "mutable", "False")
+                _sub(a, "input_type", "text")
+                _sub(a, "default_value", "")
+                _sub(a, "values", "")
+    return meta
+
+
+def _used_attributes(ds: Dataset) -> dict[int, list[str]]:
+    """Category id -> names of the plain attributes its annotations carry."""
+    ann = ds.annotations
+    out: dict[int, list[str]] = {}
+    for key in sorted(ann.attrs):
+        if "." in key or key == "occluded":
+            continue
+        col = ann.attrs[key]
+        for cid in sorted({int(c) for c, v in zip(ann.category_id, col) if v is not None}):
+            out.setdefault(cid, []).append(key)
+    return out
+
+
+def _shape_elements(ann: Annotations, r: int, names: dict[int, str]) -> list[etree._Element]:
+    attrs = {k: v[r] for k, v in ann.attrs.items() if v[r] is not None}
+    label = names[int(ann.category_id[r])]
+    kind = attrs.get("cvat.shape")
+    elements: list[etree._Element] = []
+    if ann.is_label[r]:
+        elements.append(etree.Element("tag", label=label))
+    elif kind in ("polyline", "points") and _valid_points(attrs.get("cvat.points")):
+        elements.append(etree.Element(kind, label=label,
+                                      points=_points_text(attrs["cvat.points"])))
+    elif isinstance(attrs.get("cvat.ellipse"), (list, tuple)) and \
+            len(attrs["cvat.ellipse"]) == 4:
+        el = etree.Element("ellipse", label=label)
+        for key, value in zip(("cx", "cy", "rx", "ry"), attrs["cvat.ellipse"]):
+            el.set(key, common.fmt_float(float(value)))
+        if "cvat.rotation" in attrs:
+            el.set("rotation", common.fmt_float(float(attrs["cvat.rotation"])))
+        elements.append(el)
+    elif ann.rle is not None and ann.rle[r] is not None:
+        elements.append(_mask_element(ann.rle[r], label))
+    elif ann.polygons is not None and ann.polygons.counts()[r] > 0:
+        for ring in ann.polygons.rings(r):
+            elements.append(etree.Element("polygon", label=label, points=_points_text(ring)))
+    elif ann.obb is not None and not np.isnan(ann.obb[r]).all():
+        elements.append(_rotated_box(ann.obb[r], label))
+    else:
+        el = etree.Element("box", label=label)
+        for key, value in zip(("xtl", "ytl", "xbr", "ybr"), ann.xyxy[r]):
+            el.set(key, common.fmt_float(float(value)))
+        elements.append(el)
+    for el in elements:
+        if el.tag != "tag":
+            el.set("occluded", "1" if _truthy(attrs.get("occluded")) else "0")
+        if "cvat.source" in attrs:
+            el.set("source", str(attrs["cvat.source"]))
+        if el.tag != "tag" and "cvat.z_order" in attrs:
+            el.set("z_order", str(_int_or(attrs["cvat.z_order"], 0)))
+        if "cvat.group_id" in attrs:
+            el.set("group_id", str(_int_or(attrs["cvat.group_id"], 0)))
+        for key in sorted(attrs):
+            tail = key[5:]
+            if key.startswith("cvat.") and tail not in (
+                    "shape", "points", "ellipse", "rotation", "z_order", "group_id",
+                    "source") and tail.isidentifier() and tail not in _SHAPE_XML_ATTRS:
+                el.set(tail, str(attrs[key]))
+        for key in sorted(attrs):
+            if "." in key or key == "occluded":
+                continue
+            a = etree.SubElement(el, "attribute", name=key)
+            a.text = _attr_text(attrs[key])
+    return elements
+
+
+def _valid_points(points: Any) -> bool:
+    return isinstance(points, (list, tuple)) and len(points) >= 1 and all(
+        isinstance(p, (list, tuple)) and len(p) == 2 for p in points)
+
+
+def _points_text(points: Any) -> str:
+    return ";".join(f"{common.fmt_float(float(x))},{common.fmt_float(float(y))}"
+                    for x, y in points)
+
+
+def _rotated_box(corners: np.ndarray, label: str) -> etree._Element:
+    """CVAT's box + rotation (clockwise degrees) of an oriented box's 4 corners."""
+    c = np.asarray(corners, np.float64)
+    centre = c.mean(axis=0)
+    w = float(np.hypot(*(c[1] - c[0])))
+    h = float(np.hypot(*(c[2] - c[1])))
+    angle = math.degrees(math.atan2(c[1][1] - c[0][1], c[1][0] - c[0][0])) % 360
+    el = etree.Element("box", label=label)
+    for key, value in zip(("xtl", "ytl", "xbr", "ybr"),
+                          (centre[0] - w / 2, centre[1] - h / 2, centre[0] + w / 2,
+                           centre[1] + h / 2)):
+        el.set(key, common.fmt_float(round(value, 6)))
+    el.set("rotation", common.fmt_float(round(angle, 6)))
+    return el
+
+
+def _mask_element(rle: dict, label: str) -> etree._Element:
+    mask = rle_to_mask(rle)
+    ys, xs = np.nonzero(mask)
+    if not len(xs):
+        x1 = y1 = 0
+        x2 = y2 = 0
+    else:
+        x1, y1, x2, y2 = int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())
+    crop = mask[y1:y2 + 1, x1:x2 + 1].reshape(-1)
+    change = np.flatnonzero(crop[1:] != crop[:-1]) + 1
+    runs = np.diff(np.concatenate([[0], change, [crop.size]]))
+    if crop.size and crop[0]:
+        runs = np.concatenate([[0], runs])
+    el = etree.Element("mask", label=label)
+    el.set("rle", ", ".join(str(int(v)) for v in runs))
+    el.set("left", str(x1))
+    el.set("top", str(y1))
+    el.set("width", str(x2 - x1 + 1))
+    el.set("height", str(y2 - y1 + 1))
+    return el
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes")
+    return bool(value) if value is not None else False
+
+
+def _int_or(value: Any, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _attr_text(value: Any) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return common.fmt_float(float(value)) if math.isfinite(value) else str(float(value))
+    return str(value)
+
+
+def _sub(parent: etree._Element, tag: str, text: str) -> etree._Element:
+    el = etree.SubElement(parent, tag)
+    try:
+        el.text = text
+    except ValueError:
+        raise OutputError(f"value {text!r} of <{tag}> cannot be written to XML") from None
+    return el
+
+
+FORMAT = Format(
+    name="cvat",
+    description="CVAT for images XML 1.1 (boxes, rotated boxes, polygons, masks, polylines, "
+                "points, tags, attributes)",
+    supports=frozenset({BOXES, POLYGONS, MASKS, LABELS, ATTRIBUTES, CLASS_ORDER, IMAGE_IDS}),
+    detect=detect,
+    read=read,
+    write=write,
+    aliases=("cvat-xml", "cvat_images", "cvat-images"),
+    attributes=None,
+)

@@ -1,0 +1,741 @@
+"""TFRecord for the TensorFlow Object Detection API (tf.train.Example per image).
+
+Layout read: a folder (or one file) of `<split>.tfrecord` / `<split>.record` files, sharded ones
+named `<split>.tfrecord-00000-of-00004`, looked for in the folder and its subfolders (Roboflow:
+train/train.tfrecord + train/label_map.pbtxt). The label map is the `label_map.pbtxt` (else the
+only *.pbtxt) beside the records, in the dataset folder, or in a sibling folder (raccoon:
+data/test.record + training/object-detection.pbtxt). Written: `label_map.pbtxt` and
+`<split>.tfrecord` per split ("default" for UNSPLIT, as Datumaro does), or with `-O shards=N`
+`<split>.tfrecord-0000k-of-0000N`, each shard a contiguous run of images.
+
+Features: image/encoded (the image file's own bytes, never re-encoded), image/format,
+image/filename, image/source_id, image/height, image/width, image/key/sha256,
+image/object/bbox/{xmin,xmax,ymin,ymax} (normalized to width/height, float32),
+image/object/class/{text,label}, image/object/{difficult,truncated,view,is_crowd}.
+Records holding boxes only (no or empty image/encoded) are read; images are then looked for
+on disk by file name (beside the records or in images/).
+
+Rules:
+- Split = the file name before ".tfrecord"/".record" ("valid" -> "val"; "default" -> UNSPLIT).
+- Category ids are the label map's ids (TF OD: 1-based, 0 = background); order is the label
+  map's; classes only in records follow, by id. An object with label <= 0 and no text has no
+  class: dropped, reported as warning "tfrecord.unlabeled". A text disagreeing with the label
+  map's name for the label is reported ("tfrecord.class_text"); the label map wins.
+- Image ids: image/source_id when every one is a plain integer unique in its split; otherwise
+  1..N and the source ids kept as image attr "tfrecord.source_id" (written back as they were).
+- Embedded images are extracted once into visionflow's cache folder (io/cache.py), never beside
+  the source, so Images.path is a file every writer can link or copy; `images="none"` as a read
+  option skips that. Width/height missing from a record come from the image header.
+- Framing is verified (masked CRC32C of length and data): a mismatch is a ParseError naming
+  the file and record index. No TensorFlow needed, to read or to write.
+- Writing, category ids below 1 are renumbered 1..N by order (loss "category_ids"); JPEGs with
+  an EXIF rotation are reported (TF decodes pixels without applying it) as are images that are
+  neither JPEG nor PNG (the TF OD API decodes only those).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ..core.annotations import Annotations
+from ..core.categories import Categories, Category
+from ..core.dataset import Dataset
+from ..core.errors import Error, FormatError, MissingImageError, OutputError, ParseError, \
+    UnsafeInputError
+from ..core.images import UNSPLIT, Images, canonical_split
+from ..io import cache
+from ..io import tfrecord as tfr
+from ..io.paths import clean_relative, resolve_inside
+from . import common
+from .base import (ATTRIBUTES, BOXES, CATEGORY_IDS, CLASS_ORDER, IMAGE_IDS, ISCROWD, Detection,
+                   Format, ReadContext, WriteContext)
+
+LABEL_MAP = "label_map.pbtxt"
+DEFAULT_SPLIT_NAME = "default"
+SOURCE_ID = "tfrecord.source_id"
+_RECORD_NAME = re.compile(r"^(?P<stem>.+?)\.(?:tfrecords?|records?|tfrec)"
+                          r"(?:-(?P<shard>\d{5})-of-(?P<count>\d{5}))?$")
+_IMAGE_KEYS = {"image/filename", "image/source_id", "image/encoded", "image/format",
+               "image/height", "image/width", "image/key/sha256"}
+_BOX_KEYS = ("image/object/bbox/xmin", "image/object/bbox/ymin", "image/object/bbox/xmax",
+             "image/object/bbox/ymax")
+_INT_ATTRS = {"image/object/difficult": "difficult", "image/object/truncated": "truncated"}
+_TEXT_ATTRS = {"image/object/view": "view"}
+_OBJECT_KEYS = {*_BOX_KEYS, "image/object/class/text", "image/object/class/label",
+                "image/object/is_crowd", *_INT_ATTRS, *_TEXT_ATTRS}
+_FORMAT_EXT = {"jpeg": ".jpg", "jpg": ".jpg", "png": ".png", "gif": ".gif", "bmp": ".bmp",
+               "webp": ".webp"}
+_LABEL_MAP_DIRS = ("training", "annotations", "data", "config", "configs", "label_maps")
+_ROTATED = {2, 3, 4, 5, 6, 7, 8}
+
+
+# --- detect ---------------------------------------------------------------------------------
+
+def detect(path: Path) -> Detection | None:
+    """Record files whose first record has a valid length CRC; more confident when it decodes
+    as a tf.train.Example with image/ features and when a label map is there."""
+    sets = _record_sets(path)
+    if not sets:
+        return None
+    first = sets[0].files[0]
+    if not tfr.looks_like_tfrecord(first):
+        return None
+    reasons = [f"{first.name}: TFRecord framing (CRC32C checked)"]
+    confidence = 0.5
+    try:
+        with open(first, "rb") as f:
+            keys = set(tfr.decode_example(next(tfr.read_records(f))))
+    except (OSError, ValueError, StopIteration):
+        keys = set()
+    if any(k.startswith("image/") for k in keys):
+        reasons.append("tf.train.Example with image/ features")
+        confidence = 0.9
+    else:
+        reasons.append("but no tf.train.Example with image/ features in its first record")
+    if find_label_map(sets[0].folder, path if path.is_dir() else path.parent) is not None:
+        reasons.append("label map (.pbtxt)")
+        confidence += 0.05
+    if path.is_dir() and sets[0].folder != path and \
+            canonical_split(sets[0].folder.name) not in ("train", "val", "test"):
+        reasons.append(f"records only in the subfolder {sets[0].folder.name}/")
+        confidence -= 0.3
+    return Detection("tfrecord", confidence, tuple(reasons))
+
+
+# --- read -----------------------------------------------------------------------------------
+
+@dataclass
+class _RecordSet:
+    split: str
+    folder: Path
+    files: list[Path]
+
+
+@dataclass
+class _Image:
+    file_name: str
+    width: int
+    height: int
+    split: str
+    source_id: str
+    where: str
+    path: str | None = None
+    objects: list[dict[str, Any]] = field(default_factory=list)
+
+
+def read(path: Path, ctx: ReadContext) -> Dataset:
+    path = Path(path)
+    sets = _record_sets(path)
+    if not sets:
+        raise FormatError(f"{path}: no TFRecord files (*.tfrecord, *.record or shards named "
+                          "*.tfrecord-00000-of-0000N)")
+    root = path if path.is_dir() else path.parent
+    for s in sets:
+        _check_shards(s, ctx)
+    label_map = _read_label_maps(sets, root, ctx)
+    extract = str(ctx.options.get("images", "extract")).lower() not in ("none", "skip", "false")
+    out_dir = None
+    if extract:
+        out_dir = cache.cache_dir("tfrecord", cache.source_key(*(f for s in sets for f in s.files)))
+    images: list[_Image] = []
+    ignored: Counter = Counter()
+    split_folder = {s: str(i) for i, s in enumerate(dict.fromkeys(s.split for s in sets))}
+    with ctx.progress("Reading TFRecords", None) as advance:
+        for s in sets:
+            for file in s.files:
+                for index, data in _records(file, ctx):
+                    where = f"{file}: record {index}"
+                    img = _parse_example(data, s, root, where, ignored, ctx)
+                    if img is None:
+                        continue
+                    encoded = img.path
+                    img.path = None
+                    if isinstance(encoded, bytes):
+                        if img.width <= 0 or img.height <= 0:
+                            size = _size_of(encoded, where, ctx)
+                            if size is None:
+                                continue
+                            img.width, img.height = size
+                        if out_dir is not None:
+                            target = out_dir / split_folder[s.split] / img.file_name
+                            cache.put_file(target, encoded)
+                            img.path = str(target)
+                    else:
+                        img.path = _image_on_disk(img.file_name, s.folder, root)
+                        if img.width <= 0 or img.height <= 0:
+                            if img.path is None:
+                                ctx.fail(MissingImageError(where, "no image/encoded, no image/"
+                                                           "width or height and image file "
+                                                           f"{img.file_name!r} not found"))
+                                continue
+                            (w, h), = common.read_sizes([img.path], ctx, where=lambda _: where)
+                            if w < 0:
+                                continue
+                            img.width, img.height = int(w), int(h)
+                    images.append(img)
+                    advance(1)
+    for key, n in sorted(ignored.items()):
+        ctx.report.add("warning", "tfrecord.ignored", f"feature {key!r} is not kept", count=n)
+    return _build(images, label_map, ctx)
+
+
+def _record_sets(path: Path) -> list[_RecordSet]:
+    """Record files grouped by split (shards in order): the named file (with its sibling
+    shards), else the folder's records, else its subfolders'."""
+    if path.is_file():
+        m = _RECORD_NAME.match(path.name)
+        if m is None:
+            return [_RecordSet(_split_of(path.stem), path.parent, [path])] \
+                if tfr.looks_like_tfrecord(path) else []
+        if m.group("shard") is None:
+            return [_RecordSet(_split_of(m.group("stem")), path.parent, [path])]
+        return [s for s in _sets_in(path.parent) if path in s.files]
+    if not path.is_dir():
+        return []
+    found = _sets_in(path)
+    if not found:
+        try:
+            subdirs = sorted(d for d in path.iterdir() if d.is_dir()
+                             and not d.name.startswith("."))
+        except OSError:
+            subdirs = []
+        for d in subdirs:
+            found += _sets_in(d)
+    return found
+
+
+def _sets_in(folder: Path) -> list[_RecordSet]:
+    groups: dict[tuple[str, str], list[tuple[int, Path]]] = {}
+    try:
+        entries = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    except OSError:
+        return []
+    for p in entries:
+        m = _RECORD_NAME.match(p.name)
+        if m is None:
+            continue
+        key = (m.group("stem"), m.group("count") or "")
+        groups.setdefault(key, []).append((int(m.group("shard") or 0), p))
+    return [_RecordSet(_split_of(stem), folder, [p for _, p in sorted(files)])
+            for (stem, _), files in sorted(groups.items(), key=lambda kv: _split_rank(kv[0][0]))]
+
+
+def _split_of(stem: str) -> str:
+    return UNSPLIT if stem == DEFAULT_SPLIT_NAME else canonical_split(stem)
+
+
+def _split_rank(stem: str) -> tuple[int, str]:
+    order = {"train": 0, "val": 1, "test": 2}
+    return order.get(_split_of(stem), 3), stem
+
+
+def _check_shards(s: _RecordSet, ctx: ReadContext) -> None:
+    m = _RECORD_NAME.match(s.files[0].name)
+    if m is None or m.group("count") is None:
+        return
+    count = int(m.group("count"))
+    have = {int(_RECORD_NAME.match(f.name).group("shard")) for f in s.files}  # type: ignore[union-attr]
+    missing = [i for i in range(count) if i not in have]
+    if missing:
+        ctx.report.add("warning", "tfrecord.missing_shards",
+                       f"{s.folder / m.group('stem')}: {len(missing)} of {count} shards are "
+                       f"missing (first: {missing[0]:05d}); their images are not read",
+                       count=len(missing))
+
+
+def _records(file: Path, ctx: ReadContext):
+    try:
+        with open(file, "rb") as f:
+            yield from enumerate(tfr.read_records(f))
+    except tfr.RecordError as e:
+        ctx.fail(ParseError(f"{file}: record {e.index}", e.problem.removeprefix(
+            f"record {e.index}: ")))
+    except OSError as e:
+        ctx.fail(ParseError(file, f"cannot read file ({e.strerror or e.__class__.__name__})"))
+
+
+def find_label_map(folder: Path, root: Path) -> Path | None:
+    """label_map.pbtxt (else the only .pbtxt) beside the records, in the root or its
+    subfolders, or in a folder named like a config folder beside the records' folder
+    (raccoon: data/test.record + training/object-detection.pbtxt)."""
+    candidates = [folder, root]
+    try:
+        candidates += sorted(d for d in root.iterdir() if d.is_dir()
+                             and not d.name.startswith("."))
+    except OSError:
+        pass
+    candidates += [folder.parent / name for name in _LABEL_MAP_DIRS
+                   if (folder.parent / name).is_dir()]
+    for d in dict.fromkeys(candidates):
+        if (d / LABEL_MAP).is_file():
+            return d / LABEL_MAP
+        found = sorted(d.glob("*.pbtxt"))
+        if len(found) == 1:
+            return found[0]
+        named = [p for p in found if "label" in p.name.lower()]
+        if len(named) == 1:
+            return named[0]
+    return None
+
+
+def _read_label_maps(sets: list[_RecordSet], root: Path,
+                     ctx: ReadContext) -> dict[int, tuple[str, str]]:
+    """id -> (name, where) from every label map the record sets use, in file order."""
+    out: dict[int, tuple[str, str]] = {}
+    for p in dict.fromkeys(find_label_map(s.folder, root) for s in sets):
+        if p is not None:
+            read_label_map(p, ctx, out)
+    return out
+
+
+def read_label_map(p: Path, ctx: ReadContext,
+                   out: dict[int, tuple[str, str]] | None = None) -> dict[int, tuple[str, str]]:
+    """A TF OD label map's items as id -> (name, "file:line"), added to `out` in file order."""
+    out = {} if out is None else out
+    try:
+        items = tfr.parse_text_proto(p.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError) as e:
+        ctx.fail(ParseError(p, f"cannot read label map ({e.__class__.__name__})"))
+        return out
+    except ValueError as e:
+        m = re.match(r"line (\d+): (.*)", str(e))
+        ctx.fail(ParseError(f"{p}:{m.group(1)}" if m else p,
+                            f"malformed label map: {m.group(2) if m else e}"))
+        return out
+    for key, item, line in items:
+        if key != "item" or not isinstance(item, list):
+            continue
+        fields = {k: v for k, v, _ in item}
+        where = f"{p}:{line}"
+        cid, name = fields.get("id"), fields.get("name", fields.get("display_name"))
+        if not isinstance(cid, int) or not isinstance(name, str):
+            ctx.fail(ParseError(where, "label map item needs an integer id and a name, got "
+                                f"id={cid!r} name={name!r}"))
+            continue
+        if cid in out and out[cid][0] != name:
+            ctx.fail(ParseError(where, f"id {cid} is {name!r} here but {out[cid][0]!r} at "
+                                f"{out[cid][1]}"))
+            continue
+        out.setdefault(cid, (name, where))
+    return out
+
+
+def _parse_example(data: bytes, s: _RecordSet, root: Path, where: str, ignored: Counter,
+                   ctx: ReadContext) -> _Image | None:
+    """The image of one record; its `path` temporarily holds the encoded bytes (or None)."""
+    try:
+        ex = tfr.decode_example(data)
+    except (ValueError, UnicodeDecodeError) as e:
+        ctx.fail(ParseError(where, f"not a tf.train.Example ({e})"))
+        return None
+    try:
+        file_name = _text(ex, "image/filename")
+        source_id = _text(ex, "image/source_id")
+        fmt = _text(ex, "image/format").lower()
+        width, height = _int(ex, "image/width"), _int(ex, "image/height")
+        encoded = _one(ex, "image/encoded", bytes) or None
+        if not file_name:
+            ext = _FORMAT_EXT.get(fmt, ".jpg")
+            file_name = f"{source_id}{ext}" if source_id else f"{where.rsplit(' ', 1)[-1]}{ext}"
+        file_name = clean_relative(file_name, where=where)
+        img = _Image(file_name, width, height, s.split, source_id, where, encoded)  # type: ignore[arg-type]
+        img.objects = _objects(ex, where)
+    except ParseError as e:
+        ctx.fail(e if e.where else ParseError(where, e.problem))
+        return None
+    except UnsafeInputError as e:
+        ctx.fail(e)
+        return None
+    for key in ex:
+        if key not in _IMAGE_KEYS and key not in _OBJECT_KEYS:
+            ignored[key] += 1
+    return img
+
+
+def _one(ex: dict, key: str, kind: type) -> Any:
+    value = ex.get(key)
+    if value is None or len(value) == 0:
+        return kind()
+    if kind is bytes and not isinstance(value, list):
+        raise ParseError("", f"feature {key!r} should be a bytes list")
+    return value[0]
+
+
+def _text(ex: dict, key: str) -> str:
+    value = ex.get(key)
+    if value is None or len(value) == 0:
+        return ""
+    if not isinstance(value, list):
+        raise ParseError("", f"feature {key!r} should be a bytes list")
+    try:
+        return value[0].decode("utf-8")
+    except UnicodeDecodeError:
+        raise ParseError("", f"feature {key!r} is not UTF-8 text") from None
+
+
+def _int(ex: dict, key: str) -> int:
+    value = ex.get(key)
+    if value is None or len(value) == 0:
+        return 0
+    if isinstance(value, list):
+        raise ParseError("", f"feature {key!r} should be an int64 list")
+    return int(value[0])
+
+
+def _objects(ex: dict, where: str) -> list[dict[str, Any]]:
+    cols = [ex.get(k) for k in _BOX_KEYS]
+    lengths = {len(c) for c in cols if c is not None}
+    n = max(lengths, default=0)
+    try:
+        if n == 0:
+            return []
+        for key, col in zip(_BOX_KEYS, cols):
+            if col is None or len(col) != n or isinstance(col, list) or col.dtype.kind != "f":
+                got = "missing" if col is None else f"{len(col)} values"
+                raise ParseError(where, f"feature {key!r} should hold {n} floats, got {got}")
+        labels = ex.get("image/object/class/label")
+        texts = ex.get("image/object/class/text")
+        for key, col, kind in (("class/label", labels, "i"), ("class/text", texts, "b")):
+            if col is None or len(col) == 0:
+                continue
+            if len(col) != n or (kind == "i") == isinstance(col, list):
+                raise ParseError(where, f"feature 'image/object/{key}' should hold {n} "
+                                 f"{'ints' if kind == 'i' else 'strings'}, got {len(col)}")
+        objects = []
+        extra = {}
+        for key, name in (*_INT_ATTRS.items(), *_TEXT_ATTRS.items(),
+                          ("image/object/is_crowd", "is_crowd")):
+            col = ex.get(key)
+            if col is not None and len(col):
+                if len(col) != n:
+                    raise ParseError(where, f"feature {key!r} should hold {n} values, got "
+                                     f"{len(col)}")
+                extra[name] = col
+        for j in range(n):
+            obj: dict[str, Any] = {
+                "box": [float(cols[0][j]), float(cols[1][j]), float(cols[2][j]),
+                        float(cols[3][j])],
+                "label": int(labels[j]) if labels is not None and len(labels) else 0,
+                "text": texts[j].decode("utf-8") if texts is not None and len(texts) else "",
+                "where": f"{where}, object {j}"}
+            for name, col in extra.items():
+                v = col[j]
+                obj[name] = v.decode("utf-8") if isinstance(v, bytes) else int(v)
+            objects.append(obj)
+        return objects
+    except UnicodeDecodeError:
+        raise ParseError(where, "feature 'image/object/class/text' is not UTF-8 text") from None
+    except ParseError as e:
+        if not e.where:
+            raise ParseError(where, e.problem) from None
+        raise
+
+
+def _size_of(data: bytes, where: str, ctx: ReadContext) -> tuple[int, int] | None:
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            w, h = im.size
+            orientation = im.getexif().get(0x0112, 1) if im.format == "JPEG" else 1
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
+        ctx.fail(ParseError(where, f"no image/width or height and image/encoded is not a "
+                            f"readable image ({e.__class__.__name__})"))
+        return None
+    return (h, w) if orientation in {5, 6, 7, 8} else (w, h)
+
+
+def _image_on_disk(file_name: str, folder: Path, root: Path) -> str | None:
+    for base in dict.fromkeys([folder, folder / "images", root, root / "images",
+                               folder.parent / "images"]):
+        try:
+            p = resolve_inside(base, file_name, where=str(base))
+        except UnsafeInputError:
+            continue
+        if p.is_file():
+            return str(p.absolute())
+    return None
+
+
+def _build(images: list[_Image], label_map: dict[int, tuple[str, str]],
+           ctx: ReadContext) -> Dataset:
+    names = {cid: name for cid, (name, _) in label_map.items()}
+    by_name: dict[str, int] = {}
+    for cid, name in names.items():
+        by_name.setdefault(name, cid)
+    extra: dict[int, str] = {}
+    mismatched = unlabeled = 0
+    rows, cat_ids, boxes, wheres, kept = [], [], [], [], []
+    has_crowd = any("is_crowd" in o for img in images for o in img.objects)
+    for i, img in enumerate(images):
+        for o in img.objects:
+            label, text = o["label"], o["text"]
+            if label <= 0:
+                if not text:
+                    unlabeled += 1
+                    continue
+                label = by_name.get(text) or next((c for c, t in extra.items() if t == text), 0)
+                if label <= 0:
+                    label = max([*names, *extra, 0]) + 1
+                    extra[label] = text
+            elif label in names:
+                if text and text != names[label]:
+                    mismatched += 1
+            elif label in extra:
+                if text and text != extra[label]:
+                    ctx.fail(ParseError(o["where"], f"class {label} is named {text!r} here "
+                                        f"but {extra[label]!r} in an earlier record"))
+                    continue
+            else:
+                extra[label] = text or f"class_{label}"
+            x1, y1, x2, y2 = o["box"]
+            rows.append(i)
+            cat_ids.append(label)
+            boxes.append((x1, y1, x2, y2, img.width, img.height))
+            wheres.append(o["where"])
+            kept.append(o)
+    attr_keys = [k for k in ("difficult", "truncated", "view") if any(k in o for o in kept)]
+    if mismatched:
+        ctx.report.add("warning", "tfrecord.class_text", "objects whose image/object/class/text "
+                       "differs from the label map's name for their label (the label map wins)",
+                       count=mismatched)
+    if unlabeled:
+        ctx.report.add("warning", "tfrecord.unlabeled", "objects with neither a class label "
+                       "nor a class text are not kept", count=unlabeled)
+    cats = Categories([Category(cid, name) for cid, name in names.items()] +
+                      [Category(cid, extra[cid]) for cid in sorted(extra)])
+
+    source_ids = [img.source_id for img in images]
+    as_int = all(re.fullmatch(r"0|[1-9][0-9]{0,17}", s) for s in source_ids)
+    if as_int and len({(img.split, s) for img, s in zip(images, source_ids)}) == len(images):
+        ids, attrs = [int(s) for s in source_ids], {}
+    else:
+        ids, attrs = list(range(1, len(images) + 1)), {SOURCE_ID: source_ids}
+    table = Images.build([img.file_name for img in images], [img.width for img in images],
+                         [img.height for img in images], id=ids,
+                         split=[img.split for img in images],
+                         path=[img.path for img in images], attrs=attrs)
+    n = len(rows)
+    columns: dict[str, Any] = {}
+    if has_crowd:
+        columns["iscrowd"] = np.array([bool(o.get("is_crowd", 0)) for o in kept], bool)
+    ann = Annotations.build(rows, cat_ids, _pixels(np.array(boxes, np.float64).reshape(n, 6)),
+                            attrs={k: _object_array([o.get(k) for o in kept]) for k in attr_keys},
+                            **columns)
+    ds = Dataset(table, ann, cats)
+    return common.finish_read(ds, ctx, where_annotation=lambda r: wheres[r],
+                              where_image=lambda r: images[r].where)
+
+
+def _pixels(rows: np.ndarray) -> np.ndarray:
+    """Normalized float32 boxes -> pixels, each value the one with the fewest decimals (up to
+    6) that normalizes back to the same float32: 142 rather than 142.00000106, so writing again
+    gives the same bytes and integer boxes stay integers."""
+    norm = rows[:, :4].astype(np.float32)
+    size = rows[:, [4, 5, 4, 5]]
+    exact = norm.astype(np.float64) * size
+    out = exact.copy()
+    done = np.zeros(exact.shape, bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for decimals in range(7):
+            cand = np.round(exact, decimals)
+            ok = ~done & ((cand / size).astype(np.float32) == norm)
+            out[ok] = cand[ok]
+            done |= ok
+    return out
+
+
+def _object_array(values: list[Any]) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+# --- write ----------------------------------------------------------------------------------
+
+def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
+    shards = _shards_option(ctx.options.get("shards", 1))
+    imgs = ds.images
+    cats, label_of = label_ids(ds, ctx)
+    names = {c.id: c.name for c in ds.categories}
+    boxes = ds.annotations[~ds.annotations.is_label]
+    order = np.argsort(boxes.image_index, kind="stable")
+    bounds = np.searchsorted(boxes.image_index[order], np.arange(len(imgs) + 1))
+    source_ids = imgs.attr(SOURCE_ID)
+    attr_names = [name for name in ("difficult", "truncated", "view") if name in boxes.attrs]
+    stats: Counter = Counter()
+
+    (out_dir / LABEL_MAP).write_text(label_map_text(cats), encoding="utf-8")
+    splits = imgs.splits()
+    with ctx.progress("Writing TFRecords", len(imgs)) as advance:
+        for split in splits:
+            name = split or DEFAULT_SPLIT_NAME
+            if not re.fullmatch(r"[\w][\w.-]*", name):
+                raise OutputError(f"{out_dir}: split name {split!r} cannot be a TFRecord file "
+                                  "name; rename the split")
+            rows = np.flatnonzero(imgs.split == split)
+            for k, part in enumerate(np.array_split(rows, shards)):
+                file = out_dir / (f"{name}.tfrecord" if shards == 1
+                                  else f"{name}.tfrecord-{k:05d}-of-{shards:05d}")
+                with open(file, "wb") as f:
+                    for i in part:
+                        i = int(i)
+                        rows_i = order[bounds[i]:bounds[i + 1]]
+                        sid = source_ids[i]
+                        features = _image_features(ds, i, str(imgs.id[i]) if sid is None
+                                                   else str(sid), ctx, stats)
+                        features.update(_object_features(ds, boxes, rows_i, i, label_of, names,
+                                                         attr_names, stats))
+                        f.write(tfr.frame(tfr.encode_example(features)))
+                        advance(1)
+    if stats["exif"]:
+        ctx.report.add("warning", "tfrecord.exif_orientation", "JPEGs with an EXIF rotation: "
+                       "TensorFlow decodes their pixels as stored, not upright, while width, "
+                       "height and boxes are upright", count=stats["exif"])
+    if stats["other_format"]:
+        ctx.report.add("warning", "tfrecord.image_format", "images that are neither JPEG nor "
+                       "PNG were embedded as they are; the TF Object Detection API decodes only "
+                       "JPEG and PNG", count=stats["other_format"])
+    ctx.loss("attribute_values", stats["bad_attr"], "difficult/truncated values that are not "
+             "integers (written as 0)")
+
+
+def _shards_option(value: Any) -> int:
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        n = 0
+    if n < 1 or n > 99999:
+        raise Error(f"tfrecord option shards must be an integer from 1 to 99999, got {value!r}")
+    return n
+
+
+def label_ids(ds: Dataset, ctx: WriteContext) -> tuple[list[tuple[int, str]], dict[int, int]]:
+    """(id, name) for the label map and category id -> label id; TF OD ids start at 1."""
+    cats = list(ds.categories)
+    if all(c.id >= 1 for c in cats):
+        return [(c.id, c.name) for c in cats], {c.id: c.id for c in cats}
+    ctx.loss("category_ids", len(cats), "category ids below 1 (the TF Object Detection API "
+             "reserves 0 for the background; classes renumbered 1..N in order)")
+    return ([(k, c.name) for k, c in enumerate(cats, 1)],
+            {c.id: k for k, c in enumerate(cats, 1)})
+
+
+def label_map_text(cats: list[tuple[int, str]]) -> str:
+    return "\n".join(f"item {{\n  id: {cid}\n  name: {tfr.quote_text(name)}\n}}\n"
+                     for cid, name in cats)
+
+
+def _image_features(ds: Dataset, i: int, source_id: str, ctx: WriteContext,
+                    stats: Counter) -> dict[str, Any]:
+    imgs = ds.images
+    encoded, fmt = b"", ""
+    src = imgs.path[i]
+    if ctx.images != "none":
+        try:
+            encoded = Path(src).read_bytes() if src is not None else None
+        except OSError:
+            encoded = None
+        if encoded is None:
+            ctx.fail(MissingImageError(src or imgs.file_name[i], "image file not found; pass "
+                                       "--images none to write records without image bytes"))
+            encoded = b""
+        fmt = _sniff_format(encoded, str(imgs.file_name[i])) if encoded else ""
+        if encoded and fmt not in ("jpeg", "png"):
+            stats["other_format"] += 1
+        if fmt == "jpeg" and _exif_rotated(encoded):
+            stats["exif"] += 1
+    return {
+        "image/filename": [str(imgs.file_name[i]).encode("utf-8")],
+        "image/source_id": [source_id.encode("utf-8")],
+        "image/height": np.array([imgs.height[i]], np.int64),
+        "image/width": np.array([imgs.width[i]], np.int64),
+        "image/encoded": [encoded],
+        "image/format": [fmt.encode("ascii")],
+        "image/key/sha256": [hashlib.sha256(encoded).hexdigest().encode("ascii")
+                             if encoded else b""],
+    }
+
+
+def _object_features(ds: Dataset, boxes: Annotations, rows: np.ndarray, i: int,
+                     label_of: dict[int, int], names: dict[int, str], attr_names: list[str],
+                     stats: Counter) -> dict[str, Any]:
+    if len(rows) == 0:
+        return {}
+    w, h = float(ds.images.width[i]), float(ds.images.height[i])
+    b = boxes.xyxy[rows]
+    cids = boxes.category_id[rows]
+    out: dict[str, Any] = {
+        "image/object/bbox/xmin": (b[:, 0] / w).astype(np.float32),
+        "image/object/bbox/ymin": (b[:, 1] / h).astype(np.float32),
+        "image/object/bbox/xmax": (b[:, 2] / w).astype(np.float32),
+        "image/object/bbox/ymax": (b[:, 3] / h).astype(np.float32),
+        "image/object/class/text": [names[int(c)].encode("utf-8") for c in cids],
+        "image/object/class/label": np.array([label_of[int(c)] for c in cids], np.int64),
+    }
+    if boxes.iscrowd is not None:
+        out["image/object/is_crowd"] = boxes.iscrowd[rows].astype(np.int64)
+    for name in attr_names:
+        values = boxes.attrs[name][rows]
+        if all(v is None for v in values):
+            continue
+        if name == "view":
+            out["image/object/view"] = [("" if v is None else str(v)).encode("utf-8")
+                                        for v in values]
+            continue
+        ints = []
+        for v in values:
+            try:
+                ints.append(0 if v is None else int(v))
+            except (TypeError, ValueError):
+                stats["bad_attr"] += 1
+                ints.append(0)
+        out[f"image/object/{name}"] = np.array(ints, np.int64)
+    return out
+
+
+def _sniff_format(data: bytes, name: str) -> str:
+    if data[:3] == b"\xff\xd8\xff":
+        return "jpeg"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "png"
+    if data[:4] == b"GIF8":
+        return "gif"
+    if data[:2] == b"BM":
+        return "bmp"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    suffix = Path(name).suffix.lower().lstrip(".")
+    return "jpeg" if suffix == "jpg" else suffix
+
+
+def _exif_rotated(data: bytes) -> bool:
+    if b"Exif" not in data[:65536]:
+        return False
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return im.getexif().get(0x0112, 1) in _ROTATED
+    except Exception:  # noqa: BLE001 - a broken EXIF block only means no rotation to report
+        return False
+
+
+FORMAT = Format(
+    name="tfrecord",
+    description="TensorFlow Object Detection API TFRecords (tf.train.Example with embedded "
+                "images) and label_map.pbtxt",
+    supports=frozenset({BOXES, CATEGORY_IDS, CLASS_ORDER, IMAGE_IDS, ISCROWD, ATTRIBUTES}),
+    detect=detect,
+    read=read,
+    write=write,
+    aliases=("tf-record", "tf_detection_api", "tf-od", "tfrecords"),
+    attributes=frozenset({"difficult", "truncated", "view"}),
+    options={"shards": "number of files per split (default 1); names like "
+                       "train.tfrecord-00000-of-00004"},
+)

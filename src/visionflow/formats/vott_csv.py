@@ -1,0 +1,256 @@
+"""VoTT CSV export: one row per box, images beside the CSV.
+
+    "image","xmin","ymin","xmax","ymax","label"
+    "img0001.jpg",10,5,20,7,"helmet"
+
+Coordinates are pixels (continuous, passed unchanged). The file holds no image size: sizes
+come from the image headers, so images must be on disk.
+
+Layouts read: one .csv file with that header, or a folder of them, at its top level and one
+folder down (Datumaro's `<subset>-export.csv` names give the split: train, val/valid, test;
+any other prefix is unsplit). Images without boxes have no row: image files beside a CSV that
+is alone in its folder and lists none of them are read as images without boxes. Written:
+`<split>-export.csv` (`default-export.csv` when unsplit) with the images beside it, at the top
+level when the dataset has at most one split, else in one folder per split (so that each
+split's images without boxes stay its own).
+
+Classes: Datumaro's `dataset_meta.json` ({"labels": [...]}) at the top gives the class order
+when present (the writer writes it); other names are sorted. Ids 1..N.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..core.annotations import Annotations
+from ..core.categories import Categories
+from ..core.dataset import Dataset
+from ..core.errors import FormatError, MissingImageError, OutputError, ParseError
+from ..core.images import UNSPLIT, Images
+from ..io.images import is_image_file
+from ..io.paths import clean_relative, resolve_inside
+from . import _jsonfmt as jf
+from . import common
+from .base import BOXES, CLASS_ORDER, Detection, Format, ReadContext, WriteContext
+
+HEADER = ("image", "xmin", "ymin", "xmax", "ymax", "label")
+SUFFIX = "-export"
+META_FILE = "dataset_meta.json"
+
+
+# --- detect ---------------------------------------------------------------------------------
+
+def detect(path: Path) -> Detection | None:
+    for f in _files(path)[:3]:
+        if _has_header(f):
+            return Detection("vott-csv", 0.9, (
+                f"{f.name}: CSV with VoTT's header image,xmin,ymin,xmax,ymax,label",))
+    return None
+
+
+def _has_header(f: Path) -> bool:
+    first = jf.head(f, 512).decode("utf-8", "replace").lstrip("\ufeff").splitlines()[:1]
+    if not first:
+        return False
+    cells = tuple(c.strip().strip('"').lower() for c in first[0].split(","))
+    return cells == HEADER
+
+
+def _files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path] if path.suffix.lower() == ".csv" else []
+    found = sorted(path.glob("*.csv"))
+    try:
+        subdirs = sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
+    except OSError:
+        subdirs = []
+    for d in subdirs:
+        found += sorted(d.glob("*.csv"))
+    return [f for f in found if f.is_file()]
+
+
+# --- read -----------------------------------------------------------------------------------
+
+@dataclass
+class _Record:
+    file_name: str
+    split: str
+    path: str | None
+    where: str
+    boxes: list[tuple[str, tuple[float, float, float, float], str]] = field(default_factory=list)
+    width: int = 0
+    height: int = 0
+
+
+def read(path: Path, ctx: ReadContext) -> Dataset:
+    path = Path(path)
+    files = [f for f in _files(path) if _has_header(f)]
+    if not files:
+        raise FormatError(f"{path}: no VoTT CSV found (a .csv whose header is "
+                          "image,xmin,ymin,xmax,ymax,label)")
+    root = path if path.is_dir() else path.parent
+    per_folder: dict[Path, int] = {}
+    for f in files:
+        per_folder[f.parent] = per_folder.get(f.parent, 0) + 1
+    records: list[_Record] = []
+    for f in files:
+        split = jf.split_of_file(f.stem, SUFFIX)
+        recs = _read_csv(f, split, ctx)
+        if per_folder[f.parent] == 1 and path.is_dir():
+            recs += _unlisted_images(f.parent, split, {r.file_name for r in recs})
+        records += recs
+    have = [r for r in records if r.path]
+    for r in records:
+        if r.path is None:
+            ctx.fail(MissingImageError(r.where, f"image file {r.file_name!r} not found; VoTT "
+                                       "CSV holds no image size, so the image is needed"))
+    sizes = common.read_sizes([r.path for r in have], ctx, where=lambda i: have[i].where)
+    for r, (w, h) in zip(have, sizes):
+        r.width, r.height = int(w), int(h)
+    records = sorted((r for r in records if r.width > 0 and r.height > 0),
+                     key=lambda r: (r.split, r.file_name))
+    return _build(records, _read_meta(root / META_FILE, ctx), ctx)
+
+
+def _read_csv(f: Path, split: str, ctx: ReadContext) -> list[_Record]:
+    try:
+        text = f.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ParseError(f, f"cannot read CSV ({e.__class__.__name__})") from None
+    by_name: dict[str, _Record] = {}
+    reader = csv.reader(io.StringIO(text))
+    try:
+        next(reader)
+        for row in reader:
+            line = reader.line_num
+            where = f"{f}:{line}"
+            if not row or all(not c.strip() for c in row):
+                continue
+            if len(row) != 6:
+                ctx.fail(ParseError(where, f"expected 6 fields image,xmin,ymin,xmax,ymax,label,"
+                                    f" got {len(row)}"))
+                continue
+            try:
+                name = clean_relative(row[0], where=where)
+                values = tuple(float(v) for v in row[1:5])
+            except ValueError:
+                ctx.fail(ParseError(where, f"xmin..ymax must be numbers, got {row[1:5]!r}"))
+                continue
+            except Exception as e:  # UnsafeInputError from clean_relative
+                ctx.fail(e)  # type: ignore[arg-type]
+                continue
+            if not all(np.isfinite(values)):
+                ctx.fail(ParseError(where, f"xmin..ymax must be finite, got {row[1:5]!r}"))
+                continue
+            rec = by_name.get(name)
+            if rec is None:
+                p = resolve_inside(f.parent, name, where=where)
+                rec = by_name[name] = _Record(name, split,
+                                              os.path.abspath(p) if p.is_file() else None,
+                                              where)
+            rec.boxes.append((row[5], values, where))  # type: ignore[arg-type]
+    except csv.Error as e:
+        raise ParseError(f"{f}:{reader.line_num}", f"malformed CSV ({e})") from None
+    return list(by_name.values())
+
+
+def _unlisted_images(folder: Path, split: str, listed: set[str]) -> list[_Record]:
+    try:
+        names = sorted(e.name for e in os.scandir(folder) if e.is_file()
+                       and is_image_file(e.name) and not e.name.startswith("."))
+    except OSError:
+        return []
+    return [_Record(n, split, os.path.abspath(folder / n), str(folder / n))
+            for n in names if n not in listed]
+
+
+def _read_meta(path: Path, ctx: ReadContext) -> list[str]:
+    if not path.is_file():
+        return []
+    try:
+        doc = jf.load(path)
+    except ParseError as e:
+        ctx.fail(e)
+        return []
+    labels = doc.get("labels") if isinstance(doc, dict) else None
+    if not isinstance(labels, list) or not all(isinstance(n, str) for n in labels):
+        ctx.fail(ParseError(path, "expected {\"labels\": [names...]}"))
+        return []
+    return list(dict.fromkeys(labels))
+
+
+def _build(records: list[_Record], labels: list[str], ctx: ReadContext) -> Dataset:
+    found = [n for r in records for n, _, _ in r.boxes]
+    names = labels + jf.category_order([n for n in found if n not in set(labels)])
+    cat_id = {n: i for i, n in enumerate(names, 1)}
+    images = Images.build([r.file_name for r in records], [r.width for r in records],
+                          [r.height for r in records], split=[r.split for r in records],
+                          path=[r.path for r in records])
+    rows = [(i, b) for i, r in enumerate(records) for b in r.boxes]
+    ann = Annotations.build([i for i, _ in rows], [cat_id[b[0]] for _, b in rows],
+                            np.array([b[1] for _, b in rows], np.float64).reshape(-1, 4))
+    ds = Dataset(images, ann, Categories.from_names(names))
+    return common.finish_read(ds, ctx, where_annotation=lambda i: rows[i][1][2],
+                              where_image=lambda i: records[i].where)
+
+
+# --- write ----------------------------------------------------------------------------------
+
+def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
+    imgs, ann = ds.images, ds.annotations
+    names = {c.id: c.name for c in ds.categories}
+    boxes = ann[~ann.is_label]
+    splits = imgs.splits()
+    nested = len(splits) > 1
+    odd = sorted({s for s in splits if s != UNSPLIT and jf.split_of_dir(s) != s})
+    if odd:
+        ctx.loss("split_names", int(np.isin(imgs.split, odd).sum()), "images in splits other "
+                 f"than train/val/test ({', '.join(odd)}), read back under another split")
+    order = np.argsort(boxes.image_index, kind="stable")
+    bounds = np.searchsorted(boxes.image_index[order], np.arange(len(imgs) + 1))
+    texts: dict[str, io.StringIO] = {}
+    dests: list[Path] = []
+    seen: set[tuple[str, str]] = set()
+    for i in range(len(imgs)):
+        split = jf.unsplit_name(str(imgs.split[i]))
+        name = clean_relative(str(imgs.file_name[i]), where=f"image {imgs.file_name[i]!r}")
+        if (split, name) in seen:
+            raise OutputError(f"{out_dir}: image {name!r} is listed twice in split {split!r}")
+        seen.add((split, name))
+        folder = out_dir / split if nested else out_dir
+        dests.append(folder / name)
+        buf = texts.get(split)
+        if buf is None:
+            buf = texts[split] = io.StringIO()
+            buf.write(",".join(f'"{h}"' for h in HEADER) + "\n")
+        for r in order[bounds[i]:bounds[i + 1]]:
+            x1, y1, x2, y2 = (common.fmt_float(float(v)) for v in boxes.xyxy[r])
+            buf.write(f"{_quote(name)},{x1},{y1},{x2},{y2},"
+                      f"{_quote(names[int(boxes.category_id[r])])}\n")
+    for split, buf in texts.items():
+        target = (out_dir / split if nested else out_dir) / f"{split}{SUFFIX}.csv"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(buf.getvalue(), encoding="utf-8")
+    (out_dir / META_FILE).write_bytes(jf.dump({"labels": [c.name for c in ds.categories]}))
+    common.write_images(ds, lambda i: dests[i], ctx)
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+FORMAT = Format(
+    name="vott-csv",
+    description="VoTT CSV export (image,xmin,ymin,xmax,ymax,label per box)",
+    supports=frozenset({BOXES, CLASS_ORDER}),
+    detect=detect,
+    read=read,
+    write=write,
+    aliases=("vott_csv",),
+)

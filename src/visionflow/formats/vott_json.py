@@ -1,0 +1,287 @@
+"""VoTT (Microsoft Visual Object Tagging Tool) JSON export.
+
+    {"name": "project", "tags": [{"name": "dog", "color": "#e81123"}], "version": "2.2.0",
+     "assets": {"<id>": {"asset": {"id": "<id>", "name": "a.jpg", "path": "file:...",
+       "size": {"width": 640, "height": 480}, "format": "jpg", "state": 2, "type": 1},
+       "regions": [{"id": "r1", "type": "RECTANGLE", "tags": ["dog"],
+         "boundingBox": {"left": 10, "top": 20, "width": 30, "height": 40},
+         "points": [{"x": 10, "y": 20}, ...]}]}}}
+
+Layouts read: a `*-export.json` file, or a folder of them (Datumaro's `<subset>-export.json`
+names give the split: train, val/valid, test; any other prefix, such as VoTT's project name,
+is unsplit). Images are looked up by the asset's `name` beside the JSON (asset paths are
+absolute `file:` URLs of the labelling machine and are not followed). Written: one
+`<split>-export.json` per split (`default-export.json` when unsplit) with the images beside.
+
+Regions: RECTANGLE -> box (pixels, from boundingBox); POLYGON -> polygon with the box as its
+bounds. A region with several tags becomes one annotation per tag sharing the region id
+(attr "vott.id"); the writer joins consecutive rows with the same id back into one region.
+Regions without tags and other region types are skipped with a warning.
+Classes: the project's `tags` in order (CLASS_ORDER), then undeclared tags sorted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+
+from ..core.annotations import Annotations, Polygons
+from ..core.categories import Categories
+from ..core.dataset import Dataset
+from ..core.errors import Error, FormatError, OutputError, ParseError
+from ..core.geometry import points_bounds
+from ..core.images import UNSPLIT, Images
+from ..io.paths import clean_relative, resolve_inside
+from . import _jsonfmt as jf
+from . import common
+from .base import BOXES, CLASS_ORDER, POLYGONS, Detection, Format, ReadContext, WriteContext
+
+SUFFIX = "-export"
+VERSION = "2.2.0"
+_PALETTE = ("#5db300", "#e81123", "#6917aa", "#015cda", "#4894fe", "#6b2d0a", "#ff8c00",
+            "#00b294", "#b4009e", "#fff100")
+
+
+# --- detect ---------------------------------------------------------------------------------
+
+def detect(path: Path) -> Detection | None:
+    for f in _files(path)[:3]:
+        h = jf.head(f)
+        if h.lstrip()[:1] == b"{" and b'"assets"' in h and (b'"regions"' in h
+                                                            or b'"asset"' in h):
+            return Detection("vott-json", 0.9, (
+                f"{f.name}: JSON object with VoTT's \"assets\" of {{asset, regions}}",))
+    return None
+
+
+def _files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path] if path.suffix.lower() == ".json" else []
+    return sorted(path.glob(f"*{SUFFIX}.json"))
+
+
+# --- read -----------------------------------------------------------------------------------
+
+@dataclass
+class _Region:
+    labels: list[str]
+    box: np.ndarray
+    ring: np.ndarray | None
+    attrs: dict[str, Any]
+    where: str
+
+
+@dataclass
+class _Record:
+    file_name: str
+    split: str
+    width: int
+    height: int
+    path: str | None
+    where: str
+    attrs: dict[str, Any] = field(default_factory=dict)
+    regions: list[_Region] = field(default_factory=list)
+
+
+def read(path: Path, ctx: ReadContext) -> Dataset:
+    path = Path(path)
+    files = _files(path)
+    if not files:
+        raise FormatError(f"{path}: no VoTT JSON export found (expected *{SUFFIX}.json)")
+    records: list[_Record] = []
+    tags: list[str] = []
+    skipped = 0
+    for f in files:
+        doc = jf.load(f)
+        if not isinstance(doc, dict) or not isinstance(doc.get("assets"), dict):
+            ctx.fail(ParseError(f, "expected a JSON object with an 'assets' object (VoTT JSON)"))
+            continue
+        for t in doc.get("tags") or []:
+            if isinstance(t, dict) and isinstance(t.get("name"), str) and t["name"] not in tags:
+                tags.append(t["name"])
+        split = jf.split_of_file(f.stem, SUFFIX)
+        for key, entry in doc["assets"].items():
+            where = f"{f}: assets[{key!r}]"
+            try:
+                rec, n = _parse_asset(entry, where, f.parent, split)
+            except Error as e:
+                ctx.fail(e)
+                continue
+            skipped += n
+            records.append(rec)
+    if skipped:
+        ctx.report.add("warning", "vott.skipped", "regions without tags or of a type other "
+                       "than RECTANGLE/POLYGON were skipped", count=skipped)
+    need = [r for r in records if r.width <= 0 or r.height <= 0]
+    have = [r for r in need if r.path]
+    sizes = common.read_sizes([r.path for r in have], ctx, where=lambda i: have[i].where)
+    for r, (w, h) in zip(have, sizes):
+        r.width, r.height = int(w), int(h)
+    for r in need:
+        if r.path is None:
+            ctx.fail(ParseError(r.where, "asset has no size and its image "
+                                f"{r.file_name!r} is not beside the JSON"))
+    return _build([r for r in records if r.width > 0 and r.height > 0], tags, ctx)
+
+
+def _parse_asset(entry: Any, where: str, base: Path, split: str) -> tuple[_Record, int]:
+    asset = entry.get("asset") if isinstance(entry, dict) else None
+    if not isinstance(asset, dict) or not isinstance(asset.get("name"), str):
+        raise ParseError(where, "expected {\"asset\": {\"name\": ..., \"size\": ...}, "
+                         "\"regions\": [...]}")
+    name = clean_relative(asset["name"], where=where)
+    where = f"{where} ({name})"
+    size = asset.get("size") or {}
+    w, h = size.get("width"), size.get("height")
+    if not (isinstance(w, (int, float)) and isinstance(h, (int, float))):
+        w = h = 0
+    p = resolve_inside(base, name, where=where)
+    rec = _Record(name, split, int(w), int(h), os.path.abspath(p) if p.is_file() else None,
+                  where)
+    if isinstance(asset.get("id"), str):
+        rec.attrs["vott.id"] = asset["id"]
+    regions = entry.get("regions") or []
+    if not isinstance(regions, list):
+        raise ParseError(where, "'regions' must be a list")
+    skipped = 0
+    for k, reg in enumerate(regions):
+        w_reg = f"{where}: regions[{k}]"
+        if not isinstance(reg, dict):
+            raise ParseError(w_reg, "expected an object")
+        kind = reg.get("type")
+        labels = reg.get("tags") or []
+        if kind not in ("RECTANGLE", "POLYGON") or not labels:
+            skipped += 1
+            continue
+        if not isinstance(labels, list) or not all(isinstance(t, str) for t in labels):
+            raise ParseError(w_reg, f"tags must be a list of names, got {labels!r}")
+        bb = reg.get("boundingBox")
+        ring = None
+        if kind == "POLYGON":
+            pts = reg.get("points")
+            if (not isinstance(pts, list) or len(pts) < 3 or not all(
+                    isinstance(q, dict) and jf.is_number(q.get("x")) and jf.is_number(q.get("y"))
+                    for q in pts)):
+                raise ParseError(w_reg, "a POLYGON needs at least 3 points {x, y}")
+            ring = np.array([[q["x"], q["y"]] for q in pts], np.float64)
+            box = points_bounds(ring)
+        else:
+            if not isinstance(bb, dict) or not all(jf.is_number(bb.get(key)) for key in
+                                                   ("left", "top", "width", "height")):
+                raise ParseError(w_reg, "boundingBox must have numbers left, top, width, "
+                                 f"height, got {bb!r}")
+            box = np.array([bb["left"], bb["top"], bb["left"] + bb["width"],
+                            bb["top"] + bb["height"]], np.float64)
+        attrs = {"vott.id": reg["id"]} if isinstance(reg.get("id"), str) else {}
+        rec.regions.append(_Region(labels, box, ring, attrs, f"{w_reg} ({', '.join(labels)})"))
+    return rec, skipped
+
+
+def _build(records: list[_Record], tags: list[str], ctx: ReadContext) -> Dataset:
+    records.sort(key=lambda r: (r.split, r.file_name))
+    found = [t for r in records for g in r.regions for t in g.labels]
+    names = tags + jf.category_order([n for n in found if n not in set(tags)])
+    cat_id = {n: i for i, n in enumerate(names, 1)}
+    img_keys = list(dict.fromkeys(k for r in records for k in r.attrs))
+    images = Images.build([r.file_name for r in records], [r.width for r in records],
+                          [r.height for r in records], split=[r.split for r in records],
+                          path=[r.path for r in records],
+                          attrs={k: [r.attrs.get(k) for r in records] for k in img_keys})
+    rows = [(i, g, t) for i, r in enumerate(records) for g in r.regions for t in g.labels]
+    keys = list(dict.fromkeys(k for _, g, _ in rows for k in g.attrs))
+    ann = Annotations.build(
+        [i for i, _, _ in rows], [cat_id[t] for _, _, t in rows],
+        np.array([g.box for _, g, _ in rows], np.float64).reshape(-1, 4),
+        polygons=Polygons.from_lists([[g.ring] if g.ring is not None else []
+                                      for _, g, _ in rows])
+        if any(g.ring is not None for _, g, _ in rows) else None,
+        attrs={k: jf.objects([g.attrs.get(k) for _, g, _ in rows]) for k in keys})
+    ds = Dataset(images, ann, Categories.from_names(names))
+    return common.finish_read(ds, ctx, where_annotation=lambda i: rows[i][1].where,
+                              where_image=lambda i: records[i].where)
+
+
+# --- write ----------------------------------------------------------------------------------
+
+def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
+    imgs, ann = ds.images, ds.annotations
+    names = {c.id: c.name for c in ds.categories}
+    objects = ann[~ann.is_label]
+    if objects.polygons is not None:
+        ctx.loss("polygon_rings", int((objects.polygons.counts() > 1).sum()),
+                 "objects made of several polygons (VoTT keeps the first)")
+    odd = sorted({s for s in imgs.splits() if s != UNSPLIT and jf.split_of_dir(s) != s})
+    if odd:
+        ctx.loss("split_names", int(np.isin(imgs.split, odd).sum()), "images in splits other "
+                 f"than train/val/test ({', '.join(odd)}), written but read back as the "
+                 "split of that name's lower case, or unsplit")
+    order = np.argsort(objects.image_index, kind="stable")
+    bounds = np.searchsorted(objects.image_index[order], np.arange(len(imgs) + 1))
+    tags = [{"name": c.name, "color": _PALETTE[k % len(_PALETTE)]}
+            for k, c in enumerate(ds.categories)]
+    docs: dict[str, dict] = {}
+    seen: dict[str, int] = {}
+    for i in range(len(imgs)):
+        name = clean_relative(str(imgs.file_name[i]), where=f"image {imgs.file_name[i]!r}")
+        if name in seen:
+            raise OutputError(f"{out_dir}: images of splits {imgs.split[seen[name]] or 'unsplit'!r}"
+                              f" and {imgs.split[i] or 'unsplit'!r} are both named {name!r}; "
+                              "VoTT keeps every split's images in one folder")
+        seen[name] = i
+        split = jf.unsplit_name(str(imgs.split[i]))
+        doc = docs.setdefault(split, {"name": split, "securityToken": f"{split} Token",
+                                      "videoSettings": {"frameExtractionRate": 15},
+                                      "tags": tags, "assets": {}, "version": VERSION})
+        asset_id = imgs.attr("vott.id")[i] or hashlib.md5(name.encode()).hexdigest()
+        doc["assets"][str(asset_id)] = {
+            "asset": {"format": PurePosixPath(name).suffix.lstrip(".").lower(),
+                      "id": str(asset_id), "name": name, "path": name,
+                      "size": {"width": int(imgs.width[i]), "height": int(imgs.height[i])},
+                      "state": 2, "type": 1},
+            "regions": _regions(objects, order[bounds[i]:bounds[i + 1]], names),
+            "version": VERSION}
+    for split, doc in docs.items():
+        (out_dir / f"{split}{SUFFIX}.json").write_bytes(jf.dump(doc))
+    common.write_images(ds, lambda i: out_dir / str(imgs.file_name[i]), ctx)
+
+
+def _regions(ann: Annotations, rows: np.ndarray, names: dict[int, str]) -> list[dict]:
+    out: list[dict] = []
+    ids = ann.attr("vott.id")
+    last_id = None
+    for r in (int(v) for v in rows):
+        label = names[int(ann.category_id[r])]
+        if ids[r] is not None and ids[r] == last_id:
+            out[-1]["tags"].append(label)
+            continue
+        last_id = ids[r]
+        x1, y1, x2, y2 = (float(v) for v in ann.xyxy[r])
+        ring = ann.polygons.rings(r)[0] if (ann.polygons is not None
+                                            and ann.polygons.counts()[r]) else None
+        if ring is not None:
+            pts = [{"x": jf.num(x), "y": jf.num(y)} for x, y in ring]
+        else:
+            pts = [{"x": jf.num(x), "y": jf.num(y)} for x, y in
+                   ((x1, y1), (x2, y1), (x2, y2), (x1, y2))]
+        out.append({"id": str(ids[r]) if ids[r] is not None else f"vf{int(ann.id[r])}",
+                    "type": "POLYGON" if ring is not None else "RECTANGLE", "tags": [label],
+                    "boundingBox": {"height": jf.num(y2 - y1, 9), "width": jf.num(x2 - x1, 9),
+                                    "left": jf.num(x1), "top": jf.num(y1)},
+                    "points": pts})
+    return out
+
+
+FORMAT = Format(
+    name="vott-json",
+    description="VoTT JSON export (<split>-export.json: rectangles and polygons, tags)",
+    supports=frozenset({BOXES, POLYGONS, CLASS_ORDER}),
+    detect=detect,
+    read=read,
+    write=write,
+    aliases=("vott", "vott_json"),
+)
