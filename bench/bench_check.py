@@ -212,8 +212,8 @@ def million_boxes(seed: int, n_boxes: int = 1_000_000, per_image: int = 7):
     images = vf.Images.build([f"{i}.jpg" for i in range(n_images)], w, h,
                              split=np.where(rng.random(n_images) < 0.8, "train", "val").tolist())
     img = np.sort(rng.integers(0, n_images, n_boxes))
-    bw = rng.uniform(0.02, 0.5, n_boxes) * w[img]
-    bh = rng.uniform(0.02, 0.5, n_boxes) * h[img]
+    bw = rng.uniform(0.03, 0.4, n_boxes) * w[img]
+    bh = np.minimum(bw * np.exp(rng.normal(0, 0.5, n_boxes)), 0.9 * h[img])
     x = rng.uniform(0, 1, n_boxes) * (w[img] - bw)
     y = rng.uniform(0, 1, n_boxes) * (h[img] - bh)
     boxes = np.stack([x, y, x + bw, y + bh], axis=1)

@@ -413,3 +413,16 @@ def test_recipe_without_transforms_module_is_a_clear_error(ws, src, tmp_path, mo
     with pytest.raises(vf.Error, match="--recipe needs visionflow.transforms"):
         ws.create_version("v", recipe=r)
     ws.create_version("plain")  # the no-recipe path does not need it
+
+
+def test_diff_pairs_duplicates_and_several_boxes_per_class(ws, tmp_path):
+    a = write_coco(tmp_path / "a", [(0, 1, [1, 1, 10, 10]), (0, 1, [1, 1, 10, 10]),
+                                    (0, 1, [30, 30, 5, 5]), (0, 2, [20, 20, 5, 5])],
+                   names=("a.png",))
+    ws.add(a, name="s")
+    write_coco(a, [(0, 1, [1, 1, 10, 10]), (0, 1, [31, 30, 5, 5]), (0, 1, [50, 2, 5, 5]),
+                   (0, 2, [20, 20, 5, 5]), (0, 2, [0, 40, 3, 3])], names=("a.png",))
+    d = ws.add(a, name="s").changes.to_dict()
+    assert d["per_class"] == {"cat": {"added": 1, "removed": 1, "moved": 1},
+                              "dog": {"added": 1, "removed": 0, "moved": 0}}
+    assert d["images"]["reannotated"] == 1

@@ -86,15 +86,15 @@ def classes_missing_from_split(ds: Dataset, config: CheckConfig) -> list[CheckFi
     splits = ds.images.splits()
     if "train" not in splits:
         return []
-    ann = ds.annotations
-    ann_split = ds.images.split[ann.image_index]
-    in_train = set(np.unique(ann.category_id[ann_split == "train"]).tolist())
+    counts = _split_class_counts(ds, splits)
+    ids = ds.categories.ids
     names = {c.id: c.name for c in ds.categories}
+    in_train = {ids[k] for k in np.flatnonzero(counts[splits.index("train")])}
     b = Builder(ds)
     out: list[CheckFinding] = []
     for split in (s for s in splits if s in _EVAL_SPLITS):
-        present = set(np.unique(ann.category_id[ann_split == split]).tolist())
-        for cid in [c for c in ds.categories.ids if c in in_train and c not in present]:
+        present = {ids[k] for k in np.flatnonzero(counts[splits.index(split)])}
+        for cid in [c for c in ids if c in in_train and c not in present]:
             out.append(b.dataset("warning", "split.class_missing",
                                  f"class {names[cid]!r} has annotations in train but none in "
                                  f"{split}", details={"class": names[cid], "split": split}))
@@ -165,18 +165,20 @@ def location_bias(ds: Dataset, config: CheckConfig) -> list[CheckFinding]:
     detector may learn the place instead of the object)."""
     cx, cy, ok = _centers_norm(ds, config)
     cell = np.clip((cx * 3).astype(np.int64), 0, 2) * 3 + np.clip((cy * 3).astype(np.int64), 0, 2)
-    cats = ds.annotations.category_id
+    pos = category_positions(ds)
+    ok = ok & (pos >= 0)
     names = {c.id: c.name for c in ds.categories}
     where = ["left-top", "left-middle", "left-bottom", "center-top", "center",
              "center-bottom", "right-top", "right-middle", "right-bottom"]
     out: list[CheckFinding] = []
     b = Builder(ds)
-    for cid in ds.categories.ids:
-        sel = ok & (cats == cid)
-        n = int(sel.sum())
+    n_cat = len(ds.categories)
+    hists = np.bincount(pos[ok] * 9 + cell[ok], minlength=n_cat * 9).reshape(n_cat, 9)
+    for k, cid in enumerate(ds.categories.ids):
+        hist = hists[k]
+        n = int(hist.sum())
         if n < _LOCATION_MIN_BOXES:
             continue
-        hist = np.bincount(cell[sel], minlength=9)
         top = int(hist.argmax())
         share = hist[top] / n
         if share >= config.location_bias:
@@ -207,17 +209,19 @@ def statistics(ds: Dataset, config: CheckConfig | None = None) -> dict[str, Any]
     ann, imgs = ds.annotations, ds.images
     names = {c.id: c.name for c in ds.categories}
     splits = imgs.splits()
-    ann_split = imgs.split[ann.image_index] if len(ann) else np.array([], dtype=object)
     n_split, n_cat = len(splits), len(ds.categories)
-    split_pos = {s: i for i, s in enumerate(splits)}
-    cat_pos = ds.categories.index_map()
-    known = np.isin(ann.category_id, np.asarray(ds.categories.ids, np.int64))
-    key = (np.fromiter((split_pos[s] for s in ann_split), np.int64, len(ann)) * n_cat
-           + np.fromiter((cat_pos.get(c, 0) for c in ann.category_id.tolist()), np.int64,
-                         len(ann)))[known]
+    split_index = {s: i for i, s in enumerate(splits)}
+    split_of_image = np.fromiter((split_index[s] for s in imgs.split.tolist()), np.int64,
+                                 len(imgs))
+    pos = category_positions(ds)
+    known = pos >= 0
+    key = split_of_image[ann.image_index[known]] * n_cat + pos[known]
     ann_counts = np.bincount(key, minlength=n_split * n_cat)
-    pairs = np.unique(key * max(1, len(imgs)) + ann.image_index[known])
-    img_counts = np.bincount(pairs // max(1, len(imgs)), minlength=n_split * n_cat)
+    pairs = np.unique(pos[known] * max(1, len(imgs)) + ann.image_index[known])
+    img_key = split_of_image[pairs % max(1, len(imgs))] * n_cat + pairs // max(1, len(imgs))
+    img_counts = np.bincount(img_key, minlength=n_split * n_cat)
+    ann_per_split = np.bincount(split_of_image[ann.image_index], minlength=n_split)
+    img_per_split = np.bincount(split_of_image, minlength=n_split)
     per_class = {s: [{"id": c.id, "class": c.name,
                       "annotations": int(ann_counts[i * n_cat + k]),
                       "images": int(img_counts[i * n_cat + k])}
@@ -235,9 +239,9 @@ def statistics(ds: Dataset, config: CheckConfig | None = None) -> dict[str, Any]
         log_ar = np.log2(bw / bh)
         resized = np.minimum(bw, bh) * config.input_size / np.maximum(iw, ih)
     rel, log_ar, resized = (x[np.isfinite(x)] for x in (rel, log_ar, resized))
-    sizes, size_counts = (np.unique(np.stack([imgs.width, imgs.height], axis=1), axis=0,
-                                    return_counts=True) if len(imgs) else
-                          (np.zeros((0, 2), np.int64), np.zeros(0, np.int64)))
+    size_key, size_counts = np.unique(imgs.width * (1 << 32) + imgs.height,
+                                      return_counts=True)
+    sizes = np.stack([size_key >> 32, size_key & ((1 << 32) - 1)], axis=1)
     top_sizes = np.argsort(-size_counts, kind="stable")[:10]
     with np.errstate(divide="ignore", invalid="ignore"):
         img_ar = np.log2(imgs.width / imgs.height)
@@ -246,11 +250,11 @@ def statistics(ds: Dataset, config: CheckConfig | None = None) -> dict[str, Any]
         "images": len(imgs),
         "annotations": len(ann),
         "classes": len(ds.categories),
-        "splits": {s: {"images": int((imgs.split == s).sum()),
-                       "annotations": int((ann_split == s).sum()),
-                       "images_without_annotations": int(((imgs.split == s)
+        "splits": {s: {"images": int(img_per_split[i]),
+                       "annotations": int(ann_per_split[i]),
+                       "images_without_annotations": int(((split_of_image == i)
                                                           & (objects_per_image == 0)).sum())}
-                   for s in splits},
+                   for i, s in enumerate(splits)},
         "per_class": per_class,
         "objects_per_image": _hist_int(objects_per_image),
         "image_sizes": [{"width": int(sizes[i, 0]), "height": int(sizes[i, 1]),
@@ -272,16 +276,43 @@ def heatmaps(ds: Dataset, config: CheckConfig, names: dict[int, str] | None = No
     cx, cy, ok = _centers_norm(ds, config)
     gx = np.clip((cx * n).astype(np.int64), 0, n - 1)
     gy = np.clip((cy * n).astype(np.int64), 0, n - 1)
-    cats = ds.annotations.category_id
+    pos = category_positions(ds)
+    ok = ok & (pos >= 0)
+    n_cat = len(ds.categories)
+    grids = np.bincount((pos[ok] * n + gy[ok]) * n + gx[ok],
+                        minlength=n_cat * n * n).reshape(n_cat, n, n)
     out: dict[str, list[list[int]]] = {}
-    for cid in ds.categories.ids:
-        sel = ok & (cats == cid)
-        if not sel.any():
+    for k, cid in enumerate(ds.categories.ids):
+        if not grids[k].any():
             continue
-        grid = np.bincount(gy[sel] * n + gx[sel], minlength=n * n).reshape(n, n)
         key = names[cid] if names[cid] not in out else f"{names[cid]} (id {cid})"
-        out[key] = grid.tolist()
+        out[key] = grids[k].tolist()
     return out
+
+
+def category_positions(ds: Dataset) -> np.ndarray:
+    """Position of each annotation's category in ds.categories (-1: unknown id)."""
+    ids = np.asarray(ds.categories.ids, np.int64)
+    cat = ds.annotations.category_id
+    if not len(ids):
+        return np.full(len(cat), -1, np.int64)
+    order = np.argsort(ids)
+    at = np.clip(np.searchsorted(ids[order], cat), 0, len(ids) - 1)
+    pos = order[at]
+    return np.where(ids[pos] == cat, pos, -1)
+
+
+def _split_class_counts(ds: Dataset, splits: list[str]) -> np.ndarray:
+    """(splits, classes) annotation counts."""
+    ann = ds.annotations
+    index = {s: i for i, s in enumerate(splits)}
+    split_of_image = np.fromiter((index[s] for s in ds.images.split.tolist()), np.int64,
+                                 len(ds.images))
+    pos = category_positions(ds)
+    ok = pos >= 0
+    n_cat = len(ds.categories)
+    key = split_of_image[ann.image_index[ok]] * n_cat + pos[ok]
+    return np.bincount(key, minlength=len(splits) * n_cat).reshape(len(splits), n_cat)
 
 
 def _hist(values: np.ndarray, lo: float, hi: float, bins: int) -> dict[str, list]:

@@ -59,8 +59,14 @@ def duplicate_image_ids(ds: Dataset, config: CheckConfig) -> list[CheckFinding]:
 
 def duplicate_image_names(ds: Dataset, config: CheckConfig) -> list[CheckFinding]:
     imgs = ds.images
-    keys = np.char.add(np.char.add(imgs.split.astype(str), "\x00"), imgs.file_name.astype(str))
-    dup, first = _repeats(keys)
+    seen: dict[tuple, int] = {}
+    dup_rows, first_rows = [], []
+    for r, key in enumerate(zip(imgs.split.tolist(), imgs.file_name.tolist())):
+        f = seen.setdefault(key, r)
+        if f != r:
+            dup_rows.append(r)
+            first_rows.append(f)
+    dup, first = np.asarray(dup_rows, np.int64), np.asarray(first_rows, np.int64)
     return Builder(ds).images("error", "image.duplicate_name", dup, (
         f"listed twice (also image id {imgs.id[f]})" for f in first))
 
@@ -181,16 +187,24 @@ def size_and_orientation(ds: Dataset, config: CheckConfig, scan: ImageScan) -> l
 # --- helpers ---------------------------------------------------------------------------------
 
 def _codes(values: np.ndarray) -> np.ndarray:
-    return np.unique(values.astype(str), return_inverse=True)[1].reshape(-1).astype(np.int64)
+    """Small integer per distinct value (splits: a handful of names)."""
+    index: dict = {}
+    return np.fromiter((index.setdefault(v, len(index)) for v in values.tolist()), np.int64,
+                       len(values))
 
 
 def _repeats(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows whose key already appeared in an earlier row, and that earlier (first) row."""
+    """Rows whose key (a row of integer columns) already appeared in an earlier row, and that
+    earlier (first) row. A stable lexsort keeps equal keys in row order."""
+    keys = np.asarray(keys)
     if len(keys) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    axis = 0 if keys.ndim > 1 else None
-    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True, axis=axis)
-    inverse = inverse.reshape(-1)
-    first_of_row = first[inverse]
-    dup = np.flatnonzero(first_of_row != np.arange(len(keys)))
-    return dup, first_of_row[dup]
+    cols = keys.reshape(len(keys), -1)
+    order = np.lexsort(cols.T[::-1])
+    sk = cols[order]
+    same = np.concatenate([[False], (sk[1:] == sk[:-1]).all(axis=1)])
+    group_start = np.maximum.accumulate(np.where(~same, np.arange(len(sk)), 0))
+    dup = order[same]
+    first = order[group_start[same]]
+    sort = np.argsort(dup, kind="stable")
+    return dup[sort], first[sort]

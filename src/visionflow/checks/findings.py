@@ -62,10 +62,10 @@ class Builder:
 
     def __init__(self, ds: Dataset):
         self.ds = ds
-        self._file = ds.images.file_name.tolist()
-        self._split = ds.images.split.tolist()
-        self._ann_image = ds.annotations.image_index.tolist()
-        self._ann_id = ds.annotations.id.tolist()
+        self._file = ds.images.file_name      # indexed per finding: building one costs O(1)
+        self._split = ds.images.split
+        self._ann_image = ds.annotations.image_index
+        self._ann_id = ds.annotations.id
 
     def dataset(self, severity: Severity, code: str, message: str, *, count: int = 1,
                 details: dict | None = None) -> CheckFinding:
@@ -87,8 +87,8 @@ class Builder:
     def annotation(self, severity: Severity, code: str, row: int, message: str, *,
                    details: dict | None = None) -> CheckFinding:
         row = int(row)
-        img = self._ann_image[row]
-        name, split, aid = self._file[img], self._split[img], self._ann_id[row]
+        img = int(self._ann_image[row])
+        name, split, aid = self._file[img], self._split[img], int(self._ann_id[row])
         return CheckFinding(severity, code, message, 1, where_of(name, split, aid), image=name,
                             split=split, annotation_id=aid, image_row=img, annotation_row=row,
                             details=details or {})

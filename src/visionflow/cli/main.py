@@ -51,12 +51,16 @@ def convert(
 
       visionflow convert export/ out/ --to voc --strict
     """
-    report = api.convert(src, dst, to, from_format=from_, images=images, strict=strict,
-                         skip_errors=skip_errors, overwrite=overwrite,
-                         progress=render.progress_bar, **parse_options(option))
+    report = Report()
+    ds = api.load(src, from_, skip_errors=skip_errors, report=report,
+                  progress=render.progress_bar)
+    api.write(ds, dst, to, images=images, strict=strict, overwrite=overwrite,
+              skip_errors=skip_errors, report=report, progress=render.progress_bar,
+              **parse_options(option))
     render.print_report(report)
-    ds_line = f"wrote {to} to {dst}"
-    render.err.print(f"[green]{ds_line}[/]", highlight=False)
+    render.err.print(f"[green]wrote[/] {len(ds.images)} images, {len(ds.annotations)} "
+                     f"annotations, {len(ds.categories)} classes as {to} to {dst}",
+                     highlight=False)
 
 
 @command
@@ -174,9 +178,11 @@ def formats(as_json: Annotated[bool, typer.Option("--json", help="Print JSON on 
     table = Table(title="Formats", title_justify="left")
     for col in ("name", "read", "write", "holds", "description"):
         table.add_column(col)
+    geometry = ("boxes", "polygons", "masks", "keypoints", "oriented_boxes", "labels")
     for r in rows:
+        held = [g.replace("_", " ") for g in geometry if g in r["supports"]]
         table.add_row(r["name"], "yes" if r["read"] else "-", "yes" if r["write"] else "-",
-                      ", ".join(r["supports"]), r["description"])
+                      ", ".join(held), r["description"])
     render.out.print(table)
 
 
