@@ -61,7 +61,8 @@ def fmt_cell(e: dict | None) -> str:
         return "–"
     if e.get("median_wall") is None:
         return e.get("status", "failed").split(":")[0]
-    return f"{e['median_wall']:.2f} s / {e['median_rss_mib']:.0f} MiB"
+    cpu = f" ({e['median_cpu']:.1f} cpu)" if e.get("median_cpu") is not None else ""
+    return f"{e['median_wall']:.2f} s{cpu} / {e['median_rss_mib']:.0f} MiB"
 
 
 def ratio(a: float | None, b: float | None) -> str:
@@ -76,7 +77,9 @@ def size_section(res: dict) -> list[str]:
     la = res.get("loadavg") or [0]
     lines = [f"### {n:,} images ({res['runs']} run(s), median; load average during the run "
              f"{min(la):.1f}–{max(la):.1f} on {os.cpu_count()} cores)", "",
-             "Wall seconds / peak RSS (whole process, imports included).", "",
+             "Wall seconds (user+sys CPU seconds) / peak RSS (whole process, imports "
+             "included). On a shared, overloaded machine the CPU seconds are the steadier "
+             "number; the ratios below use wall time.", "",
              "| tool | " + " | ".join(TASK_TITLES.get(t, t) for t in tasks) + " |",
              "|---" * (len(tasks) + 1) + "|"]
     for tool in tools:

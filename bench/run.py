@@ -166,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
             ok = [r for r in entry["runs"] if r["status"] == "ok"]
             entry["median_wall"] = statistics.median(r["wall"] for r in ok) if ok else None
             entry["median_rss_mib"] = statistics.median(r["rss_mib"] for r in ok) if ok else None
+            entry["median_cpu"] = (statistics.median(r["user"] + r["sys"] for r in ok)
+                                   if ok else None)
             entry["status"] = "ok" if ok else entry["runs"][-1]["status"]
     # Correctness side by side, on the last run's outputs.
     from compare import compare_task

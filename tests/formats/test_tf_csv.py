@@ -35,7 +35,7 @@ def test_raccoon_split_files_with_label_map_and_images():
         float(first[k]) for k in ("xmin", "ymin", "xmax", "ymax")]
     # The same boxes as the TFRecord made from this CSV.
     rec = vf.load(data / "test.record")
-    key = lambda d: sorted((d.images.file_name[r], *b) for r, b in  # noqa: E731
+    key = lambda d: sorted((d.images.file_name[r], *b) for r, b in
                            zip(d.annotations.image_index, d.annotations.xyxy.tolist()))
     assert key(test) == key(rec)
 

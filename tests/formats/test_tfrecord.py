@@ -73,7 +73,7 @@ def test_label_map_text_format():
                                  " display_name: \"D\"\n keypoints { id: 0 label: 'nose' }\n}\n"
                                  "item < name: \"b\" id: 3 >")
     assert [(k, line) for k, _, line in items] == [("item", 2), ("item", 8)]
-    first = dict((k, v) for k, v, _ in items[0][1])
+    first = {k: v for k, v, _ in items[0][1]}
     assert first["id"] == 2 and first["name"] == "it's" and first["display_name"] == "D"
     with pytest.raises(ValueError, match="line 3"):
         tfr.parse_text_proto("item {\n id: 1\n name: 'x\n}")
@@ -90,7 +90,7 @@ def test_raccoon_record_matches_its_csv_and_embeds_the_original_jpegs():
     assert ds.categories.names == ["raccoon"] and ds.categories.ids == [1]
     assert set(ds.images.split) == {"test"}
     # The boxes are the CSV's integers again, not float32 noise.
-    rows = list(csv.DictReader(open(record.parent / "test_labels.csv", encoding="utf-8")))
+    rows = list(csv.DictReader((record.parent / "test_labels.csv").read_text().splitlines()))
     expected = sorted((r["filename"], *(float(r[k]) for k in ("xmin", "ymin", "xmax", "ymax")))
                       for r in rows)
     got = sorted((ds.images.file_name[i], *map(float, b))

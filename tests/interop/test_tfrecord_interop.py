@@ -4,14 +4,15 @@ Datumaro's tf_detection_api importer."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
-import visionflow as vf  # noqa: E402
-from tests.conftest import make_image, shared_path  # noqa: E402
+import visionflow as vf
+from tests.conftest import make_image, shared_path
 
 tf = pytest.importorskip("tensorflow")
 
@@ -107,7 +108,7 @@ def test_we_read_records_tensorflow_writes(tmp_path):
     assert ds.categories.ids == [3, 1] and ds.categories.names == ["dog", "cat"]
     assert ds.annotations.xyxy[:2].tolist() == [[16, 0, 32, 24], [32, 24, 64, 48]]
     assert ds.annotations.attr("difficult").tolist() == [0, 1] * 3
-    assert open(ds.images.path[0], "rb").read() == jpg
+    assert Path(ds.images.path[0]).read_bytes() == jpg
 
 
 def test_datumaro_imports_what_we_export(tmp_path):

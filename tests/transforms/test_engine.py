@@ -155,3 +155,24 @@ def test_every_op_runs_on_a_real_image(tmp_path):
         out = run(ds, Recipe.load({"preprocess": [{name: needs.get(name, {})}]}),
                   tmp_path / name, workers=1)
         assert len(out.images) >= 1, name
+
+
+def test_jpeg_decoded_at_reduced_scale_when_output_is_smaller(tmp_path):
+    from visionflow.transforms.sample import decode
+    from .synth import photo
+    p = tmp_path / "big.jpg"
+    Image.fromarray(photo(np.random.default_rng(0), 800, 600)).save(p)
+    assert decode(str(p)).shape == (600, 800, 3)
+    assert decode(str(p), (200, 150)).shape == (150, 200, 3)   # 1/4 scale in the DCT domain
+    assert decode(str(p), (300, 150)).shape == (300, 400, 3)   # 1/2: 1/4 would be too small
+    op = OPS["resize"](size=[100, 100], mode="fit")
+    assert op.draft_size(800, 600) == (100, 75)
+
+
+def test_image_without_file_is_reported_when_pixels_are_needed(tmp_path):
+    ds = dataset(tmp_path, 2)
+    ds = ds.replace(images=ds.images.replace(path=np.array([None, ds.images.path[1]], dtype=object)))
+    report = vf.Report()
+    out = run(ds, Recipe.load({"preprocess": ["grayscale"]}), tmp_path / "o", workers=1, report=report)
+    assert len(out.images) == 1
+    assert [f.where for f in report.findings if f.code == "skipped"] == ["img_000.jpg"]

@@ -201,3 +201,21 @@ def test_horizontal_flip_swaps_left_and_right_keypoints():
 
 def test_yolo_flip_idx_wins_over_names():
     assert F.keypoint_flip_perm(("a", "b", "c"), [0, 2, 1]).tolist() == [0, 2, 1]
+
+
+def test_oriented_boxes_turn_with_the_image():
+    obb = np.array([[[10.0, 10], [30, 10], [30, 20], [10, 20]]])
+    ann = Annotations.build([0], [1], [[10, 10, 30, 20]], obb=obb)
+    m, out = F.rot90(1, 100, 50)  # 100x50 -> 50x100, counter-clockwise
+    moved = F.warp_annotations(ann, m, out)
+    assert out == (50, 100)
+    np.testing.assert_allclose(moved.obb[0], [[10, 90], [10, 70], [20, 70], [20, 90]])
+    np.testing.assert_allclose(moved.xyxy[0], [10, 70, 20, 90])
+
+
+def test_oriented_box_partly_outside_becomes_the_min_area_rect_of_what_is_left():
+    obb = np.array([[[-10.0, 10], [30, 10], [30, 20], [-10, 20]]])
+    ann = Annotations.build([0], [1], [[-10, 10, 30, 20]], obb=obb)
+    moved = F.warp_annotations(ann, F.identity(), (100, 50))
+    quad = moved.obb[0]
+    assert quad[:, 0].min() == pytest.approx(0) and quad[:, 0].max() == pytest.approx(30)

@@ -426,3 +426,13 @@ def test_diff_pairs_duplicates_and_several_boxes_per_class(ws, tmp_path):
     assert d["per_class"] == {"cat": {"added": 1, "removed": 1, "moved": 1},
                               "dog": {"added": 1, "removed": 0, "moved": 0}}
     assert d["images"]["reannotated"] == 1
+
+
+def test_damaged_database_is_a_clear_error(tmp_path):
+    Workspace.init(tmp_path / "w").close()
+    db = tmp_path / "w" / ".visionflow" / "workspace.db"
+    for extra in db.parent.glob("workspace.db-*"):
+        extra.unlink()
+    db.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(vf.Error, match="not a readable visionflow workspace database"):
+        Workspace.open(tmp_path / "w")

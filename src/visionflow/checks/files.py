@@ -16,6 +16,7 @@ from ..core.dataset import Dataset
 from ..core.report import Report
 from .config import CheckConfig
 from .findings import Builder, CheckFinding
+from .geometry import combine_keys, sort_order
 from .scan import MISSING, OK, TRUNCATED, UNREADABLE, ImageScan
 
 _ORIENTATION_NAMES = {
@@ -188,9 +189,10 @@ def size_and_orientation(ds: Dataset, config: CheckConfig, scan: ImageScan) -> l
 
 def _codes(values: np.ndarray) -> np.ndarray:
     """Small integer per distinct value (splits: a handful of names)."""
-    index: dict = {}
-    return np.fromiter((index.setdefault(v, len(index)) for v in values.tolist()), np.int64,
-                       len(values))
+    out = np.zeros(len(values), np.int64)
+    for i, v in enumerate(dict.fromkeys(values.tolist())):
+        out[values == v] = i
+    return out
 
 
 def _repeats(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -200,7 +202,9 @@ def _repeats(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if len(keys) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     cols = keys.reshape(len(keys), -1)
-    order = np.lexsort(cols.T[::-1])
+    if cols.shape[1] == 2:
+        cols = combine_keys(cols[:, 0], cols[:, 1]).reshape(-1, 1)
+    order = sort_order(*cols.T[::-1])
     sk = cols[order]
     same = np.concatenate([[False], (sk[1:] == sk[:-1]).all(axis=1)])
     group_start = np.maximum.accumulate(np.where(~same, np.arange(len(sk)), 0))

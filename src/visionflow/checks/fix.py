@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..core.annotations import Annotations, Polygons
+from ..core.annotations import Polygons
 from ..core.categories import Categories
 from ..core.dataset import Dataset
 from ..core.errors import Error

@@ -47,17 +47,18 @@ def box_validity(ds: Dataset, config: CheckConfig) -> dict[str, np.ndarray]:
 def _box_validity(ds: Dataset, config: CheckConfig) -> dict[str, np.ndarray]:
     ann = ds.annotations
     b = ann.xyxy
-    label = np.isnan(b).all(axis=1)
+    x0, y0, x1, y1 = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
+    label = np.isnan(x0) & np.isnan(y0) & np.isnan(x1) & np.isnan(y1)
     w, h = _image_wh(ds)
     good_image = (w > 0) & (h > 0)
     with np.errstate(invalid="ignore"):
-        nan = ~np.isfinite(b).all(axis=1) & ~label
-        finite = ~nan & ~label
-        neg = finite & ((b[:, 2] < b[:, 0]) | (b[:, 3] < b[:, 1]))
-        zero = finite & ~neg & ((b[:, 2] == b[:, 0]) | (b[:, 3] == b[:, 1]))
+        finite = np.isfinite(x0) & np.isfinite(y0) & np.isfinite(x1) & np.isfinite(y1)
+        nan = ~finite & ~label
+        neg = finite & ((x1 < x0) | (y1 < y0))
+        zero = finite & ~neg & ((x1 == x0) | (y1 == y0))
         t = config.edge_tolerance
         outside = finite & ~neg & good_image & (
-            (b[:, 0] < -t) | (b[:, 1] < -t) | (b[:, 2] > w + t) | (b[:, 3] > h + t))
+            (x0 < -t) | (y0 < -t) | (x1 > w + t) | (y1 > h + t))
     valid = finite & ~neg & ~zero
     return {"label": label, "nan": nan, "negative": neg, "zero": zero, "outside": outside,
             "valid": valid, "w": w, "h": h}
@@ -96,15 +97,13 @@ def invalid_boxes(ds: Dataset, config: CheckConfig) -> list[CheckFinding]:
 def whole_image_boxes(ds: Dataset, config: CheckConfig) -> list[CheckFinding]:
     m = box_validity(ds, config)
     b, w, h = ds.annotations.xyxy, m["w"], m["h"]
-    ok = m["valid"] & (w > 0) & (h > 0)
-    rows = np.flatnonzero(ok)
-    if not len(rows):
-        return []
-    clipped = np.clip(b[rows], 0, np.stack([w[rows], h[rows], w[rows], h[rows]], axis=1))
-    frac = ((clipped[:, 2] - clipped[:, 0]) * (clipped[:, 3] - clipped[:, 1])
-            / (w[rows] * h[rows]))
-    hit = frac >= config.whole_image
-    rows, frac = rows[hit], frac[hit]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cw = np.minimum(b[:, 2], w) - np.maximum(b[:, 0], 0)
+        ch = np.minimum(b[:, 3], h) - np.maximum(b[:, 1], 0)
+        frac_all = cw * ch / (w * h)
+        rows = np.flatnonzero(m["valid"] & (w > 0) & (h > 0) & (cw > 0) & (ch > 0)
+                              & (frac_all >= config.whole_image))
+    frac = frac_all[rows]
     return Builder(ds).annotations("warning", "box.whole_image", rows, (
         f"box {fmt_box(b[r])} covers {100 * f:.1f}% of the {w[r]:.0f}x{h[r]:.0f} image "
         "(an image-level label drawn as a box?)" for r, f in zip(rows, frac)),
@@ -122,7 +121,10 @@ def duplicate_box_pairs(ds: Dataset, iou: float, rows: np.ndarray | None = None
     if len(rows) < 2:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     b = ann.xyxy[rows]
-    order = np.lexsort((b[:, 0], ann.category_id[rows], ann.image_index[rows]))
+    # ties in x_min may come in any order (every pair in the window is compared)
+    order = np.argsort(b[:, 0])
+    group = combine_keys(ann.image_index[rows], ann.category_id[rows])
+    order = order[np.argsort(group[order], kind="stable")]
     r = rows[order]
     b = b[order]
     img, cat = ann.image_index[r], ann.category_id[r]
@@ -313,6 +315,29 @@ def mask_sizes(ds: Dataset, config: CheckConfig) -> list[CheckFinding]:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+def combine_keys(major: np.ndarray, minor: np.ndarray) -> np.ndarray:
+    """One int64 key ordering like (major, minor), for sorting once instead of twice."""
+    major = np.asarray(major, np.int64)
+    minor = np.asarray(minor, np.int64)
+    if not len(major):
+        return major
+    lo, span = int(minor.min()), int(minor.max()) - int(minor.min()) + 1
+    m_lo, m_hi = int(major.min()), int(major.max())
+    if max(abs(m_lo), abs(m_hi)) * span < (1 << 62):
+        return major * span + (minor - lo)
+    return np.unique(np.stack([major, minor], axis=1), axis=0, return_inverse=True)[1] \
+        .reshape(-1).astype(np.int64)
+
+
+def sort_order(*keys: np.ndarray) -> np.ndarray:
+    """np.lexsort(keys) (last key primary, stable), done as successive stable argsorts:
+    several times faster than lexsort on a million rows."""
+    order = np.argsort(keys[0], kind="stable")
+    for key in keys[1:]:
+        order = order[np.argsort(key[order], kind="stable")]
+    return order
+
 
 def _image_wh(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
     idx = ds.annotations.image_index

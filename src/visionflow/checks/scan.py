@@ -145,11 +145,11 @@ def scan_file(path: str | None, hash_images: bool) -> tuple:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(source)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        return (-1, -1, 0, UNREADABLE, "more pixels than allowed; refused as a possible "
-                "decompression bomb", sha, 0, False)
+        return (-1, -1, 0, UNREADABLE, ("more pixels than allowed; refused as a possible "
+                                         "decompression bomb"), sha, 0, False)
     except UnidentifiedImageError:
-        return (-1, -1, 0, UNREADABLE, "not a readable image (unknown format or corrupt "
-                "header)", sha, 0, False)
+        return (-1, -1, 0, UNREADABLE, ("not a readable image (unknown format or corrupt "
+                                         "header)"), sha, 0, False)
     except (OSError, ValueError, SyntaxError) as e:
         return (-1, -1, 0, UNREADABLE, f"not a readable image ({_reason(e)})", sha, 0, False)
     with im:

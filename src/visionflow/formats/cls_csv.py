@@ -86,8 +86,8 @@ def detect(path: Path) -> Detection | None:
     kind = _kind(header, rows[1:6])
     if kind is None:
         return None
-    return Detection("cls-csv", 0.8, (f"{file.name}: {kind} classification CSV "
-                                      f"({','.join(rows[0][:4])})",))
+    return Detection("cls-csv", 0.8, ((f"{file.name}: {kind} classification CSV "
+                                      f"({','.join(rows[0][:4])})"),))
 
 
 # --- read ---------------------------------------------------------------------------------

@@ -499,13 +499,14 @@ def write(ds: Dataset, out: Path, ctx: WriteContext) -> None:
     order = np.argsort(ann.image_index, kind="stable")
     order = order[~ann.is_label[order]]  # image-level labels have no COCO form (loss reported)
     splits = ds.images.splits()
+    cols = _AnnColumns(ds)
     with ctx.progress("Writing COCO", len(ds.images)) as advance:
         for split in splits:
             rows = np.flatnonzero(ds.images.split == split)
             json_path, _ = _layout(out, split, layout)
             in_split = np.isin(ann.image_index[order], rows)
             doc = {**meta, "images": [_image_dict(ds.images, r) for r in rows],
-                   "annotations": [_ann_dict(ds, int(i)) for i in order[in_split]],
+                   "annotations": [_ann_dict(ds, i, cols) for i in order[in_split].tolist()],
                    "categories": categories}
             doc = {k: doc[k] for k in _key_order(doc)}
             json_path.parent.mkdir(parents=True, exist_ok=True)
@@ -539,22 +540,36 @@ def _image_dict(images: Images, r: int) -> dict:
     return d
 
 
-def _ann_dict(ds: Dataset, i: int) -> dict:
+class _AnnColumns:
+    """Per-annotation values computed for all rows at once (numpy per row is the slow part of
+    writing): ids as Python ints, boxes as [x, y, w, h] Python floats or None."""
+
+    def __init__(self, ds: Dataset):
+        ann = ds.annotations
+        self.id = ann.id.tolist()
+        self.image_id = ds.images.id[ann.image_index].tolist()
+        self.category_id = ann.category_id.tolist()
+        xywh = xyxy_to_xywh(ann.xyxy)
+        xywh[:, 2:] = np.round(xywh[:, 2:], 10)  # x2 - x1 in floats leaves 1e-16 noise
+        has_nan = np.isnan(ann.xyxy).any(axis=1).tolist()
+        self.bbox = [None if nan else box for nan, box in zip(has_nan, xywh.tolist())]
+
+
+def _ann_dict(ds: Dataset, i: int, cols: _AnnColumns) -> dict:
     ann = ds.annotations
-    d: dict[str, Any] = {"id": int(ann.id[i]), "image_id": int(ds.images.id[ann.image_index[i]]),
-                         "category_id": int(ann.category_id[i])}
+    d: dict[str, Any] = {"id": cols.id[i], "image_id": cols.image_id[i],
+                         "category_id": cols.category_id[i]}
     rings = ann.polygons.rings(i) if ann.polygons is not None else []
     rle = ann.rle[i] if ann.rle is not None else None
     if rle is not None:
         d["segmentation"] = rle
     else:
         d["segmentation"] = [_num_list(r.reshape(-1)) for r in rings]
-    box = ann.xyxy[i]
-    if not np.isnan(box).any():
-        xywh = xyxy_to_xywh(box)[0]
-        xywh[2:] = np.round(xywh[2:], 10)  # x2 - x1 in floats leaves 1e-16 noise
-        d["bbox"] = _num_list(xywh)
-    stored_area = ann.attr("coco.area")[i]
+    box = cols.bbox[i]
+    if box is not None:
+        d["bbox"] = [_num(v) for v in box]
+    area_col = ann.attrs.get("coco.area")  # not ann.attr(): that builds an n-row column per call
+    stored_area = area_col[i] if area_col is not None else None
     if stored_area is not None:
         d["area"] = stored_area
     elif rle is not None:
@@ -568,7 +583,8 @@ def _ann_dict(ds: Dataset, i: int) -> dict:
         kp = ann.keypoints[i]
         kp = kp[~np.isnan(kp).all(axis=1)]
         d["keypoints"] = _num_list(kp.reshape(-1))
-        stored = ann.attr("coco.num_keypoints")[i]
+        nk_col = ann.attrs.get("coco.num_keypoints")
+        stored = nk_col[i] if nk_col is not None else None
         d["num_keypoints"] = stored if stored is not None else int((kp[:, 2] > 0).sum())
     if ann.score is not None and not np.isnan(ann.score[i]):
         d["score"] = float(ann.score[i])

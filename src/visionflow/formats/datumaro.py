@@ -33,7 +33,6 @@ Rules:
 
 from __future__ import annotations
 
-import os
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -48,8 +47,20 @@ from ..core.geometry import rle_bounds
 from ..core.images import UNSPLIT, Images
 from ..io.paths import clean_relative, resolve_inside
 from . import common
-from .base import (ANNOTATION_IDS, ATTRIBUTES, BOXES, CLASS_ORDER, KEYPOINTS, LABELS, MASKS,
-                   POLYGONS, Detection, Format, ReadContext, WriteContext)
+from .base import (
+    ANNOTATION_IDS,
+    ATTRIBUTES,
+    BOXES,
+    CLASS_ORDER,
+    KEYPOINTS,
+    LABELS,
+    MASKS,
+    POLYGONS,
+    Detection,
+    Format,
+    ReadContext,
+    WriteContext,
+)
 
 DEFAULT_SUBSET = "default"
 _TYPES = ("bbox", "polygon", "mask", "points", "label")

@@ -48,11 +48,19 @@ from ..core.images import UNSPLIT, Images, canonical_split
 from ..io.images import is_image_file
 from ..io.paths import clean_relative, resolve_inside
 from . import common
-from .base import (ATTRIBUTES, BOXES, CLASS_ORDER, OBB, Detection, Format, ReadContext,
-                   WriteContext)
+from .base import (
+    ATTRIBUTES,
+    BOXES,
+    CLASS_ORDER,
+    OBB,
+    Detection,
+    Format,
+    ReadContext,
+    WriteContext,
+)
 
 SIDECAR = "visionflow.yaml"
-_HEADER = re.compile(r"^\s*(imagesource|gsd)\s*:(.*)$", re.I)
+_HEADER = re.compile(r"^\s*(imagesource|gsd)\s*:(.*)$", re.IGNORECASE)
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 _SPLIT_NAME = re.compile(r"^[\w.-]+$")
 _SPLITS = ("train", "val", "test")
@@ -72,8 +80,8 @@ def detect(path: Path) -> Detection | None:
         sample = _first_label_line(labels_dir)
         if sample is None:
             continue
-        reasons = [f"{labels_dir.name}/: lines of 8 corner coordinates + class name "
-                   f"(\"{sample[:60]}\")"]
+        reasons = [(f"{labels_dir.name}/: lines of 8 corner coordinates + class name "
+                   f"(\"{sample[:60]}\")")]
         if images_dir.is_dir():
             reasons.append(f"{images_dir.name}/ beside it")
         return Detection("dota", 0.9 if images_dir.is_dir() else 0.75, tuple(reasons))

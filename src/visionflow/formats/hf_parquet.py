@@ -50,13 +50,21 @@ from ..core.annotations import Annotations
 from ..core.categories import Categories, Category
 from ..core.dataset import Dataset
 from ..core.errors import Error, FormatError, MissingImageError, OutputError, ParseError
-from ..core.images import UNSPLIT, Images, canonical_split
 from ..core.geometry import xywh_to_xyxy, xyxy_to_xywh
-from ..io.images import image_size
+from ..core.images import UNSPLIT, Images, canonical_split
 from ..io.paths import clean_relative, resolve_inside
 from . import common
-from .base import (ANNOTATION_IDS, BOXES, CATEGORY_IDS, CLASS_ORDER, IMAGE_IDS, Detection, Format,
-                   ReadContext, WriteContext)
+from .base import (
+    ANNOTATION_IDS,
+    BOXES,
+    CATEGORY_IDS,
+    CLASS_ORDER,
+    IMAGE_IDS,
+    Detection,
+    Format,
+    ReadContext,
+    WriteContext,
+)
 
 _SHARD = re.compile(r"^(?P<split>.+?)-(\d{5})-of-(\d{5})$")
 _HF_SPLIT = {"val": "validation"}
@@ -92,11 +100,11 @@ def detect(path: Path) -> Detection | None:
         fields = {f.name for f in schema.field("objects").type} if hasattr(
             schema.field("objects").type, "__iter__") else set()
         if {"bbox", "category"} <= fields:
-            return Detection("hf-parquet", 0.9, (f"{where}: Parquet with objects.bbox and "
-                                                 "objects.category columns",))
+            return Detection("hf-parquet", 0.9, ((f"{where}: Parquet with objects.bbox and "
+                                                 "objects.category columns"),))
     if "image" in names and (schema.metadata or {}).get(b"huggingface"):
-        return Detection("hf-parquet", 0.5, (f"{where}: Hugging Face Parquet with an image "
-                                             "column but no objects column",))
+        return Detection("hf-parquet", 0.5, ((f"{where}: Hugging Face Parquet with an image "
+                                             "column but no objects column"),))
     return None
 
 

@@ -24,7 +24,6 @@ an unsorted order reported as loss "class_order"). Class names may not contain '
 from __future__ import annotations
 
 import math
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -42,7 +41,7 @@ from . import common
 from .base import BOXES, CLASS_ORDER, Detection, Format, ReadContext, WriteContext
 
 STYLES = ("paligemma", "florence2")
-_FILE = re.compile(r"^_?annotations(?:\.(?P<split>[\w.-]+))?\.jsonl$", re.I)
+_FILE = re.compile(r"^_?annotations(?:\.(?P<split>[\w.-]+))?\.jsonl$", re.IGNORECASE)
 _PALI = re.compile(r"((?:<loc\d{4}>){4})\s*([^;<>]*?)\s*(?:;|$)")
 _FLOR = re.compile(r"([^<>]*?)((?:<loc_\d{1,3}>){4})")
 _LOC = re.compile(r"\d+")
@@ -70,10 +69,10 @@ def detect(path: Path) -> Detection | None:
     elif "<loc" in suffix or prefix.startswith("detect"):
         style = "PaliGemma"
     else:
-        return Detection("jsonl-vlm", 0.4, (f"{files[0][1].name}: image/prefix/suffix JSONL "
-                                            "without detection tokens",))
-    return Detection("jsonl-vlm", 0.9, (f"{files[0][1].name}: {style} detection JSONL "
-                                        "(image, prefix, suffix with loc tokens)",))
+        return Detection("jsonl-vlm", 0.4, ((f"{files[0][1].name}: image/prefix/suffix JSONL "
+                                            "without detection tokens"),))
+    return Detection("jsonl-vlm", 0.9, ((f"{files[0][1].name}: {style} detection JSONL "
+                                        "(image, prefix, suffix with loc tokens)"),))
 
 
 # --- read ---------------------------------------------------------------------------------
@@ -268,10 +267,10 @@ def _encode(style: str, xyxy: np.ndarray, w: int, h: int) -> list[int]:
     x1, y1, x2, y2 = (float(v) for v in xyxy)
     if style == "paligemma":
         top = 1023
-        q = lambda v, size: min(top, max(0, int(math.floor(v / size * 1024 + 0.5))))
+        q = lambda v, size: min(top, max(0, math.floor(v / size * 1024 + 0.5)))
     else:
         top = 999
-        q = lambda v, size: min(top, max(0, int(math.floor(v / size * 1000))))
+        q = lambda v, size: min(top, max(0, math.floor(v / size * 1000)))
     lx1, ly1, lx2, ly2 = q(x1, w), q(y1, h), q(x2, w), q(y2, h)
     # A box narrower than a bin would decode with zero size: keep its edges one bin apart.
     if lx2 <= lx1 and x2 > x1:

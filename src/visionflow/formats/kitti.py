@@ -43,8 +43,16 @@ from ..core.images import UNSPLIT, Images, canonical_split
 from ..io.images import is_image_file
 from ..io.paths import clean_relative
 from . import common
-from .base import (ATTRIBUTES, BOXES, CLASS_ORDER, SCORES, Detection, Format, ReadContext,
-                   WriteContext)
+from .base import (
+    ATTRIBUTES,
+    BOXES,
+    CLASS_ORDER,
+    SCORES,
+    Detection,
+    Format,
+    ReadContext,
+    WriteContext,
+)
 
 LABELS_DIR = "label_2"
 IMAGES_DIR = "image_2"

@@ -48,8 +48,16 @@ from ..core.images import UNSPLIT, Images, canonical_split
 from ..io.images import is_image_file
 from ..io.paths import clean_relative
 from . import common
-from .base import (ATTRIBUTES, BOXES, CLASS_ORDER, TRACK_IDS, Detection, Format, ReadContext,
-                   WriteContext)
+from .base import (
+    ATTRIBUTES,
+    BOXES,
+    CLASS_ORDER,
+    TRACK_IDS,
+    Detection,
+    Format,
+    ReadContext,
+    WriteContext,
+)
 
 GT_DIR, GT_FILE, LABELS_FILE = "gt", "gt.txt", "labels.txt"
 IMAGE_DIR, SEQINFO, SIDECAR = "img1", "seqinfo.ini", "visionflow.json"

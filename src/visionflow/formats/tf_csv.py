@@ -38,12 +38,25 @@ import numpy as np
 from ..core.annotations import Annotations
 from ..core.categories import Categories, Category
 from ..core.dataset import Dataset
-from ..core.errors import FormatError, MissingImageError, OutputError, ParseError, \
-    UnsafeInputError
+from ..core.errors import (
+    FormatError,
+    MissingImageError,
+    OutputError,
+    ParseError,
+    UnsafeInputError,
+)
 from ..core.images import UNSPLIT, Images, canonical_split
 from ..io.paths import resolve_inside
 from . import common, tfrecord
-from .base import BOXES, CATEGORY_IDS, CLASS_ORDER, Detection, Format, ReadContext, WriteContext
+from .base import (
+    BOXES,
+    CATEGORY_IDS,
+    CLASS_ORDER,
+    Detection,
+    Format,
+    ReadContext,
+    WriteContext,
+)
 
 FILE = "_annotations.csv"
 HEADER = ("filename", "width", "height", "class", "xmin", "ymin", "xmax", "ymax")
@@ -64,7 +77,10 @@ def detect(path: Path) -> Detection | None:
     exact = tuple(header) == HEADER
     reason = (f"{files[0][0].name}: header {','.join(HEADER)}" if exact else
               f"{files[0][0].name}: CSV with filename, class and xmin,ymin,xmax,ymax columns")
-    return Detection("tf-csv", 0.85 if exact else 0.7, (reason,))
+    confidence = 0.85 if exact else 0.7
+    if path.is_dir() and files[0][0].parent.name == "data" and files[0][0].parent != path:
+        return Detection("tf-csv", confidence - 0.3, (reason, "found in the data/ subfolder"))
+    return Detection("tf-csv", confidence, (reason,))
 
 
 # --- read -----------------------------------------------------------------------------------

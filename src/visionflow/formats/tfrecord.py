@@ -49,15 +49,31 @@ from PIL import Image, UnidentifiedImageError
 from ..core.annotations import Annotations
 from ..core.categories import Categories, Category
 from ..core.dataset import Dataset
-from ..core.errors import Error, FormatError, MissingImageError, OutputError, ParseError, \
-    UnsafeInputError
+from ..core.errors import (
+    Error,
+    FormatError,
+    MissingImageError,
+    OutputError,
+    ParseError,
+    UnsafeInputError,
+)
 from ..core.images import UNSPLIT, Images, canonical_split
 from ..io import cache
 from ..io import tfrecord as tfr
 from ..io.paths import clean_relative, resolve_inside
 from . import common
-from .base import (ATTRIBUTES, BOXES, CATEGORY_IDS, CLASS_ORDER, IMAGE_IDS, ISCROWD, Detection,
-                   Format, ReadContext, WriteContext)
+from .base import (
+    ATTRIBUTES,
+    BOXES,
+    CATEGORY_IDS,
+    CLASS_ORDER,
+    IMAGE_IDS,
+    ISCROWD,
+    Detection,
+    Format,
+    ReadContext,
+    WriteContext,
+)
 
 LABEL_MAP = "label_map.pbtxt"
 DEFAULT_SPLIT_NAME = "default"
@@ -177,7 +193,7 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
                                                            "width or height and image file "
                                                            f"{img.file_name!r} not found"))
                                 continue
-                            (w, h), = common.read_sizes([img.path], ctx, where=lambda _: where)
+                            (w, h), = common.read_sizes([img.path], ctx, where=lambda _, at=where: at)
                             if w < 0:
                                 continue
                             img.width, img.height = int(w), int(h)

@@ -30,7 +30,6 @@ PNGs, so negatives are kept. labelmap.txt and ImageSets/Segmentation lists are w
 from __future__ import annotations
 
 import os
-from collections import Counter
 from pathlib import Path, PurePosixPath
 from typing import Any
 

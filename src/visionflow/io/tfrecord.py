@@ -25,12 +25,12 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO
 
 import google_crc32c
 import numpy as np
 
-Value = Union[list[bytes], np.ndarray]  # bytes list, float32 array or int64 array
+Value = list[bytes] | np.ndarray  # bytes list, float32 array or int64 array
 _MASK_DELTA = 0xA282EAD8
 _HEADER = struct.Struct("<QI")
 _FOOTER = struct.Struct("<I")

@@ -52,6 +52,10 @@ class Sample:
         for that, and Resize (the only operation that asks for a draft) goes through warp.
         """
         if self._image is None:
+            if self.source_path is None:
+                from ..core.errors import MissingImageError
+                raise MissingImageError(self.file_name, "image has no file on disk and the "
+                                        "recipe needs its pixels")
             self._image = decode(self.source_path, self.draft_wh)
         return self._image
 
@@ -81,28 +85,31 @@ class Sample:
         return self.file_name
 
 
-def decode(path: str | None, draft_wh: tuple[int, int] | None = None) -> np.ndarray:
-    if path is None:
-        from ..core.errors import MissingImageError
-        raise MissingImageError("(no file)", "image has no file on disk; its pixels are needed")
+def decode(path: str, draft_wh: tuple[int, int] | None = None) -> np.ndarray:
+    """Upright (EXIF applied) pixels; JPEGs decoded at the smallest DCT scale (1/2, 1/4, 1/8)
+    that still gives at least draft_wh."""
     with _open(Path(path)) as im:
         try:
             if draft_wh is not None and im.format == "JPEG":
-                try:
-                    orientation = im.getexif().get(0x0112, 1)
-                except Exception:  # noqa: BLE001
-                    orientation = 1
                 dw, dh = draft_wh
-                if orientation in _ROTATED:
+                if _orientation(im) in _ROTATED:
                     dw, dh = dh, dw
                 im.draft("RGB" if im.mode != "L" else "L", (max(1, dw), max(1, dh)))
             im.load()
-            im = ImageOps.exif_transpose(im)
+            if _orientation(im) != 1:
+                im = ImageOps.exif_transpose(im)
             if im.mode not in ("L", "RGB"):
                 im = im.convert("L" if im.mode in ("1", "I;16", "I", "F", "LA") else "RGB")
             return np.asarray(im)
         except (OSError, ValueError, SyntaxError) as e:
             raise ValidationError(path, f"cannot decode image ({e})") from None
+
+
+def _orientation(im: Image.Image) -> int:
+    try:
+        return int(im.getexif().get(0x0112, 1))
+    except Exception:  # noqa: BLE001 - a broken EXIF block is no reason to refuse the image
+        return 1
 
 
 def encode(image: np.ndarray, file_name: str, jpeg_quality: int) -> bytes:

@@ -9,8 +9,11 @@ per-image summary rows needed for diffs are in SQLite.
 
 Tables
     datasets   one immutable snapshot (of a source revision or a version): its model blob
-               (zlib-compressed visionflow JSON), fingerprint, counts, categories and
-               precomputed summary (Dataset.info()) so that list/show never open blobs.
+               (zlib-compressed visionflow JSON), fingerprint, counts, categories,
+               precomputed summary (Dataset.info()) so that list/show never open blobs, and
+               image_index: per image (hash of split/file_name, hash of content and
+               annotations, row) sorted by name hash, so a diff of two 250,000-image
+               snapshots is a numpy merge of two arrays, then look-ups of what differs.
     images     per snapshot and image row: split, file_name, content hash (blob), size,
                hash of its annotations (annsets), annotation count, attrs.
     annsets    one image's boxes (class id, xyxy, fingerprint of other geometry) packed
@@ -39,7 +42,8 @@ CREATE TABLE datasets (
     n_images INTEGER NOT NULL,
     n_annotations INTEGER NOT NULL,
     categories TEXT NOT NULL,
-    summary TEXT NOT NULL
+    summary TEXT NOT NULL,
+    image_index BLOB NOT NULL
 );
 CREATE TABLE images (
     dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,

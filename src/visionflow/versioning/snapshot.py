@@ -34,6 +34,7 @@ class Snapshot:
     model_sha256: str
     fingerprint: str
     image_rows: list[tuple]          # (row, split, file_name, sha, w, h, ann_hash, n, attrs)
+    image_index: bytes               # INDEX records sorted by name hash (see db.py)
     annsets: dict[str, tuple[int, bytes]]
     categories: list[dict]
     summary: dict
@@ -51,9 +52,28 @@ def build(ds: Dataset, image_shas: list[str]) -> Snapshot:
                     im.width.tolist(), im.height.tolist(), ann_hashes, counts.tolist(), attrs))
     fp = hashlib.sha256(model_sha.encode())
     fp.update("\n".join(image_shas).encode())
-    return Snapshot(model, model_sha, fp.hexdigest(), rows, annsets,
+    index = build_index(im.split.tolist(), im.file_name.tolist(), image_shas, ann_hashes)
+    return Snapshot(model, model_sha, fp.hexdigest(), rows, index, annsets,
                     [c.to_dict() for c in ds.categories], summarize(ds), len(im),
                     len(ds.annotations))
+
+
+INDEX = np.dtype([("key", "<u8"), ("content", "<u8"), ("row", "<i8")])
+
+
+def build_index(splits: list[str], names: list[str], shas: list[str], ann_hashes: list[str],
+                ) -> bytes:
+    blake = hashlib.blake2b
+    rec = np.empty(len(names), INDEX)
+    rec["key"] = [int.from_bytes(blake(f"{s}\0{n}".encode(), digest_size=8).digest(), "little")
+                  for s, n in zip(splits, names)]
+    rec["content"] = [int(sha[:16], 16) ^ int(a[:16], 16) for sha, a in zip(shas, ann_hashes)]
+    rec["row"] = np.arange(len(names))
+    return np.sort(rec, order="key").tobytes()
+
+
+def decode_index(data: bytes) -> np.ndarray:
+    return np.frombuffer(data, INDEX)
 
 
 def encode_model(ds: Dataset) -> bytes:

@@ -28,6 +28,7 @@ import importlib
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -121,9 +122,13 @@ class Workspace:
         self.store = BlobStore(self.dir / "blobs" / "sha256", self.dir / "tmp")
         self.lock_timeout = lock_timeout
         self.on_wait = on_wait
-        self._con = db.connect(self.dir / DB_NAME)
-        (version,) = self._con.execute(
-            "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        try:
+            self._con = db.connect(self.dir / DB_NAME)
+            (version,) = self._con.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except (sqlite3.DatabaseError, TypeError) as e:
+            raise Error(f"{self.dir / DB_NAME}: not a readable visionflow workspace database "
+                        f"({e})") from None
         if int(version) != db.SCHEMA_VERSION:
             raise Error(f"{self.dir}: workspace schema {version} is not supported by this "
                         f"visionflow (reads {db.SCHEMA_VERSION}); upgrade visionflow")
@@ -427,6 +432,10 @@ class Workspace:
                    FROM datasets d"""):
             if expected != got:
                 problems.append(f"{self._owner(ds_id)}: {got} image rows, expected {expected}")
+        for ds_id, n in con.execute(
+                "SELECT id, n_images FROM datasets WHERE length(image_index) != n_images * ?",
+                (snapshot.INDEX.itemsize,)):
+            problems.append(f"{self._owner(ds_id)}: image index damaged")
         (missing_sets,) = con.execute(
             """SELECT COUNT(*) FROM (SELECT DISTINCT ann_hash FROM images) i
                WHERE NOT EXISTS (SELECT 1 FROM annsets a WHERE a.hash = i.ann_hash)""").fetchone()
@@ -505,9 +514,10 @@ class Workspace:
         con = self._con
         ds_id = con.execute(
             """INSERT INTO datasets (model_sha256, fingerprint, n_images, n_annotations,
-               categories, summary) VALUES (?, ?, ?, ?, ?, ?)""",
+               categories, summary, image_index) VALUES (?, ?, ?, ?, ?, ?, ?)""",
             (snap.model_sha256, snap.fingerprint, snap.n_images, snap.n_annotations,
-             orjson.dumps(snap.categories).decode(), orjson.dumps(snap.summary).decode())
+             orjson.dumps(snap.categories).decode(), orjson.dumps(snap.summary).decode(),
+             snap.image_index)
         ).lastrowid
         con.executemany("INSERT OR IGNORE INTO annsets (hash, n, data) VALUES (?, ?, ?)",
                         ((h, n, data) for h, (n, data) in snap.annsets.items()))
