@@ -12,7 +12,9 @@ few defects are planted (boxes outside the image, duplicate boxes, val copies of
 images, truncated files) so the findings are realistic; their counts are checked.
 
 Each timing is one run in this process (page cache warm: the images were just written or
-read); `--cold` tries to drop the page cache first (needs root) before the full check.
+read); `--cold` tries to drop the page cache first (needs root) before the full check. CPU
+seconds (this process and its worker processes) are recorded beside wall seconds: on a
+machine shared with other work, cpu / cores bounds what the wall time would be alone.
 Targets from issue 4: full check of 50k images < 30 s, annotation-only 1M boxes < 3 s.
 """
 
@@ -62,11 +64,17 @@ def main(argv: list[str] | None = None) -> int:
                      "planted": planted}
 
     def timed(name, fn):
+        c = _cpu_seconds()
         t = time.perf_counter()
         out = fn()
         results[name] = round(time.perf_counter() - t, 3)
-        print(f"{name:34} {results[name]:8.2f} s", flush=True)
+        cpu = round(_cpu_seconds() - c, 3)
+        results[name.replace("_s", "_cpu_s")] = cpu
+        print(f"{name:34} {results[name]:8.2f} s wall {cpu:8.2f} s cpu (this process and its "
+              "workers)", flush=True)
         return out
+
+    results["load_average_before"] = os.getloadavg()
 
     report = vf.Report()
     ds = timed("load_lenient_s", lambda: vf.load(root, lenient=True, report=report))
@@ -86,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
               "box.duplicate": planted["duplicate_boxes"],
               "split.leakage": planted["leaked_images"],
               "image.truncated": planted["truncated"]}
-    results["planted_found"] = {k: codes.get(k, 0) == v for k, v in expect.items()}
+    # random boxes may coincide too (a real duplicate): at least the planted ones
+    results["planted_found"] = {k: codes.get(k, 0) >= v for k, v in expect.items()}
     from visionflow.checks.report_html import render_html
     timed("html_report_s", lambda: render_html(full))
 
@@ -97,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         timed("million_annotation_checks_s", lambda: check(big, read_images=False))
         timed("million_statistics_s", lambda: statistics(big))
 
+    results["load_average_after"] = os.getloadavg()
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.results}")
@@ -222,6 +232,14 @@ def million_boxes(seed: int, n_boxes: int = 1_000_000, per_image: int = 7):
     ann = vf.Annotations.build(img, cats, boxes)
     return vf.Dataset(images, ann, vf.Categories.from_names(
         [f"class_{c}" for c in range(1, N_CLASSES + 1)]))
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process and of its finished child processes."""
+    import resource
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _drop_caches() -> bool:

@@ -77,7 +77,7 @@ def main() -> None:
     steps.update(_in_process(ws, args.repeat))
     steps["verify"] = _run("verify", "-w", ws)
     diff = json.loads(subprocess.run(_cmd("version", "diff", "v1", "v2", "--json", "-w", ws),
-                                     capture_output=True, text=True, env=_env()).stdout)
+                                     capture_output=True, text=True, env=_env(), check=True).stdout)
     results["diff_v1_v2"] = {"images": diff["images"], "annotations": diff["annotations"]}
     results["expected_edit"] = state["expected"]
     results["workspace_bytes"] = _du(ws / ".visionflow")
@@ -162,7 +162,7 @@ def _edit(root: Path, s: dict, rng: np.random.Generator) -> None:
         p.unlink()
         Image.new("RGB", SIZE_WH, (k, 2 * k % 255, 7)).save(p)
     s["expected"] = {"images_added": 500, "images_removed": 500, "images_changed": 100,
-                     "boxes_moved_at_most": int(len(moved))}
+                     "boxes_moved_at_most": len(moved)}
     s["n_boxes"] = len(s["img"])
     _write_coco(root, s)
 
@@ -193,7 +193,8 @@ def _measure(cmd: list[str], label: str) -> dict:
     stats = Path(os.environ.get("TMPDIR", "/tmp")) / f"vf-bench-{os.getpid()}.time"
     t = time.perf_counter()
     proc = subprocess.run(["/usr/bin/time", "-o", str(stats), "-f", "%M %U %S", *cmd],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env())
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env(),
+                          check=False)
     wall = time.perf_counter() - t
     if proc.returncode != 0:
         raise SystemExit(f"{label} failed ({proc.returncode}): "

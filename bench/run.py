@@ -112,8 +112,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--data", type=Path, default=BENCH / "data")
     ap.add_argument("--results", type=Path, default=BENCH / "results")
+    ap.add_argument("--merge", action="store_true",
+                    help="replace only these tasks in an existing results file (a task's "
+                         "tools still run together, alternating)")
+    ap.add_argument("--recheck", action="store_true",
+                    help="only redo the correctness comparison on the outputs left on disk")
     args = ap.parse_args(argv)
     data = args.data / str(args.images)
+    if args.recheck:
+        from compare import compare_task
+        path = args.results / f"results-{args.images}.json"
+        res = json.loads(path.read_text())
+        for task, per_tool in res["tasks"].items():
+            if task in LOAD_TASKS:
+                continue
+            outputs = {t: data / "out" / task / t for t, e in per_tool.items()
+                       if t not in FLOORS and e.get("status") == "ok"
+                       and (data / "out" / task / t).exists()}
+            res.setdefault("correctness", {})[task] = compare_task(task, data, outputs)
+        path.write_text(json.dumps(res, indent=1))
+        print(f"rechecked {path}")
+        return 0
     if not (data / "DONE").exists():
         sys.exit(f"{data}: not generated (python bench/generate.py --images {args.images})")
     tasks = [t for t in args.tasks.split(",") if t]
@@ -185,6 +204,14 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)
     results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     path = args.results / f"results-{args.images}.json"
+    if args.merge and path.exists():
+        old = json.loads(path.read_text())
+        old["tasks"].update(results["tasks"])
+        old.setdefault("correctness", {}).update(results.get("correctness", {}))
+        old["loadavg"] = old.get("loadavg", []) + results["loadavg"]
+        old["finished"] = results["finished"]
+        old.setdefault("merged", []).append({"tasks": tasks, "started": results["started"]})
+        results = old
     path.write_text(json.dumps(results, indent=1))
     print(f"wrote {path}")
     return 0

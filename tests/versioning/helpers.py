@@ -44,7 +44,8 @@ def write_coco(root: Path, boxes, *, names=("a.png", "b.png", "c.png"), cats=CAT
 def cli(*args, cwd=None, timeout=120, **popen) -> subprocess.CompletedProcess:
     """Run `python -m visionflow ARGS` as a real process."""
     return subprocess.run([sys.executable, "-m", "visionflow", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout, env=env(), **popen)
+                          capture_output=True, text=True, timeout=timeout, env=env(), check=False,
+                          **popen)
 
 
 def spawn(*args, **popen) -> subprocess.Popen:

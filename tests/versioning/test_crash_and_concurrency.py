@@ -83,14 +83,14 @@ def test_sigkill_at_random_points_leaves_the_workspace_whole(tmp_path):
                 ("version", "create", "--name", f"v{k}"))
         proc = spawn(*args, "-w", ws)
         strategy = k % 3
-        stamp = lambda: (wal.stat().st_size, wal.stat().st_mtime_ns) if wal.exists() else None  # noqa: E731
+        stamp = lambda: (wal.stat().st_size, wal.stat().st_mtime_ns) if wal.exists() else None
         before = stamp()
         if strategy == 0:  # anywhere, start-up included
             _kill_when(proc, lambda: False, picker.uniform(0.2, full * 1.1))
         elif strategy == 1:  # while blobs are being written
             _kill_when(proc, lambda: any(tmp_dir.iterdir()), full * 3)
         else:  # while the database is being written
-            _kill_when(proc, lambda: stamp() != before, full * 3)
+            _kill_when(proc, lambda stamp=stamp, before=before: stamp() != before, full * 3)
         if proc.returncode == -signal.SIGKILL:
             killed_mid_write += strategy != 0
         revs, versions = _consistent(ws, revs, versions)
@@ -181,7 +181,7 @@ def test_two_real_writers_on_one_workspace(tmp_path):
 def test_env_is_importable():
     # the subprocess helpers run this checkout's code, not an installed copy
     r = subprocess.run([sys.executable, "-c", "import visionflow, sys; print(visionflow.__file__)"],
-                       capture_output=True, text=True, env=env())
+                       capture_output=True, text=True, env=env(), check=False)
     assert "src/visionflow" in r.stdout
 
 

@@ -3,6 +3,7 @@ lineage and reproducibility."""
 
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -198,7 +199,7 @@ def test_exported_old_version_gives_back_exactly_its_boxes(ws, src, tmp_path):
         assert back.differences(original) == [], fmt
         np.testing.assert_array_equal(back.annotations.xyxy, original.annotations.xyxy)
         for p, q in zip(back.images.path, original.images.path):
-            assert open(p, "rb").read() == open(q, "rb").read()
+            assert Path(p).read_bytes() == Path(q).read_bytes()
     ws.export("v2", tmp_path / "v2-yolo", "yolo")
     back = vf.load(tmp_path / "v2-yolo")
     np.testing.assert_allclose(back.annotations.xyxy, [[7, 7, 10, 10]], atol=1e-3)
@@ -305,11 +306,11 @@ def test_merge_with_mapping(ws, tmp_path):
 
 @pytest.mark.parametrize("cats_b, names_b, args, error, message", [
     (((5, "cat"), (2, "dog")), ("x.png", "y.png"), {},
-     MergeConflict, "class 'cat' has id 1 in a and id 5 in b; pass --renumber to number the "
-                    "merged classes 1..N, or keep them apart with --map b:cat=NEW_NAME"),
+     MergeConflict, ("class 'cat' has id 1 in a and id 5 in b; pass --renumber to number the "
+                     "merged classes 1..N, or keep them apart with --map b:cat=NEW_NAME")),
     (((1, "kitty"), (2, "dog")), ("x.png", "y.png"), {},
-     MergeConflict, "class id 1 is 'cat' in a and 'kitty' in b; if they are the same class map "
-                    "one onto the other (--map b:kitty=cat), else pass --renumber"),
+     MergeConflict, ("class id 1 is 'cat' in a and 'kitty' in b; if they are the same class "
+                     "map one onto the other (--map b:kitty=cat), else pass --renumber")),
     (((1, "cat"), (2, "dog")), ("a.png", "y.png"), {},
      MergeConflict, "image 'train/a.png' is in both a and b; pass --prefix"),
     (((1, "cat"), (2, "dog")), ("x.png", "y.png"), {"mapping": ["c:cat=dog"]},

@@ -217,7 +217,8 @@ def statistics(ds: Dataset, config: CheckConfig | None = None) -> dict[str, Any]
     known = pos >= 0
     key = split_of_image[ann.image_index[known]] * n_cat + pos[known]
     ann_counts = np.bincount(key, minlength=n_split * n_cat)
-    pairs = np.unique(pos[known] * max(1, len(imgs)) + ann.image_index[known])
+    pairs = np.sort(pos[known] * max(1, len(imgs)) + ann.image_index[known])
+    pairs = pairs[np.concatenate([[True], pairs[1:] != pairs[:-1]])] if len(pairs) else pairs
     img_key = split_of_image[pairs % max(1, len(imgs))] * n_cat + pairs // max(1, len(imgs))
     img_counts = np.bincount(img_key, minlength=n_split * n_cat)
     ann_per_split = np.bincount(split_of_image[ann.image_index], minlength=n_split)

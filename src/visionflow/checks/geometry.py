@@ -125,32 +125,28 @@ def duplicate_box_pairs(ds: Dataset, iou: float, rows: np.ndarray | None = None
     order = np.argsort(b[:, 0])
     group = combine_keys(ann.image_index[rows], ann.category_id[rows])
     order = order[np.argsort(group[order], kind="stable")]
-    r = rows[order]
-    b = b[order]
-    img, cat = ann.image_index[r], ann.category_id[r]
-    width = b[:, 2] - b[:, 0]
-    slack = (1.0 - iou) * width + 1e-9
+    r, g = rows[order], group[order]
+    x0, y0, x1, y1 = (np.ascontiguousarray(b[order, k]) for k in range(4))
+    slack = (1.0 - iou) * (x1 - x0) + 1e-9
     n = len(r)
     found_a: list[np.ndarray] = []
     found_b: list[np.ndarray] = []
     found_iou: list[np.ndarray] = []
-    active = np.arange(n - 1)
+    # first step: neighbours in the same group close enough in x_min
+    active = np.flatnonzero((g[1:] == g[:-1]) & (x0[1:] - x0[:-1] <= slack[:-1]))
     d = 1
     while len(active):
         j = active + d
-        keep = j < n
-        active, j = active[keep], j[keep]
-        same = (img[active] == img[j]) & (cat[active] == cat[j])
-        near = same & (b[j, 0] - b[active, 0] <= slack[active])
-        active, j = active[near], j[near]
-        if not len(active):
-            break
-        v = _pair_iou(b[active], b[j])
+        v = _pair_iou_cols(x0, y0, x1, y1, active, j)
         hit = v >= iou
         found_a.append(r[active[hit]])
         found_b.append(r[j[hit]])
         found_iou.append(v[hit])
         d += 1
+        j = active + d
+        keep = j < n
+        active, j = active[keep], j[keep]
+        active = active[(g[active] == g[j]) & (x0[j] - x0[active] <= slack[active])]
     if not found_a:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     a, bb, v = np.concatenate(found_a), np.concatenate(found_b), np.concatenate(found_iou)
@@ -350,6 +346,15 @@ def _pair_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     inter = iw * ih
     union = ((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[:, 2] - b[:, 0])
              * (b[:, 3] - b[:, 1]) - inter)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0, inter / union, 0.0)
+
+
+def _pair_iou_cols(x0, y0, x1, y1, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    iw = np.clip(np.minimum(x1[a], x1[b]) - np.maximum(x0[a], x0[b]), 0, None)
+    ih = np.clip(np.minimum(y1[a], y1[b]) - np.maximum(y0[a], y0[b]), 0, None)
+    inter = iw * ih
+    union = (x1[a] - x0[a]) * (y1[a] - y0[a]) + (x1[b] - x0[b]) * (y1[b] - y0[b]) - inter
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(union > 0, inter / union, 0.0)
 

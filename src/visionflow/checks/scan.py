@@ -30,6 +30,7 @@ from ..io import images as _images  # noqa: F401 - sets Image.MAX_IMAGE_PIXELS (
 
 OK, MISSING, UNREADABLE, TRUNCATED = 0, 1, 2, 3
 _WHOLE_READ_BYTES = 64 << 20      # files up to this size are read once for hash + decode
+_SMALL_FILE_BYTES = 256 << 10    # without hashing, files up to this size are read whole
 _STREAM_CHUNK = 1 << 20
 _TAIL_BYTES = 4096
 _CHUNK_IMAGES = 256               # images per task sent to a worker process
@@ -119,31 +120,36 @@ def _mp_context():
 
 def scan_chunk(paths: Sequence[str | None], hash_images: bool) -> list[tuple]:
     """Scan some files (the unit of work of a worker process)."""
-    return [scan_file(p, hash_images) for p in paths]
+    with warnings.catch_warnings():  # once per chunk: entering it costs as much as a header
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        return [scan_file(p, hash_images) for p in paths]
 
 
 def scan_file(path: str | None, hash_images: bool) -> tuple:
-    """(width, height, orientation, status, problem, sha256, dhash, has_dhash) of one file."""
-    if path is None or not os.path.isfile(path):
+    """(width, height, orientation, status, problem, sha256, dhash, has_dhash) of one file.
+    Call it under a warnings filter that turns DecompressionBombWarning into an error (as
+    scan_chunk does) for the pixel-bomb guard to refuse large images."""
+    if path is None:
         return (-1, -1, 0, MISSING, "image file not found", None, 0, False)
-    sha = None
+    data: bytes | None = None
     try:
-        size = os.path.getsize(path)
-        source: str | io.BytesIO = path
-        if hash_images:
-            if size <= _WHOLE_READ_BYTES:
-                with open(path, "rb") as f:
-                    data = f.read()
-                sha = hashlib.sha256(data).hexdigest()
-                source = io.BytesIO(data)
-            else:
-                sha = _sha256_streamed(path)
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size <= (_WHOLE_READ_BYTES if hash_images else _SMALL_FILE_BYTES):
+                data = f.read()
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return (-1, -1, 0, MISSING, "image file not found", None, 0, False)
     except OSError as e:
         return (-1, -1, 0, UNREADABLE, f"cannot read file ({e.strerror or e})", None, 0, False)
+    sha = None
+    if hash_images:
+        try:
+            sha = hashlib.sha256(data).hexdigest() if data is not None else _sha256_streamed(path)
+        except OSError as e:
+            return (-1, -1, 0, UNREADABLE, f"cannot read file ({e.strerror or e})", None, 0,
+                    False)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(source)
+        im = Image.open(io.BytesIO(data) if data is not None else path)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         return (-1, -1, 0, UNREADABLE, ("more pixels than allowed; refused as a possible "
                                          "decompression bomb"), sha, 0, False)
@@ -167,7 +173,8 @@ def scan_file(path: str | None, hash_images: bool) -> tuple:
             except Exception as e:  # noqa: BLE001 - any decoder failure is the finding
                 status = TRUNCATED if "truncat" in str(e).lower() else UNREADABLE
                 return (w, h, orientation, status, _decode_problem(e, status), sha, 0, False)
-        if _tail_looks_truncated(path, im.format, size):
+        tail = data[-_TAIL_BYTES:] if data is not None else _tail(path, size)
+        if _looks_truncated(tail, im.format):
             try:
                 im.draft(im.mode, (max(1, w // 8), max(1, h // 8)))
                 im.load()
@@ -198,13 +205,16 @@ def _sha256_streamed(path: str) -> str:
     return h.hexdigest()
 
 
-def _tail_looks_truncated(path: str, fmt: str | None, size: int) -> bool:
+def _tail(path: str, size: int) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(max(0, size - _TAIL_BYTES))
+        return f.read()
+
+
+def _looks_truncated(tail: bytes, fmt: str | None) -> bool:
     """A JPEG without its end-of-image marker, a PNG without IEND near the end of the file."""
     if fmt not in ("JPEG", "MPO", "PNG"):
         return False
-    with open(path, "rb") as f:
-        f.seek(max(0, size - _TAIL_BYTES))
-        tail = f.read()
     return (b"IEND" if fmt == "PNG" else b"\xff\xd9") not in tail
 
 

@@ -194,7 +194,6 @@ def _terminate(signum, frame):  # noqa: ARG001
 from . import transform  # noqa: E402,F401
 from . import check  # noqa: E402,F401
 from . import versions  # noqa: E402,F401
-# from . import check  # noqa: E402,F401
 
 
 def main() -> None:

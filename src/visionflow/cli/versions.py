@@ -9,7 +9,7 @@ import functools
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -19,10 +19,10 @@ from ..versioning import Workspace
 from . import render
 from .app import FromOpt, SkipOpt, app, command, parse_options
 
-WorkspaceOpt = Annotated[Optional[Path], typer.Option(
+WorkspaceOpt = Annotated[Path | None, typer.Option(
     "--workspace", "-w", help="Workspace folder (default: the nearest one above the current "
                               "folder).")]
-LockOpt = Annotated[Optional[float], typer.Option(
+LockOpt = Annotated[float | None, typer.Option(
     "--lock-timeout", help="Seconds to wait for another visionflow process writing to the "
                            "workspace before giving up (default: wait).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
@@ -84,7 +84,7 @@ def init(directory: Annotated[Path, typer.Argument(help="Folder to make a worksp
 @command
 def add(
     src: Annotated[Path, typer.Argument(help="Dataset folder or annotation file, any format.")],
-    name: Annotated[Optional[str], typer.Option(
+    name: Annotated[str | None, typer.Option(
         "--name", "-n", help="Source name (default: the dataset folder's name).")] = None,
     from_: FromOpt = None,
     skip_errors: SkipOpt = False,
@@ -148,7 +148,7 @@ def sources(workspace: WorkspaceOpt = None, as_json: JsonOpt = False):
 def merge(
     srcs: Annotated[list[str], typer.Argument(help="Sources to combine: NAME or NAME@REVISION.")],
     name: Annotated[str, typer.Option("--name", "-n", help="Source to create (or revise).")],
-    map_: Annotated[Optional[list[str]], typer.Option(
+    map_: Annotated[list[str] | None, typer.Option(
         "--map", "-m", help="Rename a class of one source: SOURCE:OLD=NEW (repeatable).")] = None,
     renumber: Annotated[bool, typer.Option(
         help="Number the merged classes 1..N instead of keeping the sources' ids.")] = False,
@@ -232,13 +232,13 @@ def verify(workspace: WorkspaceOpt = None, as_json: JsonOpt = False):
 @_version_command
 def version_create(
     name: Annotated[str, typer.Option("--name", "-n", help="Name of the new version.")],
-    recipe: Annotated[Optional[Path], typer.Option(
+    recipe: Annotated[Path | None, typer.Option(
         help="Transform recipe file (see 'visionflow transform').")] = None,
     seed: Annotated[int, typer.Option(help="Seed for the recipe's random choices.")] = 0,
-    sources_: Annotated[Optional[str], typer.Option(
+    sources_: Annotated[str | None, typer.Option(
         "--sources", help="Comma-separated sources (NAME or NAME@REVISION); default: all, "
                           "latest revisions.")] = None,
-    like: Annotated[Optional[str], typer.Option(
+    like: Annotated[str | None, typer.Option(
         help="Re-create another version from its lineage (same revisions, recipe, seed).")] = None,
     workspace: WorkspaceOpt = None,
     lock_timeout: LockOpt = None,
@@ -354,7 +354,7 @@ def version_export(
              "or none.")] = "link",
     strict: Annotated[bool, typer.Option(help="Fail if the format cannot hold everything.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace a non-empty DST.")] = False,
-    option: Annotated[Optional[list[str]], typer.Option(
+    option: Annotated[list[str] | None, typer.Option(
         "--option", "-O", help="Writer option KEY=VALUE.")] = None,
     workspace: WorkspaceOpt = None,
 ):

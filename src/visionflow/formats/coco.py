@@ -55,8 +55,8 @@ def detect(path: Path) -> Detection | None:
     hits = [k.decode() for k in (b'"images"', b'"annotations"', b'"categories"') if k in head]
     if head.lstrip()[:1] != b"{" and not named:
         return None
-    if len(hits) < 2 and not named:
-        return None
+    if not named and ('"images"' not in hits or len(hits) < 2):
+        return None  # COCO always has "images"; Datumaro JSON has annotations + categories
     reasons = [f"{first.name} is JSON with {', '.join(hits)}" if hits else
                f"{first.name} is named like a COCO annotation file"]
     if first.name == ROBOFLOW_FILE:

@@ -24,7 +24,7 @@ Reading:
 - Rows without an `image_id` column are numbered 1..N. Width/height come from their columns,
   else from the image header. `category` may also hold class names (strings).
 - Images: a row's bytes are extracted once into a cache folder (read option `image_dir`,
-  default `<tmp>/visionflow-hf/<hash of the file>/<split>/`) so that images have a file on disk
+  default the visionflow cache folder, see io/cache.py) so that images have a file on disk
   like in every other format; a row with only a `path` (what `Dataset.to_parquet` writes for
   files given by path) points at that file inside the dataset folder (io.paths rules: absolute
   paths and `..` are refused).
@@ -35,11 +35,9 @@ Writing embeds each image's bytes as the Hub does (`--images none`: bytes null, 
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import re
-import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -52,6 +50,7 @@ from ..core.dataset import Dataset
 from ..core.errors import Error, FormatError, MissingImageError, OutputError, ParseError
 from ..core.geometry import xywh_to_xyxy, xyxy_to_xywh
 from ..core.images import UNSPLIT, Images, canonical_split
+from ..io.cache import cache_dir, source_key
 from ..io.paths import clean_relative, resolve_inside
 from . import common
 from .base import (
@@ -307,9 +306,7 @@ def _cache_dir(file: Path, ctx: ReadContext) -> Path:
     chosen = ctx.options.get("image_dir")
     if chosen:
         return Path(chosen)
-    st = file.stat()
-    key = hashlib.sha1(f"{file.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()
-    return Path(tempfile.gettempdir()) / "visionflow-hf" / key[:16]
+    return cache_dir("hf-parquet", source_key(file))
 
 
 def _extract(dest: Path, data: bytes) -> str:

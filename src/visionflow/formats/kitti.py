@@ -88,6 +88,8 @@ def detect(path: Path) -> Detection | None:
     if checked:
         reasons.append("lines of a type and 14 (or 15) numbers")
         return Detection("kitti", 0.9, tuple(reasons))
+    if (parts[0][0] / IMAGES_DIR).is_dir():  # label_2/ beside image_2/ is KITTI's own layout
+        return Detection("kitti", 0.85, (*reasons, "no label line to check (no objects)"))
     return Detection("kitti", 0.5, (*reasons, "but no label line to check"))
 
 

@@ -34,6 +34,11 @@ BUILTIN: dict[str, str] = {
     "cls-csv": "visionflow.formats.cls_csv",
     "jsonl-vlm": "visionflow.formats.jsonl_vlm",
     "datumaro": "visionflow.formats.datumaro",
+    "cityscapes": "visionflow.formats.cityscapes",
+    "yolo-keras": "visionflow.formats.yolo_keras",
+    "binary-masks": "visionflow.formats.binary_masks",
+    "open-images": "visionflow.formats.open_images",
+    "wider-face": "visionflow.formats.wider_face",
 }
 ENTRY_POINT_GROUP = "visionflow.formats"
 # Two candidates whose confidence differs by less than this are a tie.

@@ -322,7 +322,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
                                 "top": jf.num(y1), "width": jf.num(x2 - x1, 9),
                                 "height": jf.num(y2 - y1, 9)})
         metadata: dict[str, Any] = {}
-        if boxes.score is not None:
+        if boxes.score is not None and len(rows):
             metadata["objects"] = [{"confidence": float(boxes.score[r])} for r in rows]
         metadata.update({"class-map": class_map, "type": DETECTION, "human-annotated": "yes",
                          "job-name": f"labeling-job/{attr}"})

@@ -662,7 +662,9 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
             rows = order[bounds[i]:bounds[i + 1]]
             xml = ann_dir / f"{stems[i]}.xml"
             xml.parent.mkdir(parents=True, exist_ok=True)
-            xml.write_bytes(_annotation_xml(ds, i, boxes, rows, names))
+            data = _annotation_xml_fast(ds, i, boxes, rows, names)
+            xml.write_bytes(data if data is not None else
+                            _annotation_xml(ds, i, boxes, rows, names))
             advance(1)
 
     lists: dict[str, list[str]] = {}
@@ -769,6 +771,61 @@ def _annotation_xml(ds: Dataset, i: int, boxes: Annotations, rows: np.ndarray,
         root.append(_object_xml(boxes, int(r), names))
     etree.indent(root, space="  ")
     return etree.tostring(root, encoding="utf-8", pretty_print=True)
+
+
+_UNSAFE_TEXT = re.compile(r"[&<>\r\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+
+
+def _annotation_xml_fast(ds: Dataset, i: int, boxes: Annotations, rows: np.ndarray,
+                         names: dict[int, str]) -> bytes | None:
+    """The bytes `_annotation_xml` writes, built as text for the common case (no image attrs,
+    object attrs that are flags, pose or plain <attributes>, text needing no escaping); None
+    for anything else, which then takes the lxml path. Same output, ~10x less time."""
+    imgs = ds.images
+    if any(v[i] is not None for v in imgs.attrs.values()):
+        return None
+    filename = PurePosixPath(str(imgs.file_name[i])).name
+    parts = ["<annotation>\n  <folder>", DEFAULT_FOLDER, "</folder>\n  <filename>", filename,
+             "</filename>\n  <size>\n    <width>", str(int(imgs.width[i])),
+             "</width>\n    <height>", str(int(imgs.height[i])), "</height>\n    <depth>",
+             DEFAULT_DEPTH, "</depth>\n  </size>\n  <segmented>", DEFAULT_SEGMENTED,
+             "</segmented>\n"]
+    attr_cols = list(boxes.attrs.items())
+    texts = [filename]  # what came from the data: checked for characters needing escapes
+    for r in rows.tolist():
+        name = names[int(boxes.category_id[r])]
+        texts.append(name)
+        parts += ["  <object>\n    <name>", name, "</name>\n"]
+        attrs = {k: v[r] for k, v in attr_cols if v[r] is not None}
+        if "voc.pose" in attrs:
+            texts.append(_attr_text(attrs["voc.pose"]))
+            parts += ["    <pose>", texts[-1], "</pose>\n"]
+        for flag in FLAGS:
+            if flag in attrs:
+                texts.append(_flag_text(attrs[flag]))
+                parts += [f"    <{flag}>", texts[-1], f"</{flag}>\n"]
+        x1, y1, x2, y2 = (float(v) for v in boxes.xyxy[r])
+        x1, y1 = max(x1, 0.0), max(y1, 0.0)  # reported as loss.negative_coordinates
+        parts += ["    <bndbox>\n      <xmin>", common.fmt_float(x1 + 1),
+                  "</xmin>\n      <ymin>", common.fmt_float(y1 + 1), "</ymin>\n      <xmax>",
+                  common.fmt_float(x2), "</xmax>\n      <ymax>", common.fmt_float(y2),
+                  "</ymax>\n    </bndbox>\n"]
+        others = sorted(k for k in attrs if k not in FLAGS and k != "voc.pose")
+        if others:
+            if any(k.startswith("voc.") for k in others):
+                return None  # <voc.tag> children and <actions>: the lxml path
+            parts.append("    <attributes>\n")
+            for key in others:
+                texts += [key, _attr_text(attrs[key])]
+                parts += ["      <attribute>\n        <name>", key,
+                          "</name>\n        <value>", texts[-1],
+                          "</value>\n      </attribute>\n"]
+            parts.append("    </attributes>\n")
+        parts.append("  </object>\n")
+    parts.append("</annotation>\n")
+    if not all(texts) or _UNSAFE_TEXT.search("".join(texts)):
+        return None  # empty text (<x/> vs <x></x>) or escapes needed: the lxml path
+    return "".join(parts).encode("utf-8")
 
 
 def _object_xml(ann: Annotations, r: int, names: dict[int, str]) -> etree._Element:

@@ -34,18 +34,19 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from ..core.annotations import Annotations
 from ..core.categories import Categories, Category
 from ..core.dataset import Dataset
 from ..core.errors import FormatError, OutputError, ParseError, ValidationError
-from ..core.geometry import mask_to_rle, rle_to_mask
+from ..core.geometry import mask_to_rle
 from ..core.images import UNSPLIT, Images
 from ..io.images import MAX_PIXELS, is_image_file
 from ..io.paths import clean_relative, resolve_inside
 from . import common
 from .base import CLASS_ORDER, MASKS, Detection, Format, ReadContext, WriteContext
+from .masks import object_mask, rle_bounds
 
 VOC_CLASSES = ("background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car",
                "cat", "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person",
@@ -177,7 +178,7 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
     records = [r for r, v in zip(records, valid) if v]
     rle = np.empty(len(objects), object)
     rle[:] = [o[2] for o in objects]
-    boxes = np.array([_bounds(o[2]) for o in objects], np.float64).reshape(-1, 4)
+    boxes = np.array([rle_bounds(o[2]) for o in objects], np.float64).reshape(-1, 4)
     ann = Annotations.build([new_row[o[0]] for o in objects], [o[1] for o in objects], boxes,
                             rle=rle if len(objects) else None)
     images = Images.build([r["file_name"] for r in records], [r["size"][0] for r in records],
@@ -335,12 +336,6 @@ def _fill_sizes(records: list[dict], ctx: ReadContext) -> None:
         r["size"] = (int(w), int(h)) if w > 0 else None
 
 
-def _bounds(rle: dict) -> list[float]:
-    mask = rle_to_mask(rle)
-    cols, rows = np.flatnonzero(mask.any(axis=0)), np.flatnonzero(mask.any(axis=1))
-    return [float(cols[0]), float(rows[0]), float(cols[-1] + 1), float(rows[-1] + 1)]
-
-
 # --- write --------------------------------------------------------------------------------
 
 def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
@@ -367,7 +362,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
             obj = np.zeros((h, w), np.uint8)
             drawn: list[tuple[int, int]] = []  # (instance, pixels)
             for r in order[bounds[i]:bounds[i + 1]]:
-                mask = _mask_of(ann, int(r), w, h, has_rle[r], has_poly[r], imgs.file_name[i])
+                mask = object_mask(ann, int(r), w, h, has_rle[r], has_poly[r], imgs.file_name[i])
                 if mask is None:
                     continue  # a bare box: reported by the generic loss report
                 k = len(drawn) + 1
@@ -424,24 +419,6 @@ def _stems(imgs: Images, out_dir: Path) -> list[str]:
 
 def _image_name(name: str) -> str:
     return clean_relative(str(name), where=f"image {name!r}")
-
-
-def _mask_of(ann: Annotations, r: int, w: int, h: int, has_rle: bool, has_poly: bool,
-             image: str) -> np.ndarray | None:
-    if has_rle:
-        rle = ann.rle[r]
-        if list(rle.get("size", [])) != [h, w]:
-            raise OutputError(f"image {image!r}: mask of annotation {ann.id[r]} is "
-                              f"{rle.get('size')} (h, w), the image is [{h}, {w}]")
-        return rle_to_mask(rle)
-    if has_poly:
-        canvas = Image.new("L", (w, h), 0)
-        draw = ImageDraw.Draw(canvas)
-        for ring in ann.polygons.rings(r):
-            if len(ring) >= 3:
-                draw.polygon([(float(x), float(y)) for x, y in ring], fill=1, outline=1)
-        return np.array(canvas, dtype=bool)
-    return None
 
 
 FORMAT = Format(

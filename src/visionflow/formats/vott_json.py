@@ -177,9 +177,21 @@ def _parse_asset(entry: Any, where: str, base: Path, split: str) -> tuple[_Recor
                                  f"height, got {bb!r}")
             box = np.array([bb["left"], bb["top"], bb["left"] + bb["width"],
                             bb["top"] + bb["height"]], np.float64)
+            corners = _corners(reg.get("points"))
+            if corners is not None and np.allclose(corners, box, rtol=0, atol=1e-6):
+                box = corners  # the exact right/bottom edges, not left + width
         attrs = {"vott.id": reg["id"]} if isinstance(reg.get("id"), str) else {}
         rec.regions.append(_Region(labels, box, ring, attrs, f"{w_reg} ({', '.join(labels)})"))
     return rec, skipped
+
+
+def _corners(points: Any) -> np.ndarray | None:
+    """Bounds of a rectangle region's 4 corner points, when they are 4 numeric points."""
+    if not isinstance(points, list) or len(points) != 4 or not all(
+            isinstance(q, dict) and jf.is_number(q.get("x")) and jf.is_number(q.get("y"))
+            for q in points):
+        return None
+    return points_bounds(np.array([[q["x"], q["y"]] for q in points], np.float64))
 
 
 def _build(records: list[_Record], tags: list[str], ctx: ReadContext) -> Dataset:

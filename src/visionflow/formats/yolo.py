@@ -47,6 +47,23 @@ Rules this module follows (and writes down so nobody has to guess):
   reads a whole file as polygons as soon as one line is); an object with several rings is merged
   into one ring joined by zero-width bridges (what Ultralytics' COCO converter does) and reported
   as `loss.polygons.multi_ring`.
+
+What each trainer accepts (checked against their dataset code):
+- Ultralytics YOLOv8 / YOLO11 (ultralytics/data/utils.py check_det_dataset): train and val keys
+  required (`validation` is renamed val); `names` (dict or list) or `nc`, both must agree when
+  both are present; `path` optional, relative paths resolve against the yaml's folder when it is
+  absent; train/val/test name a folder, a .txt list or a list of those; labels by
+  img2label_paths: the last `/images/` becomes `/labels/`, the suffix `.txt`.
+- YOLOv5 (ultralytics/yolov5 utils/general.py check_dataset, v7.0): train, val and names
+  required, nc derived from names; a relative or missing `path` resolves against the yolov5
+  repository folder, not the yaml's (give --data an absolute `path:` or run from the dataset's
+  parent); labels by the same img2label_paths. Releases before v7.0 read `nc` from the yaml.
+- YOLOv7 (WongKinYiu/yolov7 train.py, utils/datasets.py): `nc` required and must equal
+  len(names); names is used as a list (test.py enumerates it: a dict shows indices instead of
+  class names); train/val paths resolve against the working folder; labels by the same
+  /images/ -> /labels/ substitution.
+This writer therefore writes both `nc` and `names`; names stay an index -> name mapping (the
+Ultralytics form), which YOLOv7 trains with but prints as indices.
 """
 
 from __future__ import annotations
@@ -813,6 +830,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     for s in sorted((s for s in present if s), key=_split_order):
         doc[s] = f"images/{s}"
     doc.update(yaml_task_keys(ds, task, kpt_shape))
+    doc["nc"] = len(ds.categories)  # YOLOv7 and YOLOv5 before v7.0 read nc, not len(names)
     doc["names"] = {i: name for i, name in enumerate(ds.categories.names)}
     extra = [s for s in present if s and s not in SPLIT_KEYS]
     doc[SIDECAR_KEY] = sidecar_for(ds, task, sorted(extra, key=_split_order))

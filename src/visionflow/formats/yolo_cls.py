@@ -55,8 +55,8 @@ def detect(path: Path) -> Detection | None:
     if any(f.name.lower().endswith(_ANNOTATION_SUFFIXES) for f in top_files):
         return None
     if any((path.parent / d).is_dir() for d in ("labels", "Labels", "annotations",
-                                                 "Annotations")):
-        return None  # the images folder of a detection layout
+                                                 "Annotations", "gtFine")):
+        return None  # the images folder of a detection layout (Cityscapes: gtFine/)
     split_names = [d.name for d in top_dirs if d.name in KNOWN_SPLITS]
     if split_names and len(split_names) == len(top_dirs):
         classes, stray = 0, False

@@ -236,7 +236,7 @@ def _pair_by_iou(a: np.ndarray, b: np.ndarray) -> int:
     x2 = np.minimum(a[:, None, 2], b[None, :, 2])
     y2 = np.minimum(a[:, None, 3], b[None, :, 3])
     inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = lambda r: (r[:, 2] - r[:, 0]) * (r[:, 3] - r[:, 1])  # noqa: E731
+    area = lambda r: (r[:, 2] - r[:, 0]) * (r[:, 3] - r[:, 1])
     with np.errstate(invalid="ignore", divide="ignore"):
         iou = inter / (area(a)[:, None] + area(b)[None, :] - inter)
     iou = np.nan_to_num(iou, nan=0.0)

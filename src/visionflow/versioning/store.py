@@ -83,17 +83,18 @@ class BlobStore:
         """Store many files in parallel threads, at most BATCH in flight (memory stays bounded
         however many there are); returns their hashes in order and how many were new."""
         out: list[str] = []
-        new = 0
+        new: set[str] = set()  # two threads may store the same new content at once
         one = _guard(lambda p: self._put_file(p, move))
         with ThreadPoolExecutor(WORKERS) as pool:
             for start in range(0, len(paths), BATCH):
                 chunk = paths[start:start + BATCH]
                 for sha, is_new in pool.map(one, chunk):
                     out.append(sha)
-                    new += is_new
+                    if is_new:
+                        new.add(sha)
                 if progress:
                     progress(len(chunk))
-        return out, new
+        return out, len(new)
 
     def sha_of_path(self, path: str | Path) -> str | None:
         """The hash a blob path stands for, or None when the path is not one of our blobs."""

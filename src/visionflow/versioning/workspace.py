@@ -34,9 +34,9 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import orjson
@@ -175,10 +175,10 @@ class Workspace:
     def close(self) -> None:
         self._con.close()
 
-    def __enter__(self) -> Workspace:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
@@ -720,7 +720,7 @@ def _author() -> str:
     if _AUTHOR is None:
         try:
             name = subprocess.run(["git", "config", "user.name"], capture_output=True,
-                                  text=True, timeout=2).stdout.strip()
+                                  text=True, timeout=2, check=False).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             name = ""
         try:
@@ -732,7 +732,7 @@ def _author() -> str:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def _vf_version() -> str:

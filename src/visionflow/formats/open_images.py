@@ -1,0 +1,756 @@
+"""Open Images (V5/V6) CSV: `annotations/*.csv` beside `images/<subset>/<ImageID>.jpg`.
+
+    annotations/class-descriptions-boxable.csv       /m/011k07,Tortoise   (LabelName -> name)
+    annotations/<subset>-annotations-bbox.csv
+        ImageID,Source,LabelName,Confidence,XMin,XMax,YMin,YMax,IsOccluded,IsTruncated,
+        IsGroupOf,IsDepiction,IsInside
+    annotations/<subset>-annotations-human-imagelabels[-boxable].csv
+        ImageID,Source,LabelName,Confidence
+    annotations/<subset>-images-with-rotation.csv    (or image_ids_and_rotation.csv)
+        ImageID,Subset,OriginalURL,...,Rotation      (every image, negatives included)
+
+Layouts read: the dataset folder (CSVs in annotations/ or at its top level, V6 `oidv6-` names
+and V5 `*-images-with-labels-with-rotation.csv` alike), the annotations folder, or one bbox or
+image-label CSV (then only that file's annotations, and the images of its subset, are read).
+
+Rules:
+- Box coordinates are normalized (0..1) and multiplied by the image size, which comes from
+  Datumaro's `annotations/images.meta` (`<ImageID> <height> <width>`) or else the image header;
+  an image with neither is a MissingImageError. The writer writes 12 decimals (exact to 1e-9 px
+  and stable on re-writing) and images.meta for every image.
+- Classes: category names are display names, ids 1..N in the order of the class description
+  file (class-descriptions-boxable.csv, else oidv*-class-descriptions.csv, else
+  class-descriptions.csv; the others only name MIDs the first lacks). Every listed class is a
+  category. The MIDs are kept in `meta["open-images"]["label_names"]` ({"<category id>": MID});
+  the writer uses them and, for categories without one, the category name itself as its MID
+  (as Datumaro does; "<name>#<id>" if taken). A LabelName no description file lists is a
+  ValidationError. bbox_labels_600_hierarchy.json gives each class's supercategory (its first
+  parent's name, when the parent is a class); the writer writes a supercategory that names
+  another class back into it (others are reported as lost).
+- Image labels -> image-level labels (all-NaN box). Confidence -> score; the text "1" (a human
+  annotation) means no score and is what the writer writes for one, any other text ("0" for a
+  verified absent label, "0.7", "1.0") is a score.
+- Attrs: IsOccluded/IsTruncated -> "occluded"/"truncated" (as VOC and KITTI name them),
+  IsGroupOf/IsDepiction/IsInside -> "open-images.is_group_of" / ".is_depiction" /
+  ".is_inside", as 0/1 ints, None for -1 (unknown). Source -> "open-images.source" (None when
+  empty). Other image-description columns (URLs, Rotation, ...) are not read; instance masks
+  (*-annotations-object-segmentation.csv) are not read and are reported.
+- Subsets: "train", "validation" -> "val", "test"; "default" is UNSPLIT (Datumaro's name), which
+  the writer writes back. Images are read in the order train, val, test, others, each in the
+  order of the files. ImageIDs are global: an ImageID in two subsets is an OutputError when
+  writing. The ImageID is the file name without its extension (subfolders allowed).
+- Written (Datumaro's layout): annotations/class-descriptions-boxable.csv (no header, as in V6),
+  <subset>-images-with-rotation.csv, <subset>-annotations-bbox.csv and
+  <subset>-annotations-human-imagelabels.csv (when the subset has boxes / labels), images.meta,
+  and images/<subset>/<file_name>.
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import io
+import os
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from ..core.annotations import Annotations
+from ..core.categories import Categories, Category
+from ..core.dataset import Dataset
+from ..core.errors import (
+    FormatError,
+    MissingImageError,
+    OutputError,
+    ParseError,
+    UnsafeInputError,
+    ValidationError,
+)
+from ..core.images import UNSPLIT, Images, canonical_split
+from ..io.images import is_image_file
+from ..io.paths import clean_relative, resolve_inside
+from . import common
+from .base import (
+    ATTRIBUTES,
+    BOXES,
+    CLASS_ORDER,
+    LABELS,
+    SCORES,
+    Detection,
+    Format,
+    ReadContext,
+    WriteContext,
+)
+
+NAME = "open-images"
+NS = NAME + "."
+ANN_DIR, IMAGES_DIR = "annotations", "images"
+IMAGE_META = "images.meta"
+HIERARCHY = "bbox_labels_600_hierarchy.json"
+CLASS_FILE = "class-descriptions-boxable.csv"
+CLASS_PATTERNS = (CLASS_FILE, "oidv*-class-descriptions*.csv", "class-descriptions.csv")
+ALL_IMAGES_FILE = "image_ids_and_rotation.csv"
+IMAGES_SUFFIXES = ("-images-with-rotation.csv", "-images-with-labels-with-rotation.csv")
+BOX_SUFFIX = "-annotations-bbox.csv"
+LABEL_SUFFIX = "-annotations-human-imagelabels.csv"
+_LABEL_FILE = re.compile(r".*-annotations-(human|machine)-imagelabels(-boxable)?\.csv")
+MASK_SUFFIX = "-annotations-object-segmentation.csv"
+IMAGE_FIELDS = ("ImageID", "Subset", "OriginalURL", "OriginalLandingURL", "License",
+                "AuthorProfileURL", "Author", "Title", "OriginalSize", "OriginalMD5",
+                "Thumbnail300KURL", "Rotation")
+LABEL_FIELDS = ("ImageID", "Source", "LabelName", "Confidence")
+BOX_FIELDS = ("ImageID", "Source", "LabelName", "Confidence", "XMin", "XMax", "YMin", "YMax",
+              "IsOccluded", "IsTruncated", "IsGroupOf", "IsDepiction", "IsInside")
+# CSV flag column -> attr name.
+FLAGS = {"IsOccluded": "occluded", "IsTruncated": "truncated", "IsGroupOf": NS + "is_group_of",
+         "IsDepiction": NS + "is_depiction", "IsInside": NS + "is_inside"}
+SOURCE = NS + "source"
+DEFAULT_SUBSET = "default"
+_SUBSET_OUT = {"val": "validation", UNSPLIT: DEFAULT_SUBSET}
+_OIDV = re.compile(r"^oidv\d+-")
+DECIMALS = 12
+_SPLIT_ORDER = {"train": 0, "val": 1, "test": 2}
+
+
+# --- detect ---------------------------------------------------------------------------------
+
+def detect(path: Path) -> Detection | None:
+    found = _locate(Path(path))
+    if found is None:
+        return None
+    _, _, files = found
+    reasons: list[str] = []
+    confidence = 0.0
+    for kind, need, score in (("boxes", ("ImageID", "LabelName", "XMin", "XMax", "YMin", "YMax"),
+                               0.95),
+                              ("labels", LABEL_FIELDS, 0.85),
+                              ("images", ("ImageID", "Subset"), 0.75)):
+        if files[kind]:
+            header = _header(files[kind][0])
+            if header is None or not all(c in header for c in need):
+                return None
+            reasons.append(f"{files[kind][0].name}: header {','.join(header[:6])}"
+                           f"{',...' if len(header) > 6 else ''}")
+            confidence = score
+            break
+    if not reasons:
+        return None
+    if files["classes"]:
+        reasons.append(f"class descriptions {files['classes'][0].name}")
+        confidence = min(0.95, confidence + 0.05)
+    elif not files["boxes"] and not files["labels"]:
+        return None  # image lists alone are not a dataset
+    return Detection(NAME, confidence, tuple(reasons))
+
+
+def _header(file: Path) -> list[str] | None:
+    try:
+        with open(file, encoding="utf-8-sig", newline="") as f:
+            line = f.readline(4096)
+        return [c.strip() for c in next(csv.reader([line]))]
+    except (OSError, UnicodeDecodeError, StopIteration, csv.Error):
+        return None
+
+
+# --- read -----------------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class _Image:
+    image_id: str
+    split: str
+    subset: str          # the folder name under images/
+    where: str
+    file_name: str = ""
+    path: str | None = None
+    width: int = 0
+    height: int = 0
+
+
+@dataclass(slots=True)
+class _Row:
+    image: _Image
+    mid: str
+    where: str
+    box_norm: tuple[float, float, float, float] | None  # xmin, xmax, ymin, ymax
+    score: float
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+def read(path: Path, ctx: ReadContext) -> Dataset:
+    path = Path(path)
+    found = _locate(path)
+    if found is None:
+        raise FormatError(f"{path}: no Open Images annotation CSV (expected annotations/"
+                          f"<subset>{BOX_SUFFIX}, <subset>{LABEL_SUFFIX} or "
+                          f"<subset>{IMAGES_SUFFIXES[0]})")
+    root, ann_dir, files = found
+    mids, names, extra_names = _read_classes(files["classes"], ctx)
+    images: dict[str, _Image] = {}
+    only_split = None
+    if path.is_file():
+        only_split = _split(_subset_of_file(path))
+    for file in files["images"]:
+        _read_image_list(file, images, only_split, ctx)
+    rows: list[_Row] = []
+    for file in files["labels"] + files["boxes"]:
+        _read_annotations(file, file in files["boxes"], images, rows, ctx)
+    for file in files["masks"]:
+        ctx.report.add("warning", NS + "masks", f"instance masks in {file.name} are not read "
+                       "(Open Images masks are not supported)", where=str(file))
+    _locate_images(root, list(images.values()), ctx)
+    _read_sizes(ann_dir, list(images.values()), ctx)
+    kept = sorted((im for im in images.values() if im.width > 0 and im.height > 0),
+                  key=lambda im: _SPLIT_ORDER.get(im.split, 3))  # stable: file order within
+
+    # Classes: every listed class, then MIDs only the other description files name.
+    order = list(mids)
+    seen = set(order)
+    good: list[_Row] = []
+    for r in rows:
+        if r.mid not in seen:
+            if r.mid not in extra_names:
+                ctx.fail(ValidationError(r.where, f"LabelName {r.mid!r} is not in the class "
+                                         f"descriptions ({_names(files['classes'])}); add it "
+                                         "there"))
+                continue
+            order.append(r.mid)
+            seen.add(r.mid)
+        good.append(r)
+    cat_id = {mid: i for i, mid in enumerate(order, 1)}
+    parents = _read_hierarchy(ann_dir / HIERARCHY, ctx)
+    display = {**extra_names, **names}
+    cats = Categories(Category(cat_id[m], display.get(m, m),
+                               display[parents[m]] if parents.get(m) in cat_id else None)
+                      for m in order)
+
+    row_of = {id(im): k for k, im in enumerate(kept)}
+    good = [r for r in good if id(r.image) in row_of]
+    good.sort(key=lambda r: row_of[id(r.image)])  # stable: labels before boxes, file order
+    table = Images.build([im.file_name for im in kept], [im.width for im in kept],
+                         [im.height for im in kept], split=[im.split for im in kept],
+                         path=[im.path for im in kept])
+    xyxy = np.full((len(good), 4), np.nan)
+    for k, r in enumerate(good):
+        if r.box_norm is not None:
+            x0, x1, y0, y1 = r.box_norm
+            w, h = r.image.width, r.image.height
+            xyxy[k] = (x0 * w, y0 * h, x1 * w, y1 * h)
+    columns: dict[str, Any] = {}
+    scores = np.array([r.score for r in good], np.float64)
+    if not np.isnan(scores).all():
+        columns["score"] = scores
+    keys = [SOURCE, *FLAGS.values()]
+    attrs = {k: _objects([r.attrs.get(k) for r in good]) for k in keys if good}
+    ann = Annotations.build([row_of[id(r.image)] for r in good], [cat_id[r.mid] for r in good],
+                            xyxy, attrs=attrs, **columns)
+    meta = {NAME: {"label_names": {str(cat_id[m]): m for m in order}}}
+    ds = Dataset(table, ann, cats, meta)
+    return common.finish_read(ds, ctx, where_annotation=lambda k: good[k].where,
+                              where_image=lambda k: kept[k].where)
+
+
+def _locate(path: Path) -> tuple[Path, Path, dict[str, list[Path]]] | None:
+    """(dataset folder, annotations folder, files by kind) or None."""
+    only: Path | None = None
+    if path.is_file():
+        if not (path.name.endswith(BOX_SUFFIX) or _LABEL_FILE.fullmatch(path.name)):
+            return None
+        only, ann_dir = path, path.parent
+    elif path.is_dir():
+        ann_dir = path / ANN_DIR if (path / ANN_DIR).is_dir() else path
+    else:
+        return None
+    root = ann_dir.parent if ann_dir.name == ANN_DIR else ann_dir
+    try:
+        names = sorted(p.name for p in ann_dir.iterdir() if p.is_file() and
+                       p.suffix.lower() == ".csv" and not p.name.startswith("."))
+    except OSError:
+        return None
+    files: dict[str, list[Path]] = {k: [] for k in ("classes", "images", "labels", "boxes",
+                                                    "masks")}
+    for pattern in CLASS_PATTERNS:
+        files["classes"] += [ann_dir / n for n in names if fnmatch.fnmatch(n, pattern)
+                             and ann_dir / n not in files["classes"]]
+    if ALL_IMAGES_FILE in names:
+        files["images"] = [ann_dir / ALL_IMAGES_FILE]
+    else:
+        files["images"] = [ann_dir / n for n in names if n.endswith(IMAGES_SUFFIXES)]
+    files["labels"] = [ann_dir / n for n in names if _LABEL_FILE.fullmatch(n)]
+    files["boxes"] = [ann_dir / n for n in names if n.endswith(BOX_SUFFIX)]
+    files["masks"] = [ann_dir / n for n in names if n.endswith(MASK_SUFFIX)]
+    if only is not None:
+        files["labels"] = [only] if only in files["labels"] else []
+        files["boxes"] = [only] if only in files["boxes"] else []
+        files["masks"] = []
+    if not (files["boxes"] or files["labels"] or (files["images"] and files["classes"])):
+        return None
+    return root, ann_dir, files
+
+
+def _names(files: list[Path]) -> str:
+    return ", ".join(f.name for f in files) or f"no {CLASS_FILE} found"
+
+
+def _subset_of_file(file: Path) -> str:
+    """The subset an annotation file names: oidv6-train-annotations-bbox.csv -> "train"."""
+    name = file.name
+    m = _LABEL_FILE.fullmatch(name)
+    if m:
+        name = name[:m.start(1) - len("-annotations-")]
+    for suffix in (BOX_SUFFIX, *IMAGES_SUFFIXES, MASK_SUFFIX):
+        name = name.removesuffix(suffix)
+    return _OIDV.sub("", name) or DEFAULT_SUBSET
+
+
+def _split(subset: str) -> str:
+    return UNSPLIT if subset == DEFAULT_SUBSET else canonical_split(subset)
+
+
+def _csv_rows(file: Path, ctx: ReadContext, need: tuple[str, ...]
+              ) -> tuple[dict[str, int], list[tuple[int, list[str]]]] | None:
+    """Column index by name and (line, row) of every non-empty row; None after a ctx.fail."""
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        ctx.fail(ParseError(file, f"cannot read CSV as UTF-8 ({e.__class__.__name__})"))
+        return None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [c.strip() for c in next(reader)]
+    except (StopIteration, csv.Error):
+        ctx.fail(ParseError(f"{file}:1", f"empty file; expected the header {','.join(need)}"))
+        return None
+    missing = [c for c in need if c not in header]
+    if missing:
+        ctx.fail(ParseError(f"{file}:1", f"header lacks {','.join(missing)}; expected "
+                            f"{','.join(need)}"))
+        return None
+    cols = {c: header.index(c) for c in header}
+    width = max(cols[c] for c in need) + 1
+    out: list[tuple[int, list[str]]] = []
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:
+            ctx.fail(ParseError(f"{file}:{reader.line_num}", f"malformed CSV ({e})"))
+            break
+        if not row or not any(c.strip() for c in row):
+            continue
+        if len(row) < width:  # a short row is fine while it holds the columns read
+            ctx.fail(ParseError(f"{file}:{reader.line_num}", f"expected {len(header)} fields "
+                                f"({','.join(header)}), got {len(row)} ({','.join(row)!r})"))
+            continue
+        out.append((reader.line_num, row))
+    return cols, out
+
+
+def _read_classes(files: list[Path], ctx: ReadContext
+                  ) -> tuple[list[str], dict[str, str], dict[str, str]]:
+    """MIDs of the main description file in order, their names, names from the others."""
+    mids: list[str] = []
+    names: dict[str, str] = {}
+    extra: dict[str, str] = {}
+    for k, file in enumerate(files):
+        try:
+            text = file.read_text(encoding="utf-8-sig")
+            rows = list(csv.reader(io.StringIO(text, newline="")))
+        except (OSError, UnicodeDecodeError, csv.Error) as e:
+            ctx.fail(ParseError(file, f"cannot read CSV as UTF-8 ({e.__class__.__name__})"))
+            continue
+        for line, row in enumerate(rows, 1):
+            if not row or not any(c.strip() for c in row):
+                continue
+            if line == 1 and [c.strip() for c in row] == ["LabelName", "DisplayName"]:
+                continue
+            where = f"{file}:{line}"
+            if len(row) != 2 or not row[0].strip():
+                ctx.fail(ParseError(where, f"expected LabelName,DisplayName, got "
+                                    f"{','.join(row)!r}"))
+                continue
+            mid, name = row[0].strip(), row[1]
+            if k == 0:
+                if mid in names:
+                    ctx.fail(ValidationError(where, f"LabelName {mid!r} listed twice"))
+                    continue
+                mids.append(mid)
+                names[mid] = name
+            else:
+                extra.setdefault(mid, name)
+    return mids, names, extra
+
+
+def _read_hierarchy(file: Path, ctx: ReadContext) -> dict[str, str]:
+    """MID -> its first parent's MID."""
+    if not file.is_file():
+        return {}
+    try:
+        root = orjson.loads(file.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as e:
+        ctx.fail(ParseError(file, f"invalid JSON ({e.__class__.__name__}); expected "
+                            "{\"LabelName\": ..., \"Subcategory\": [...]}"))
+        return {}
+    parents: dict[str, str] = {}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        children = node.get("Subcategory") or []
+        for child in children if isinstance(children, list) else []:
+            if isinstance(child, dict) and isinstance(child.get("LabelName"), str):
+                parents.setdefault(child["LabelName"], str(node.get("LabelName")))
+                stack.append(child)
+    return parents
+
+
+def _safe_subset(subset: str, where: str) -> str:
+    if not subset or subset in (".", "..") or any(c in subset for c in "/\\\x00"):
+        raise UnsafeInputError(where, f"subset {subset!r} cannot name a folder under "
+                               f"{IMAGES_DIR}/")
+    return subset
+
+
+def _new_image(image_id: str, subset: str, where: str) -> _Image:
+    image_id = clean_relative(image_id, where=where)
+    subset = _safe_subset(subset, where)
+    return _Image(image_id, _split(subset), subset, where)
+
+
+def _read_image_list(file: Path, images: dict[str, _Image], only_split: str | None,
+                     ctx: ReadContext) -> None:
+    parsed = _csv_rows(file, ctx, ("ImageID", "Subset"))
+    if parsed is None:
+        return
+    cols, rows = parsed
+    for line, row in rows:
+        where = f"{file}:{line}"
+        image_id, subset = row[cols["ImageID"]].strip(), row[cols["Subset"]].strip()
+        if image_id in images:
+            ctx.fail(ValidationError(where, f"ImageID {image_id!r} listed twice (first at "
+                                     f"{images[image_id].where})"))
+            continue
+        try:
+            im = _new_image(image_id, subset, where)
+        except UnsafeInputError as e:
+            ctx.fail(e)
+            continue
+        if only_split is None or im.split == only_split:
+            images[image_id] = im
+
+
+def _read_annotations(file: Path, is_box: bool, images: dict[str, _Image], rows: list[_Row],
+                      ctx: ReadContext) -> None:
+    parsed = _csv_rows(file, ctx, BOX_FIELDS[:8] if is_box else LABEL_FIELDS)
+    if parsed is None:
+        return
+    cols, table = parsed
+    subset = _subset_of_file(file)
+    flags = [(c, a) for c, a in FLAGS.items() if c in cols]
+    source_col = cols.get("Source")
+    for line, row in table:
+        where = f"{file}:{line}"
+        image_id = row[cols["ImageID"]].strip()
+        im = images.get(image_id)
+        if im is None:
+            try:
+                im = images[image_id] = _new_image(image_id, subset, where)
+            except UnsafeInputError as e:
+                ctx.fail(e)
+                continue
+        try:
+            score = _number(row[cols["Confidence"]], "Confidence")
+            box = tuple(_number(row[cols[c]], c) for c in ("XMin", "XMax", "YMin", "YMax")) \
+                if is_box else None
+            attrs: dict[str, Any] = {a: _flag(row[cols[c]], c) for c, a in flags}
+        except ValueError as e:
+            ctx.fail(ParseError(where, str(e)))
+            continue
+        mid = row[cols["LabelName"]].strip()
+        if not mid:
+            ctx.fail(ParseError(where, "empty LabelName"))
+            continue
+        if row[cols["Confidence"]].strip() == "1":
+            score = float("nan")
+        source = row[source_col].strip() if source_col is not None else ""
+        attrs[SOURCE] = source or None
+        rows.append(_Row(im, mid, where, box, score, attrs))  # type: ignore[arg-type]
+
+
+def _number(text: str, column: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"column {column}: expected a number, got {text!r}") from None
+    if not np.isfinite(value):
+        raise ValueError(f"column {column}: expected a finite number, got {text!r}")
+    return value
+
+
+def _flag(text: str, column: str) -> int | None:
+    t = text.strip()
+    if t in ("", "-1"):
+        return None
+    if t in ("0", "1"):
+        return int(t)
+    raise ValueError(f"column {column}: expected 1, 0 or -1 (unknown), got {text!r}")
+
+
+def _locate_images(root: Path, images: list[_Image], ctx: ReadContext) -> None:
+    """file_name and path of each image: images/<subset>/<ImageID>.<ext>."""
+    image_dir = root / IMAGES_DIR
+    by_stem: dict[tuple[str, str], str] = {}
+    any_folder: dict[str, str | None] = {}
+    if image_dir.is_dir():
+        for dirpath, dirnames, files in os.walk(image_dir):
+            dirnames.sort()
+            rel_dir = Path(dirpath).relative_to(image_dir).as_posix()
+            if rel_dir == ".":
+                continue
+            subset, _, sub = rel_dir.partition("/")
+            for name in sorted(files):
+                if name.startswith(".") or not is_image_file(name):
+                    continue
+                rel = f"{sub}/{name}" if sub else name
+                stem = rel.rsplit(".", 1)[0]
+                by_stem.setdefault((subset, stem), rel)
+                # An ImageID found in several subset folders is not guessed.
+                any_folder[stem] = None if stem in any_folder else f"{subset}/{rel}"
+    for im in images:
+        rel = by_stem.get((im.subset, im.image_id))
+        folder = im.subset
+        if rel is None and any_folder.get(im.image_id):
+            folder, _, rel = any_folder[im.image_id].partition("/")  # type: ignore[union-attr]
+        if rel is None:
+            im.file_name = f"{im.image_id}.jpg"
+            continue
+        im.file_name = rel
+        try:
+            p = resolve_inside(image_dir, f"{folder}/{rel}", where=im.where)
+        except UnsafeInputError as e:
+            ctx.fail(e)
+            continue
+        im.path = str(p.absolute())
+
+
+def _read_sizes(ann_dir: Path, images: list[_Image], ctx: ReadContext) -> None:
+    meta = _read_image_meta(ann_dir / IMAGE_META, ctx)
+    need: list[_Image] = []
+    for im in images:
+        if im.image_id in meta:
+            im.height, im.width = meta[im.image_id]
+        elif im.path is not None:
+            need.append(im)
+        else:
+            ctx.fail(MissingImageError(im.where, f"image {IMAGES_DIR}/{im.subset}/"
+                                       f"{im.image_id}.* not found and not in {IMAGE_META}; "
+                                       "Open Images boxes are normalized, the size is needed"))
+    sizes = common.read_sizes([im.path for im in need], ctx, where=lambda i: need[i].where)
+    for im, (w, h) in zip(need, sizes):
+        im.width, im.height = int(w), int(h)
+
+
+def _read_image_meta(file: Path, ctx: ReadContext) -> dict[str, tuple[int, int]]:
+    """Datumaro's images.meta: `<ImageID> <height> <width>` lines, shell-like quoting."""
+    if not file.is_file():
+        return {}
+    out: dict[str, tuple[int, int]] = {}
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        ctx.fail(ParseError(file, f"cannot read as UTF-8 text ({e.__class__.__name__})"))
+        return out
+    for n, line in enumerate(lines, 1):
+        try:
+            fields = shlex.split(line, comments=True)
+            if not fields:
+                continue
+            if len(fields) != 3:
+                raise ValueError
+            h, w = int(fields[1]), int(fields[2])
+        except ValueError:
+            ctx.fail(ParseError(f"{file}:{n}", f"expected '<ImageID> <height> <width>', got "
+                                f"{line.strip()!r}"))
+            continue
+        out[fields[0]] = (h, w)
+    return out
+
+
+def _objects(values: list[Any]) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+# --- write ----------------------------------------------------------------------------------
+
+def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
+    imgs, ann = ds.images, ds.annotations
+    mids = _label_names(ds)
+    ann_dir = out_dir / ANN_DIR
+    ann_dir.mkdir()
+    _write_csv(ann_dir / CLASS_FILE, None,
+               [[mids[c.id], c.name] for c in ds.categories])
+
+    image_ids: list[str] = []
+    seen: dict[str, tuple[str, str]] = {}
+    for i in range(len(imgs)):
+        name = clean_relative(str(imgs.file_name[i]), where=f"image {imgs.file_name[i]!r}")
+        image_id = name.rsplit(".", 1)[0] if "." in name.rsplit("/", 1)[-1] else name
+        if image_id in seen:
+            first_split, first = seen[image_id]
+            raise OutputError(f"{out_dir}: images {first!r} ({first_split or 'unsplit'}) and "
+                              f"{name!r} ({imgs.split[i] or 'unsplit'}) would share the Open "
+                              f"Images ImageID {image_id!r}, which is global; rename one")
+        seen[image_id] = (imgs.split[i], name)
+        image_ids.append(image_id)
+
+    order = np.argsort(ann.image_index, kind="stable")
+    bounds = np.searchsorted(ann.image_index[order], np.arange(len(imgs) + 1))
+    bad = 0
+    subset_of: dict[str, str] = {}
+    for split in imgs.splits():
+        subset = _SUBSET_OUT.get(split, split)
+        if subset in (".", "..") or any(c in subset for c in "/\\\x00"):
+            raise OutputError(f"{out_dir}: split name {split!r} cannot be a folder name")
+        subset_of[split] = subset
+        image_rows, label_rows, box_rows = [], [], []
+        for i in np.flatnonzero(imgs.split == split):
+            i = int(i)
+            image_rows.append([image_ids[i], subset] + [""] * (len(IMAGE_FIELDS) - 2))
+            w, h = float(imgs.width[i]), float(imgs.height[i])
+            for r in order[bounds[i]:bounds[i + 1]]:
+                r = int(r)
+                base = [image_ids[i], _source(ann, r), mids[int(ann.category_id[r])],
+                        _confidence(ann, r)]
+                if ann.is_label[r]:
+                    label_rows.append(base)
+                    continue
+                x0, y0, x1, y1 = ann.xyxy[r]
+                flags = []
+                for attr in FLAGS.values():
+                    value, ok = _flag_out(ann, attr, r)
+                    bad += not ok
+                    flags.append(value)
+                box_rows.append(base + [common.fmt_float(v, DECIMALS) for v in
+                                        (x0 / w, x1 / w, y0 / h, y1 / h)] + flags)
+        _write_csv(ann_dir / f"{subset}{IMAGES_SUFFIXES[0]}", IMAGE_FIELDS, image_rows)
+        if label_rows:
+            _write_csv(ann_dir / f"{subset}{LABEL_SUFFIX}", LABEL_FIELDS, label_rows)
+        if box_rows:
+            _write_csv(ann_dir / f"{subset}{BOX_SUFFIX}", BOX_FIELDS, box_rows)
+    _write_hierarchy(ds, mids, ann_dir / HIERARCHY, ctx)
+    meta_lines = sorted(f"{shlex.quote(image_ids[i])} {imgs.height[i]} {imgs.width[i]}\n"
+                        for i in range(len(imgs)))
+    (ann_dir / IMAGE_META).write_text("".join(meta_lines), encoding="utf-8")
+    ctx.loss("attribute_values", bad, "occluded/truncated/open-images.is_* values that are "
+             "not 0/1 (written as -1, unknown)")
+    common.write_images(ds, lambda i: out_dir / IMAGES_DIR / subset_of[imgs.split[i]]
+                        / imgs.file_name[i], ctx)
+
+
+def _label_names(ds: Dataset) -> dict[int, str]:
+    """Category id -> MID: the ones read, else the category name (unique)."""
+    known = ds.meta.get(NAME, {}).get("label_names", {}) if isinstance(
+        ds.meta.get(NAME), dict) else {}
+    out: dict[int, str] = {}
+    taken: set[str] = set()
+    for c in ds.categories:
+        mid = known.get(str(c.id)) if isinstance(known, dict) else None
+        if not isinstance(mid, str) or not mid.strip() or mid in taken or mid != mid.strip():
+            mid = c.name.strip() or f"#{c.id}"
+            if mid in taken:
+                mid = f"{mid}#{c.id}"
+        out[c.id] = mid
+        taken.add(mid)
+    return out
+
+
+def _write_hierarchy(ds: Dataset, mids: dict[int, str], file: Path, ctx: WriteContext) -> None:
+    """bbox_labels_600_hierarchy.json from supercategories that name another class."""
+    first_by_name: dict[str, int] = {}
+    for c in ds.categories:
+        first_by_name.setdefault(c.name, c.id)
+    children: dict[int | None, list[int]] = {}
+    with_parent = [c for c in ds.categories if c.supercategory is not None]
+    for c in with_parent:
+        parent = first_by_name.get(c.supercategory)  # type: ignore[arg-type]
+        if parent is not None and parent != c.id:
+            children.setdefault(parent, []).append(c.id)
+    if not children:
+        ctx.loss("category_meta", len(with_parent), "supercategories that are not another "
+                 "class's name (the Open Images hierarchy links classes)")
+        return
+    has_parent = {k for kids in children.values() for k in kids}
+    reached: set[int] = set()
+
+    def node(cid: int) -> dict[str, Any]:
+        reached.add(cid)
+        out: dict[str, Any] = {"LabelName": mids[cid]}
+        kids = [k for k in children.get(cid, []) if k not in reached]
+        if kids:
+            out["Subcategory"] = [node(k) for k in kids]
+        return out
+
+    top = [node(c.id) for c in ds.categories if c.id in children and c.id not in has_parent]
+    root_mid = next(m for k in range(len(mids) + 1) for m in [f"/m/{k}"]
+                    if m not in mids.values())
+    file.write_bytes(orjson.dumps({"LabelName": root_mid, "Subcategory": top},
+                                  option=orjson.OPT_INDENT_2) + b"\n")
+    ctx.loss("category_meta", sum(not (c.id in has_parent and c.id in reached)
+                                  for c in with_parent),
+             "supercategories that are not another class's name, or that form a cycle (the "
+             "Open Images hierarchy links classes)")
+
+
+def _source(ann: Annotations, r: int) -> str:
+    value = ann.attrs[SOURCE][r] if SOURCE in ann.attrs else None
+    return "" if value is None else str(value)
+
+
+def _confidence(ann: Annotations, r: int) -> str:
+    if ann.score is None or np.isnan(ann.score[r]):
+        return "1"
+    s = float(ann.score[r])
+    return "1.0" if s == 1.0 else common.fmt_float(s)
+
+
+def _flag_out(ann: Annotations, attr: str, r: int) -> tuple[str, bool]:
+    value = ann.attrs[attr][r] if attr in ann.attrs else None
+    if value is None:
+        return "-1", True
+    if isinstance(value, (bool, np.bool_)):
+        return str(int(value)), True
+    if isinstance(value, (int, float, np.integer, np.floating)) and value in (0, 1):
+        return str(int(value)), True
+    if isinstance(value, str) and value.strip().lower() in ("0", "1", "true", "false"):
+        return ("1" if value.strip().lower() in ("1", "true") else "0"), True
+    return "-1", False
+
+
+def _write_csv(file: Path, header: tuple[str, ...] | None, rows: list[list[str]]) -> None:
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf, lineterminator="\n")
+    if header is not None:
+        w.writerow(header)
+    w.writerows(rows)
+    file.write_text(buf.getvalue(), encoding="utf-8")
+
+
+FORMAT = Format(
+    name=NAME,
+    description="Open Images V6 CSV (annotations/*-annotations-bbox.csv, image labels, class "
+                "descriptions; images/<subset>/<ImageID>.jpg)",
+    supports=frozenset({BOXES, LABELS, SCORES, ATTRIBUTES, CLASS_ORDER}),
+    detect=detect,
+    read=read,
+    write=write,
+    aliases=("open_images", "openimages", "oid"),
+    attributes=frozenset({"occluded", "truncated", *list(FLAGS.values())[2:], SOURCE}),
+)
