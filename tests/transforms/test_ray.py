@@ -8,6 +8,7 @@ from visionflow.transforms import Recipe, run
 
 from .synth import dataset, tree_bytes
 
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'visionflow[ray]')")
 
 

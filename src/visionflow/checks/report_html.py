@@ -136,7 +136,10 @@ def _thumbnail(ds, row: int, ann_rows: list[int]) -> str:
         image = draw_image(ds, row, class_names=False)
     except (Error, OSError, ValueError, SyntaxError) as e:
         return f"<div class=noimg>no picture: {_e(str(e)[:160])}</div>"
-    _outline(image, ds, ann_rows)
+    image = _outline(image, ds, ann_rows)
+    if max(image.size) < THUMB_SIZE // 2:  # tiny images: enlarge by a whole factor, crisp
+        k = THUMB_SIZE // max(image.size)
+        image = image.resize((image.width * k, image.height * k), Image.Resampling.NEAREST)
     image.thumbnail((THUMB_SIZE, THUMB_SIZE), Image.Resampling.LANCZOS)
     buf = io.BytesIO()
     image.save(buf, "JPEG", quality=80)
@@ -144,29 +147,51 @@ def _thumbnail(ds, row: int, ann_rows: list[int]) -> str:
     return f"<img alt='{_e(ds.images.file_name[row])}' src='data:image/jpeg;base64,{data}'>"
 
 
-def _outline(image: Image.Image, ds, ann_rows: list[int]) -> None:
-    """The offending annotations in red, thick, over whatever draw_image drew."""
+def _outline(image: Image.Image, ds, ann_rows: list[int]) -> Image.Image:
+    """The offending annotations in red, thick, over whatever draw_image drew. When they
+    reach outside the image, the canvas grows (gray margin, up to the image's size on each
+    side) so that they show."""
     if not ann_rows:
-        return
-    draw = ImageDraw.Draw(image)
-    t = max(2, round(max(image.size) / 120))
+        return image
     ann = ds.annotations
+    w, h = image.size
+    pts = [ann.xyxy[a].reshape(2, 2) for a in ann_rows if np.isfinite(ann.xyxy[a]).all()]
+    if ann.polygons is not None:
+        pts += [r for a in ann_rows for r in ann.polygons.rings(int(a)) if np.isfinite(r).all()]
+    if ann.keypoints is not None:
+        kp = ann.keypoints[ann_rows][:, :, :2].reshape(-1, 2)
+        pts.append(kp[np.isfinite(kp).all(axis=1)])
+    pts = np.concatenate(pts) if pts else np.zeros((0, 2))
+    lo = np.clip(np.floor(pts.min(axis=0)) if len(pts) else np.zeros(2), [-w, -h], 0)
+    hi = np.clip(np.ceil(pts.max(axis=0)) if len(pts) else np.array([w, h]), [w, h],
+                 [2 * w, 2 * h])
+    t = max(2, round(max(w, h) / 120))
+    ox, oy = int(-lo[0]) + (2 * t if lo[0] < 0 else 0), int(-lo[1]) + (2 * t if lo[1] < 0 else 0)
+    if ox or oy or hi[0] > w or hi[1] > h:
+        pad_w = int(hi[0] - w) + (2 * t if hi[0] > w else 0)
+        pad_h = int(hi[1] - h) + (2 * t if hi[1] > h else 0)
+        canvas = Image.new("RGB", (w + ox + pad_w, h + oy + pad_h), (90, 90, 90))
+        canvas.paste(image, (ox, oy))
+        image = canvas
+    draw = ImageDraw.Draw(image)
     for a in ann_rows:
         b = ann.xyxy[a]
         if np.isfinite(b).all():
-            x0, x1 = sorted((float(b[0]), float(b[2])))
-            y0, y1 = sorted((float(b[1]), float(b[3])))
+            x0, x1 = sorted((float(b[0]) + ox, float(b[2]) + ox))
+            y0, y1 = sorted((float(b[1]) + oy, float(b[3]) + oy))
             draw.rectangle([x0 - t, y0 - t, x1 + t, y1 + t], outline=HIGHLIGHT, width=t)
         if ann.polygons is not None:
             for ring in ann.polygons.rings(int(a)):
                 if len(ring) >= 2 and np.isfinite(ring).all():
-                    pts = [tuple(p) for p in ring.tolist()]
-                    draw.line(pts + [pts[0]], fill=HIGHLIGHT, width=t)
+                    pts_ = [(x + ox, y + oy) for x, y in ring.tolist()]
+                    draw.line(pts_ + [pts_[0]], fill=HIGHLIGHT, width=t)
         if ann.keypoints is not None:
             for x, y, v in ann.keypoints[a]:
                 if np.isfinite([x, y]).all() and v > 0:
+                    x, y = x + ox, y + oy
                     draw.ellipse([x - 2 * t, y - 2 * t, x + 2 * t, y + 2 * t], outline=HIGHLIGHT,
                                  width=t)
+    return image
 
 
 # --- charts ----------------------------------------------------------------------------------
@@ -366,7 +391,8 @@ details {{ margin: 6px 0; }} summary {{ cursor: pointer; }}
   font-size: 12px; overflow-wrap: anywhere; }}
 .card.error {{ border-left-color: #c62828; }}
 .card .pics {{ display: flex; gap: 4px; }}
-.card .pics img {{ max-width: 100%; min-width: 0; flex: 1; object-fit: contain; }}
+.card .pics img {{ max-width: 100%; max-height: 240px; min-width: 0; object-fit: contain;
+  margin: 0 auto; }}
 .card ul {{ padding-left: 16px; margin: 4px 0; }}
 .noimg {{ background: #eee; color: #555; padding: 20px 8px; width: 100%; }}
 .charts {{ display: flex; flex-wrap: wrap; gap: 18px; }}

@@ -34,20 +34,23 @@ SkipOpt = Annotated[bool, typer.Option(
     "--skip-errors", help="Report bad records and go on instead of stopping at the first.")]
 
 
-def command(fn):
+def command(fn=None, *, on: typer.Typer | None = None, name: str | None = None):
     """app.command() plus the one rule of the CLI: a visionflow.Error is one line on stderr and
-    exit status 1; Ctrl-C or SIGTERM leave no partial output and exit 130."""
-    @functools.wraps(fn)
-    def run(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except Error as e:
-            render.err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            render.err.print("interrupted; no output was written", highlight=False)
-            raise typer.Exit(130) from None
-    return app.command()(run)
+    exit status 1; Ctrl-C or SIGTERM leave no partial output and exit 130. `on` registers on a
+    sub-app (e.g. `visionflow version ...`) under `name`."""
+    def register(fn):
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except Error as e:
+                render.err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+                raise typer.Exit(1) from None
+            except KeyboardInterrupt:
+                render.err.print("interrupted; nothing was written", highlight=False)
+                raise typer.Exit(130) from None
+        return (on or app).command(name)(run)
+    return register(fn) if fn is not None else register
 
 
 def _version(value: bool) -> None:

@@ -5,7 +5,6 @@ calls one Workspace method and renders the result."""
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from pathlib import Path
@@ -38,19 +37,8 @@ app.add_typer(version_app, name="version")
 
 
 def _version_command(fn):
-    """The CLI's rule (see app.command) for the `version` group; `version_<name>` functions
-    become `version <name>`."""
-    @functools.wraps(fn)
-    def run(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except Error as e:
-            render.err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            render.err.print("interrupted; the workspace is unchanged", highlight=False)
-            raise typer.Exit(130) from None
-    return version_app.command(fn.__name__.removeprefix("version_"))(run)
+    """`version_<name>` functions become `visionflow version <name>`."""
+    return command(fn, on=version_app, name=fn.__name__.removeprefix("version_"))
 
 
 def _open(workspace: Path | None, lock_timeout: float | None = None) -> Workspace:
