@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         out = fn()
         results[name] = round(time.perf_counter() - t, 3)
         cpu = round(_cpu_seconds() - c, 3)
-        results[name.replace("_s", "_cpu_s")] = cpu
+        results[name[:-2] + "_cpu_s"] = cpu
         print(f"{name:34} {results[name]:8.2f} s wall {cpu:8.2f} s cpu (this process and its "
               "workers)", flush=True)
         return out

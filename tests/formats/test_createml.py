@@ -90,8 +90,8 @@ def test_other_json_is_not_createml(tmp_path, kind):
 BAD = [
     ("[{", vf.ParseError, r"x\.json:1:\d+: malformed JSON"),
     ('{"image": "a.jpg"}', vf.ParseError, r"x\.json: expected a JSON list"),
-    ('[{"annotations": []}]', vf.ParseError, r"x\.json: \[0\]: expected an object with an "
-     r"'image'"),
+    ('[{"annotations": []}]', vf.ParseError, (r"x\.json: \[0\]: expected an object with an "
+     r"'image'")),
     (json.dumps([{"image": "a.jpg", "annotations": [{"label": "c", "coordinates": {"x": 1}}]}]),
      vf.ParseError, r"x\.json: \[0\] \(a\.jpg\): annotations\[0\]: coordinates must be"),
     (json.dumps([{"image": "/etc/passwd", "annotations": []}]), vf.UnsafeInputError,

@@ -14,7 +14,6 @@ from visionflow.core.geometry import mask_to_rle, rle_area
 from visionflow.core.report import Report
 
 
-
 def cvat_xml(images: str, labels: str = "<label><name>cat</name></label>") -> str:
     return (f'<?xml version="1.0" encoding="utf-8"?>\n<annotations>\n<version>1.1</version>\n'
             f"<meta><task><labels>{labels}</labels></task></meta>\n{images}\n</annotations>\n")

@@ -198,8 +198,8 @@ def test_detection_labelme_vs_voc(tmp_path):
 BAD = [
     ('{"shapes": [', vf.ParseError, r"a\.json:1:\d+: malformed JSON"),
     (json.dumps({"shapes": [shape(points=[(1, 2)])], "imagePath": "a.jpg", "imageWidth": 64,
-                 "imageHeight": 48}), vf.ParseError, r"a\.json: shapes\[0\] \('cat'\): a "
-     r"rectangle needs 2 points, got 1"),
+                 "imageHeight": 48}), vf.ParseError, (r"a\.json: shapes\[0\] \('cat'\): a "
+     r"rectangle needs 2 points, got 1")),
     (json.dumps({"shapes": [shape(points=[("x", 2), (3, 4)])], "imagePath": "a.jpg"}),
      vf.ParseError, r"shapes\[0\] \('cat'\): points must be a list of \[x, y\] numbers"),
     (json.dumps({"shapes": [{"points": [[1, 2], [3, 4]]}], "imagePath": "a.jpg"}),

@@ -4,7 +4,6 @@ mapped to local files (never fetched), class ids, scores, writer options and bad
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -70,8 +69,8 @@ def test_semantic_segmentation_manifest(tmp_path):
 
 BAD = [
     ("{oops\n", vf.ParseError, r"output\.manifest:1:2: malformed JSON"),
-    ('{"x": 1}\n', vf.ParseError, r"output\.manifest:1: expected a JSON object with a "
-     r"\"source-ref\""),
+    ('{"x": 1}\n', vf.ParseError, (r"output\.manifest:1: expected a JSON object with a "
+     r"\"source-ref\"")),
     (line(anns=[{"class_id": "a", "left": 1, "top": 1, "width": 1, "height": 1}]) + "\n",
      vf.ParseError, r"output\.manifest:1 \(a\.jpg\): annotations\[0\]: class_id must be"),
     (line(anns=[{"class_id": 3}]) + "\n", vf.ParseError,

@@ -3,8 +3,6 @@ and bad input."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -58,12 +56,12 @@ def test_round_trip_with_splits_and_negatives(tmp_path):
 
 BAD = [
     (HEADER + '"a.jpg",1,2,3\n', vf.ParseError, r"x\.csv:2: expected 6 fields"),
-    (HEADER + '"a.jpg",1,two,3,4,"c"\n', vf.ParseError, r"x\.csv:2: xmin\.\.ymax must be "
-     r"numbers"),
-    (HEADER + '"../a.jpg",1,2,3,4,"c"\n', vf.UnsafeInputError, r"x\.csv:2: file name "
-     r"'\.\./a\.jpg' points outside"),
-    (HEADER + '"gone.jpg",1,2,3,4,"c"\n', vf.MissingImageError, r"x\.csv:2: image file "
-     r"'gone\.jpg' not found"),
+    (HEADER + '"a.jpg",1,two,3,4,"c"\n', vf.ParseError, (r"x\.csv:2: xmin\.\.ymax must be "
+     r"numbers")),
+    (HEADER + '"../a.jpg",1,2,3,4,"c"\n', vf.UnsafeInputError, (r"x\.csv:2: file name "
+     r"'\.\./a\.jpg' points outside")),
+    (HEADER + '"gone.jpg",1,2,3,4,"c"\n', vf.MissingImageError, (r"x\.csv:2: image file "
+     r"'gone\.jpg' not found")),
     (HEADER + '"a.jpg",1,2,300,4,"c"\n', vf.ValidationError, r"x\.csv:2: box lies outside"),
 ]
 

@@ -56,8 +56,8 @@ def detect(path: Path) -> Detection | None:
             continue
         if b'"image"' in h and b'"annotations"' in h and (b'"coordinates"' in h
                                                            or f.name == FILE_NAME):
-            reasons = [f"{f.name}: JSON list of {{image, annotations: [{{label, "
-                       "coordinates}]}} (CreateML)"]
+            reasons = [(f"{f.name}: JSON list of {{image, annotations: [{{label, "
+                       "coordinates}]}} (CreateML)")]
             if f.name == FILE_NAME:
                 reasons.append(f"Roboflow's {FILE_NAME} name")
             return Detection("createml", 0.9 if f.name == FILE_NAME else 0.85, tuple(reasons))

@@ -15,8 +15,9 @@ Layouts read: the XML file named by the user, or every <annotations> .xml file i
 (CVAT's annotations.xml; Datumaro's <subset>.xml). Images are looked up in
 images/<subset>/<name>, images/<name> and beside the XML. The split is the image's `subset`
 attribute, else the XML file's stem (train.xml -> "train"; annotations.xml and default.xml
-are unsplit). Written: annotations.xml (with `subset` on images that have a split) and the
-images under images/<split>/ (images/ when unsplit), as CVAT's project export does.
+are unsplit). Written: annotations.xml and the images under images/<split>/ (images/ when unsplit); with
+splits as CVAT's project export (<meta><project> with one <task><subset> per split and
+`subset` on each image), else as a task export.
 
 Mapping (pixel coordinates are continuous in CVAT and here, so values pass unchanged):
 - box -> box; `rotation` != 0 -> oriented box (corners turned clockwise about the centre,
@@ -62,8 +63,19 @@ from ..core.images import UNSPLIT, Images, canonical_split
 from ..io.paths import clean_relative, resolve_inside
 from . import _jsonfmt as jf
 from . import common
-from .base import (ATTRIBUTES, BOXES, CLASS_ORDER, IMAGE_IDS, LABELS, MASKS, POLYGONS,
-                   Detection, Format, ReadContext, WriteContext)
+from .base import (
+    ATTRIBUTES,
+    BOXES,
+    CLASS_ORDER,
+    IMAGE_IDS,
+    LABELS,
+    MASKS,
+    POLYGONS,
+    Detection,
+    Format,
+    ReadContext,
+    WriteContext,
+)
 from .voc import _head, _parse_xml, _root_tag
 
 OUTPUT_FILE = "annotations.xml"
@@ -462,14 +474,25 @@ def _destinations(ds: Dataset, out_dir: Path) -> list[str]:
 
 
 def _meta(ds: Dataset, names: dict[int, str]) -> etree._Element:
+    """A task's <meta>; with splits a project's, one task per split with its <subset>, as
+    CVAT's project export writes it (Datumaro reads each subset's images only then)."""
     meta = etree.Element("meta")
-    task = etree.SubElement(meta, "task")
-    _sub(task, "size", str(len(ds.images)))
-    _sub(task, "mode", "annotation")
     splits = [s for s in ds.images.splits() if s != UNSPLIT]
     if splits:
-        _sub(task, "subsets", "\n".join(splits))
-    labels = etree.SubElement(task, "labels")
+        owner = etree.SubElement(meta, "project")
+        _sub(owner, "name", "visionflow")
+        tasks = etree.SubElement(owner, "tasks")
+        for split in splits:
+            task = etree.SubElement(tasks, "task")
+            _sub(task, "name", split)
+            _sub(task, "size", str(int((ds.images.split == split).sum())))
+            _sub(task, "mode", "annotation")
+            _sub(task, "subset", split)
+    else:
+        owner = etree.SubElement(meta, "task")
+        _sub(owner, "size", str(len(ds.images)))
+        _sub(owner, "mode", "annotation")
+    labels = etree.SubElement(owner, "labels")
     specs = ds.meta.get("cvat.labels") if isinstance(ds.meta.get("cvat.labels"), dict) else {}
     used = _used_attributes(ds)
     for c in ds.categories:

@@ -56,8 +56,18 @@ from ..core.images import UNSPLIT, Images
 from ..io.paths import clean_relative, resolve_inside
 from . import _jsonfmt as jf
 from . import common
-from .base import (BOXES, CLASS_ORDER, IMAGE_IDS, LABELS, MASKS, POLYGONS, Detection, Format,
-                   ReadContext, WriteContext)
+from .base import (
+    BOXES,
+    CLASS_ORDER,
+    IMAGE_IDS,
+    LABELS,
+    MASKS,
+    POLYGONS,
+    Detection,
+    Format,
+    ReadContext,
+    WriteContext,
+)
 
 OUTPUT_FILE = "result.json"
 CONFIG_FILE = "label_config.xml"
@@ -80,12 +90,12 @@ def detect(path: Path) -> Detection | None:
             continue
         if b'"data"' in h and (b'"annotations"' in h or b'"predictions"' in h):
             return Detection("label-studio", 0.9, (
-                f"{f.name}: JSON list of tasks with \"data\" and \"annotations\" "
-                "(Label Studio export)",))
+                (f"{f.name}: JSON list of tasks with \"data\" and \"annotations\" "
+                "(Label Studio export)"),))
         if b'"annotation_id"' in h and (b'"image"' in h):
             return Detection("label-studio", 0.8, (
-                f"{f.name}: JSON list with \"image\" and \"annotation_id\" (Label Studio "
-                "JSON-MIN export)",))
+                (f"{f.name}: JSON list with \"image\" and \"annotation_id\" (Label Studio "
+                "JSON-MIN export)"),))
     return None
 
 

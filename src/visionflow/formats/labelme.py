@@ -61,8 +61,17 @@ from ..core.images import UNSPLIT, Images
 from ..io.paths import clean_relative, resolve_inside
 from . import _jsonfmt as jf
 from . import common
-from .base import (ATTRIBUTES, BOXES, CLASS_ORDER, MASKS, POLYGONS, Detection, Format, ReadContext,
-                   WriteContext)
+from .base import (
+    ATTRIBUTES,
+    BOXES,
+    CLASS_ORDER,
+    MASKS,
+    POLYGONS,
+    Detection,
+    Format,
+    ReadContext,
+    WriteContext,
+)
 
 VERSION = "5.2.1"
 LABELS_FILE = "labels.txt"
@@ -311,7 +320,7 @@ def _mask_rle(mask_b64: Any, xy: np.ndarray, rec: _Record, where: str) -> tuple[
             crop = np.asarray(im.convert("L")) > 0
     except (binascii.Error, ValueError, OSError):
         raise ParseError(where, "mask is not a base64-encoded image") from None
-    x1, y1 = (int(round(v)) for v in xy.min(axis=0))
+    x1, y1 = (round(v) for v in xy.min(axis=0))
     h, w = crop.shape
     full = np.zeros((rec.height, rec.width), bool)
     if x1 < 0 or y1 < 0 or x1 + w > rec.width or y1 + h > rec.height:

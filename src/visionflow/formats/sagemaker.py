@@ -48,8 +48,16 @@ from ..core.images import UNSPLIT, Images
 from ..io.paths import clean_relative, resolve_inside
 from . import _jsonfmt as jf
 from . import common
-from .base import (BOXES, CATEGORY_IDS, CLASS_ORDER, SCORES, Detection, Format, ReadContext,
-                   WriteContext)
+from .base import (
+    BOXES,
+    CATEGORY_IDS,
+    CLASS_ORDER,
+    SCORES,
+    Detection,
+    Format,
+    ReadContext,
+    WriteContext,
+)
 
 OUTPUT_FILE = "output.manifest"
 DEFAULT_ATTRIBUTE = "bounding-box"
@@ -66,8 +74,8 @@ def detect(path: Path) -> Detection | None:
         if line.lstrip()[:1] == b"{" and b'"source-ref"' in line:
             kind = "semantic segmentation" if SEGMENTATION.encode() in line else "bounding box"
             return Detection("sagemaker", 0.9, (
-                f"{f.name}: JSON lines with \"source-ref\" (SageMaker Ground Truth {kind} "
-                "manifest)",))
+                (f"{f.name}: JSON lines with \"source-ref\" (SageMaker Ground Truth {kind} "
+                "manifest)"),))
     return None
 
 

@@ -31,7 +31,13 @@ import numpy as np
 from ..core.annotations import Annotations
 from ..core.categories import Categories
 from ..core.dataset import Dataset
-from ..core.errors import FormatError, MissingImageError, OutputError, ParseError
+from ..core.errors import (
+    FormatError,
+    MissingImageError,
+    OutputError,
+    ParseError,
+    UnsafeInputError,
+)
 from ..core.images import UNSPLIT, Images
 from ..io.images import is_image_file
 from ..io.paths import clean_relative, resolve_inside
@@ -142,8 +148,8 @@ def _read_csv(f: Path, split: str, ctx: ReadContext) -> list[_Record]:
             except ValueError:
                 ctx.fail(ParseError(where, f"xmin..ymax must be numbers, got {row[1:5]!r}"))
                 continue
-            except Exception as e:  # UnsafeInputError from clean_relative
-                ctx.fail(e)  # type: ignore[arg-type]
+            except UnsafeInputError as e:
+                ctx.fail(e)
                 continue
             if not all(np.isfinite(values)):
                 ctx.fail(ParseError(where, f"xmin..ymax must be finite, got {row[1:5]!r}"))

@@ -39,7 +39,15 @@ from ..core.images import UNSPLIT, Images
 from ..io.paths import clean_relative, resolve_inside
 from . import _jsonfmt as jf
 from . import common
-from .base import BOXES, CLASS_ORDER, POLYGONS, Detection, Format, ReadContext, WriteContext
+from .base import (
+    BOXES,
+    CLASS_ORDER,
+    POLYGONS,
+    Detection,
+    Format,
+    ReadContext,
+    WriteContext,
+)
 
 SUFFIX = "-export"
 VERSION = "2.2.0"
