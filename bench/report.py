@@ -85,8 +85,9 @@ def size_section(res: dict) -> list[str]:
     for tool in tools:
         lines.append(f"| {tool} | " + " | ".join(fmt_cell(res["tasks"][t].get(tool))
                                                   for t in tasks) + " |")
-    lines += ["", "Ratios (time): peer / visionflow (> 1: visionflow faster), and visionflow / "
-              "floor (1.0 = at the floor). Memory: peer / visionflow.", "",
+    lines += ["", "Ratios: peer / visionflow (> 1: visionflow faster or leaner), and visionflow / "
+              "floor (1.0 = at the floor); wall-time ratio, CPU-time ratio in brackets, peak "
+              "memory ratio.", "",
               "| ratio | " + " | ".join(TASK_TITLES.get(t, t) for t in tasks) + " |",
               "|---" * (len(tasks) + 1) + "|"]
     vf = {t: res["tasks"][t].get("visionflow", {}) for t in tasks}
@@ -101,14 +102,16 @@ def size_section(res: dict) -> list[str]:
             elif e.get("median_wall") is None:
                 cells.append(e.get("status", "failed").split(":")[0])
             else:
-                cells.append(f"{ratio(e['median_wall'], vf[t].get('median_wall'))} time, "
+                cells.append(f"{ratio(e['median_wall'], vf[t].get('median_wall'))} wall "
+                             f"({ratio(e.get('median_cpu'), vf[t].get('median_cpu'))} cpu), "
                              f"{ratio(e['median_rss_mib'], vf[t].get('median_rss_mib'))} mem")
         lines.append(f"| {peer} / visionflow | " + " | ".join(cells) + " |")
     for fl in FLOORS:
         if not any(fl in res["tasks"][t] for t in tasks):
             continue
-        cells = [ratio(vf[t].get("median_wall"), res["tasks"][t].get(fl, {}).get("median_wall"))
-                 if fl in res["tasks"][t] else "–" for t in tasks]
+        cells = [f"{ratio(vf[t].get('median_wall'), res['tasks'][t][fl].get('median_wall'))} "
+                 f"wall ({ratio(vf[t].get('median_cpu'), res['tasks'][t][fl].get('median_cpu'))}"
+                 " cpu)" if fl in res["tasks"][t] else "–" for t in tasks]
         lines.append(f"| visionflow / {fl} | " + " | ".join(cells) + " |")
     lines.append("")
     corr = res.get("correctness", {})
@@ -187,6 +190,7 @@ def plot(all_res: list[dict], path: Path) -> None:
             ax.set_xticklabels([TASK_TITLES.get(t, t) for t in tasks], rotation=30,
                                ha="right", fontsize=8)
             ax.set_yscale("log")
+            ax.set_ylim(bottom=0.1 if row == 0 else 10)
             ax.set_ylabel("wall s (log)" if row == 0 else "peak RSS MiB (log)")
             ax.set_title(f"{res['images']:,} images: {'time' if row == 0 else 'memory'}",
                          fontsize=10)

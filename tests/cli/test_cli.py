@@ -49,10 +49,27 @@ def _one_line_error(result, *fragments):
         assert f in " ".join(text.split()), text
 
 
-@pytest.mark.parametrize("command", COMMANDS)
-def test_help_has_examples(command):
-    result = run(command, "--help")
-    assert result.exit_code == 0 and "Examples" in result.stdout
+def _all_commands():
+    import typer.main
+    root = typer.main.get_command(app)
+    stack, found = [((), root)], []
+    while stack:
+        path, cmd = stack.pop()
+        if hasattr(cmd, "commands"):
+            stack += [((*path, name), sub) for name, sub in cmd.commands.items()]
+        else:
+            found.append(path)
+    return sorted(found)
+
+
+def test_core_commands_exist():
+    assert {c[0] for c in _all_commands()} >= set(COMMANDS)
+
+
+@pytest.mark.parametrize("command", _all_commands(), ids=" ".join)
+def test_every_command_has_help_with_examples(command):
+    result = run(*command, "--help")
+    assert result.exit_code == 0 and "Examples" in result.stdout, command
 
 
 def test_version_and_no_args():

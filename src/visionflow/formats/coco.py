@@ -13,6 +13,7 @@ kept: `area` and unknown keys as "coco.<key>" attrs, CVAT's `attributes` dict as
 from __future__ import annotations
 
 import gc
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -206,8 +207,9 @@ def _parse_images(file: Path, raw: list, split: str, root: Path,
     files = FileIndex(image_dir)
     ids, names, widths, heights, paths = [], [], [], [], []
     extras: dict[str, list] = {}
+    file_s, cwd = str(file), os.getcwd()  # once, not per image (Path.absolute() calls getcwd)
     for i, im in enumerate(raw):
-        where = f"{file}: images[{i}]"
+        where = f"{file_s}: images[{i}]"
         try:
             if not isinstance(im, dict):
                 raise ParseError(where, f"expected an object, got {type(im).__name__}")
@@ -227,7 +229,8 @@ def _parse_images(file: Path, raw: list, split: str, root: Path,
         names.append(name)
         widths.append(im["width"])
         heights.append(im["height"])
-        paths.append(str(located.absolute()) if located is not None else None)
+        paths.append(None if located is None else str(located) if located.is_absolute()
+                     else os.path.join(cwd, str(located)))
         row = len(ids) - 1
         for key, value in im.items():
             if key not in _IMAGE_KEYS:

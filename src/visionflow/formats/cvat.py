@@ -496,7 +496,9 @@ def _meta(ds: Dataset, names: dict[int, str]) -> etree._Element:
     specs = ds.meta.get("cvat.labels") if isinstance(ds.meta.get("cvat.labels"), dict) else {}
     used = _used_attributes(ds)
     for c in ds.categories:
-        if c.name in {label.findtext("name") for label in labels}:
+        # An empty name cannot be declared (CVAT and Datumaro refuse it); shapes may still
+        # use it, as Datumaro's own fixture does.
+        if not c.name or c.name in {label.findtext("name") for label in labels}:
             continue
         label = etree.SubElement(labels, "label")
         _sub(label, "name", c.name)

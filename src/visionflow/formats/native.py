@@ -23,7 +23,7 @@ from ..io.atomic import write_bytes_atomic
 from ..io.paths import clean_relative, resolve_inside
 from .base import (ANNOTATION_IDS, CATEGORY_META, CLASS_ORDER, IMAGE_IDS, ATTRIBUTES, BOXES, CATEGORY_IDS, ISCROWD, KEYPOINTS, LABELS, MASKS, OBB,
                    POLYGONS, SCORES, TRACK_IDS, Detection, Format, ReadContext, WriteContext)
-from .common import finish_read, write_images
+from .common import IMAGE_BYTES, finish_read, write_images
 
 SCHEMA_VERSION = "1.0"
 FILE_NAME = "visionflow.json"
@@ -147,7 +147,9 @@ def dumps(ds: Dataset) -> bytes:
         "categories": [c.to_dict() for c in ds.categories],
         "images": {"id": im.id, "file_name": list(im.file_name), "width": im.width,
                    "height": im.height, "split": list(im.split),
-                   "attrs": {k: list(v) for k, v in sorted(im.attrs.items())}},
+                   # Embedded image bytes are written as image files beside the JSON.
+                   "attrs": {k: list(v) for k, v in sorted(im.attrs.items())
+                             if k != IMAGE_BYTES}},
         "annotations": {
             "image_index": a.image_index, "category_id": a.category_id, "id": a.id,
             "xyxy": _nullable(a.xyxy),

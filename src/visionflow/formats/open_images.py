@@ -613,6 +613,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
 
     order = np.argsort(ann.image_index, kind="stable")
     bounds = np.searchsorted(ann.image_index[order], np.arange(len(imgs) + 1))
+    is_label = ann.is_label
     bad = 0
     subset_of: dict[str, str] = {}
     for split in imgs.splits():
@@ -629,7 +630,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
                 r = int(r)
                 base = [image_ids[i], _source(ann, r), mids[int(ann.category_id[r])],
                         _confidence(ann, r)]
-                if ann.is_label[r]:
+                if is_label[r]:
                     label_rows.append(base)
                     continue
                 x0, y0, x1, y1 = ann.xyxy[r]

@@ -14,8 +14,9 @@ is alone in its folder and lists none of them are read as images without boxes. 
 level when the dataset has at most one split, else in one folder per split (so that each
 split's images without boxes stay its own).
 
-Classes: Datumaro's `dataset_meta.json` ({"labels": [...]}) at the top gives the class order
-when present (the writer writes it); other names are sorted. Ids 1..N.
+Classes: Datumaro's `dataset_meta.json` ({"labels": [...]}) at the top (else beside the first
+CSV) gives the class order when present (the writer writes it at the top and beside each
+CSV, where Datumaro looks); other names are sorted. Ids 1..N.
 """
 
 from __future__ import annotations
@@ -121,7 +122,9 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
         r.width, r.height = int(w), int(h)
     records = sorted((r for r in records if r.width > 0 and r.height > 0),
                      key=lambda r: (r.split, r.file_name))
-    return _build(records, _read_meta(root / META_FILE, ctx), ctx)
+    metas = [root / META_FILE, *(f.parent / META_FILE for f in files)]
+    meta = next((m for m in metas if m.is_file()), root / META_FILE)
+    return _build(records, _read_meta(meta, ctx), ctx)
 
 
 def _read_csv(f: Path, split: str, ctx: ReadContext) -> list[_Record]:
@@ -243,7 +246,11 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
         target = (out_dir / split if nested else out_dir) / f"{split}{SUFFIX}.csv"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(buf.getvalue(), encoding="utf-8")
-    (out_dir / META_FILE).write_bytes(jf.dump({"labels": [c.name for c in ds.categories]}))
+    meta = jf.dump({"labels": [c.name for c in ds.categories]})
+    (out_dir / META_FILE).write_bytes(meta)
+    if nested:  # beside each CSV too: Datumaro looks for it there
+        for split in texts:
+            (out_dir / split / META_FILE).write_bytes(meta)
     common.write_images(ds, lambda i: dests[i], ctx)
 
 
