@@ -20,7 +20,8 @@ demo: install
 	$(PY) examples/build_demo.py $(DEMO)/photos
 	$(VF) detect $(DEMO)/photos
 	$(VF) info $(DEMO)/photos
-	rm -rf $(DEMO)/yolo $(DEMO)/voc $(DEMO)/coco-from-yolo
+	$(VF) check $(DEMO)/photos --report $(DEMO)/health.html
+	rm -rf $(DEMO)/yolo $(DEMO)/voc $(DEMO)/coco-from-yolo $(DEMO)/augmented
 	$(VF) convert $(DEMO)/photos $(DEMO)/yolo --to yolo
 	$(VF) convert $(DEMO)/photos $(DEMO)/voc --to voc
 	$(VF) convert $(DEMO)/yolo $(DEMO)/coco-from-yolo --to coco
@@ -28,7 +29,9 @@ demo: install
 	$(VF) show $(DEMO)/photos --out $(DEMO)/photos.png
 	$(VF) show $(DEMO)/yolo --out $(DEMO)/yolo.png
 	$(VF) show $(DEMO)/voc --out $(DEMO)/voc.png
-	@echo "demo done: open $(DEMO)/photos.png, $(DEMO)/yolo.png and $(DEMO)/voc.png"
+	$(VF) transform $(DEMO)/photos $(DEMO)/augmented --recipe examples/recipe.yaml --seed 7
+	$(VF) show $(DEMO)/augmented --out $(DEMO)/augmented.png --limit 12
+	@echo "demo done: open $(DEMO)/photos.png, yolo.png, voc.png, augmented.png and health.html"
 
 test: install
 	$(PY) -m pytest -n 2 -q
