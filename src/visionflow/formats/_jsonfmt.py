@@ -9,14 +9,20 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
 
+from ..core.annotations import Annotations
+from ..core.categories import Categories
+from ..core.dataset import Dataset
 from ..core.errors import ParseError
-from ..core.images import UNSPLIT
+from ..core.images import UNSPLIT, Images
+from . import common
+from .base import ReadContext
 
 MAX_JSON_BYTES = 4 << 30
 SPLIT_DIRS = {"train": "train", "training": "train", "val": "val", "valid": "val",
@@ -126,3 +132,46 @@ def category_order(names: list[str]) -> list[str]:
 
 def unsplit_name(split: str) -> str:
     return split if split != UNSPLIT else "default"
+
+
+@dataclass
+class BoxRecord:
+    """One image of a box-only labelling-tool export while it is read (CreateML, VoTT CSV)."""
+    file_name: str
+    split: str
+    path: str | None
+    where: str
+    boxes: list[tuple[str, Any, str]] = field(default_factory=list)  # (label, xyxy, where)
+    width: int = 0
+    height: int = 0
+
+
+def read_labels_meta(path: Path, ctx: ReadContext) -> list[str]:
+    """Class order from a {"labels": [...]} sidecar (dataset_meta.json); [] when absent."""
+    if not path.is_file():
+        return []
+    try:
+        doc = load(path)
+    except ParseError as e:
+        ctx.fail(e)
+        return []
+    labels = doc.get("labels") if isinstance(doc, dict) else None
+    if not isinstance(labels, list) or not all(isinstance(n, str) for n in labels):
+        ctx.fail(ParseError(path, "expected {\"labels\": [names...]}"))
+        return []
+    return list(dict.fromkeys(labels))
+
+
+def build_box_dataset(records: list[BoxRecord], labels: list[str], ctx: ReadContext) -> Dataset:
+    found = [n for r in records for n, _, _ in r.boxes]
+    names = labels + category_order([n for n in found if n not in set(labels)])
+    cat_id = {n: i for i, n in enumerate(names, 1)}
+    images = Images.build([r.file_name for r in records], [r.width for r in records],
+                          [r.height for r in records], split=[r.split for r in records],
+                          path=[r.path for r in records])
+    rows = [(i, b) for i, r in enumerate(records) for b in r.boxes]
+    ann = Annotations.build([i for i, _ in rows], [cat_id[b[0]] for _, b in rows],
+                            np.array([b[1] for _, b in rows], np.float64).reshape(-1, 4))
+    ds = Dataset(images, ann, Categories.from_names(names))
+    return common.finish_read(ds, ctx, where_annotation=lambda i: rows[i][1][2],
+                              where_image=lambda i: records[i].where)

@@ -25,17 +25,14 @@ files are objects or JSON lines; Label Studio's list items have "data").
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..core.annotations import Annotations
-from ..core.categories import Categories
 from ..core.dataset import Dataset
 from ..core.errors import Error, FormatError, MissingImageError, OutputError, ParseError
-from ..core.images import UNSPLIT, Images
+from ..core.images import UNSPLIT
 from ..io.paths import clean_relative, resolve_inside
 from . import _jsonfmt as jf
 from . import common
@@ -88,15 +85,7 @@ def _annotation_files(path: Path, probe: bool = False) -> list[tuple[str, Path]]
 
 # --- read -----------------------------------------------------------------------------------
 
-@dataclass
-class _Record:
-    file_name: str
-    split: str
-    path: str | None
-    where: str
-    boxes: list[tuple[str, np.ndarray, str]] = field(default_factory=list)
-    width: int = 0
-    height: int = 0
+_Record = jf.BoxRecord
 
 
 def read(path: Path, ctx: ReadContext) -> Dataset:
@@ -119,7 +108,7 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
     for r, (w, h) in zip(need, sizes):
         r.width, r.height = int(w), int(h)
     records = [r for r in records if r.width > 0 and r.height > 0]
-    return _build(records, _read_meta(root / META_FILE, ctx), ctx)
+    return jf.build_box_dataset(records, jf.read_labels_meta(root / META_FILE, ctx), ctx)
 
 
 def _read_file(f: Path, split: str, ctx: ReadContext) -> list[_Record]:
@@ -166,36 +155,6 @@ def _parse_item(item: Any, where: str, base: Path, split: str) -> _Record:
         rec.boxes.append((a["label"], np.array([x - bw / 2, y - bh / 2, x + bw / 2,
                                                 y + bh / 2]), w))
     return rec
-
-
-def _read_meta(path: Path, ctx: ReadContext) -> list[str]:
-    if not path.is_file():
-        return []
-    try:
-        doc = jf.load(path)
-    except ParseError as e:
-        ctx.fail(e)
-        return []
-    labels = doc.get("labels") if isinstance(doc, dict) else None
-    if not isinstance(labels, list) or not all(isinstance(n, str) for n in labels):
-        ctx.fail(ParseError(path, "expected {\"labels\": [names...]}"))
-        return []
-    return list(dict.fromkeys(labels))
-
-
-def _build(records: list[_Record], labels: list[str], ctx: ReadContext) -> Dataset:
-    found = [n for r in records for n, _, _ in r.boxes]
-    names = labels + jf.category_order([n for n in found if n not in set(labels)])
-    cat_id = {n: i for i, n in enumerate(names, 1)}
-    images = Images.build([r.file_name for r in records], [r.width for r in records],
-                          [r.height for r in records], split=[r.split for r in records],
-                          path=[r.path for r in records])
-    rows = [(i, b) for i, r in enumerate(records) for b in r.boxes]
-    ann = Annotations.build([i for i, _ in rows], [cat_id[b[0]] for _, b in rows],
-                            np.array([b[1] for _, b in rows], np.float64).reshape(-1, 4))
-    ds = Dataset(images, ann, Categories.from_names(names))
-    return common.finish_read(ds, ctx, where_annotation=lambda i: rows[i][1][2],
-                              where_image=lambda i: records[i].where)
 
 
 # --- write ----------------------------------------------------------------------------------

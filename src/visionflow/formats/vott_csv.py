@@ -24,13 +24,10 @@ from __future__ import annotations
 import csv
 import io
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..core.annotations import Annotations
-from ..core.categories import Categories
 from ..core.dataset import Dataset
 from ..core.errors import (
     FormatError,
@@ -39,7 +36,7 @@ from ..core.errors import (
     ParseError,
     UnsafeInputError,
 )
-from ..core.images import UNSPLIT, Images
+from ..core.images import UNSPLIT
 from ..io.images import is_image_file
 from ..io.paths import clean_relative, resolve_inside
 from . import _jsonfmt as jf
@@ -84,15 +81,7 @@ def _files(path: Path) -> list[Path]:
 
 # --- read -----------------------------------------------------------------------------------
 
-@dataclass
-class _Record:
-    file_name: str
-    split: str
-    path: str | None
-    where: str
-    boxes: list[tuple[str, tuple[float, float, float, float], str]] = field(default_factory=list)
-    width: int = 0
-    height: int = 0
+_Record = jf.BoxRecord
 
 
 def read(path: Path, ctx: ReadContext) -> Dataset:
@@ -124,7 +113,7 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
                      key=lambda r: (r.split, r.file_name))
     metas = [root / META_FILE, *(f.parent / META_FILE for f in files)]
     meta = next((m for m in metas if m.is_file()), root / META_FILE)
-    return _build(records, _read_meta(meta, ctx), ctx)
+    return jf.build_box_dataset(records, jf.read_labels_meta(meta, ctx), ctx)
 
 
 def _read_csv(f: Path, split: str, ctx: ReadContext) -> list[_Record]:
@@ -177,36 +166,6 @@ def _unlisted_images(folder: Path, split: str, listed: set[str]) -> list[_Record
         return []
     return [_Record(n, split, os.path.abspath(folder / n), str(folder / n))
             for n in names if n not in listed]
-
-
-def _read_meta(path: Path, ctx: ReadContext) -> list[str]:
-    if not path.is_file():
-        return []
-    try:
-        doc = jf.load(path)
-    except ParseError as e:
-        ctx.fail(e)
-        return []
-    labels = doc.get("labels") if isinstance(doc, dict) else None
-    if not isinstance(labels, list) or not all(isinstance(n, str) for n in labels):
-        ctx.fail(ParseError(path, "expected {\"labels\": [names...]}"))
-        return []
-    return list(dict.fromkeys(labels))
-
-
-def _build(records: list[_Record], labels: list[str], ctx: ReadContext) -> Dataset:
-    found = [n for r in records for n, _, _ in r.boxes]
-    names = labels + jf.category_order([n for n in found if n not in set(labels)])
-    cat_id = {n: i for i, n in enumerate(names, 1)}
-    images = Images.build([r.file_name for r in records], [r.width for r in records],
-                          [r.height for r in records], split=[r.split for r in records],
-                          path=[r.path for r in records])
-    rows = [(i, b) for i, r in enumerate(records) for b in r.boxes]
-    ann = Annotations.build([i for i, _ in rows], [cat_id[b[0]] for _, b in rows],
-                            np.array([b[1] for _, b in rows], np.float64).reshape(-1, 4))
-    ds = Dataset(images, ann, Categories.from_names(names))
-    return common.finish_read(ds, ctx, where_annotation=lambda i: rows[i][1][2],
-                              where_image=lambda i: records[i].where)
 
 
 # --- write ----------------------------------------------------------------------------------
