@@ -34,7 +34,7 @@ from ..core.report import Report
 from . import functional as F
 from .ops import InvalidStep, Mosaic, Op, Resize
 from .recipe import Recipe, RecipeError
-from .sample import Sample, decode, output_bytes, place
+from .sample import Sample, output_bytes, place
 
 ENGINES = ("local", "ray")
 _CHUNK = 8
