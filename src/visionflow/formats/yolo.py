@@ -86,7 +86,7 @@ from ..core.dataset import Dataset
 from ..core.errors import Error, OutputError, ParseError, UnsafeInputError
 from ..core.images import UNSPLIT, Images
 from ..io.images import is_image_file
-from ..io.paths import clean_relative, resolve_inside
+from ..io.paths import FileIndex, clean_relative, resolve_inside
 from . import common
 from .base import (BOXES, CATEGORY_IDS, CATEGORY_META, CLASS_ORDER, KEYPOINTS, OBB, POLYGONS,
                    Detection,
@@ -346,15 +346,19 @@ class LabelLines:
         # count -> image rows, file indices, line numbers, flat values
         self.blocks: dict[int, tuple[list[int], list[int], list[int], list[float]]] = {}
         self._errors: list[tuple[int, int, Error]] = []
+        self._indexes: dict[Path, FileIndex] = {}
 
     def read_file(self, root: Path, label_rel: str, image_row: int, ctx: ReadContext) -> None:
         shown = str(root / label_rel)
+        index = self._indexes.get(root)
+        if index is None:
+            index = self._indexes[root] = FileIndex(root)  # one listing, not a realpath a file
         try:
-            path = resolve_inside(root, label_rel, where=shown)
+            path = index.locate(label_rel, where=shown)
         except UnsafeInputError as e:
             self._errors.append((image_row, 0, e))
             return
-        if not path.is_file():
+        if path is None:
             return  # no label file: an image without objects (a negative)
         try:
             text = path.read_text(encoding="utf-8-sig")
@@ -663,11 +667,12 @@ def _image_files(root: Path, rel: str, ctx: ReadContext) -> list[str]:
         for f in sorted(filenames):
             if is_image_file(f) and not f.startswith("."):
                 r = f if here == "." else f"{here}/{f}"
-                try:
-                    resolve_inside(root, r, where=str(root / r))
-                except UnsafeInputError as e:
-                    ctx.fail(e)
-                    continue
+                if os.path.islink(os.path.join(dirpath, f)):  # walked folders are real ones
+                    try:
+                        resolve_inside(root, r, where=str(root / r))
+                    except UnsafeInputError as e:
+                        ctx.fail(e)
+                        continue
                 out.append(r)
     return sorted(out)
 
