@@ -43,6 +43,7 @@ import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -56,7 +57,7 @@ from ..core.errors import (FormatError, MissingImageError, OutputError, ParseErr
                            UnsafeInputError)
 from ..core.images import UNSPLIT, Images
 from ..io.images import IMAGE_SUFFIXES
-from ..io.paths import clean_relative, resolve_inside
+from ..io.paths import FileIndex, clean_relative, resolve_inside
 from . import common
 from .base import ATTRIBUTES, BOXES, CLASS_ORDER, Detection, Format, ReadContext, WriteContext
 
@@ -171,6 +172,11 @@ class _Layout:
     xml_files: list[Path]    # sorted
     lists: bool              # ImageSets/Main lists apply
     split_dirs: dict[Path, str] = field(default_factory=dict)  # Roboflow: train/*.xml, ...
+
+    @cached_property
+    def files(self) -> FileIndex:
+        """The root's files, listed once: locating an image costs no realpath."""
+        return FileIndex(self.root)
 
 
 @dataclass
@@ -446,8 +452,8 @@ def _find_image(layout: _Layout, xml: Path, name: str, rel_dir: str, folder: str
             pass  # <folder> is informational (often "VOC2007" or a path elsewhere)
     candidates.append(file_name)
     for rel in dict.fromkeys(candidates):
-        p = resolve_inside(layout.root, rel, where=where)
-        if p.is_file():
+        p = layout.files.locate(rel, where=where)
+        if p is not None:
             return file_name, os.path.abspath(p)
     return file_name, None
 
@@ -460,8 +466,8 @@ def _find_by_stem(layout: _Layout, stem: str, where: str,
         for suffix in IMAGE_SUFFIXES:
             for s in (suffix, suffix.upper()):
                 rel = f"{stem}{s}" if d == "." else f"{d}/{stem}{s}"
-                p = resolve_inside(layout.root, rel, where=where)
-                if p.is_file():
+                p = layout.files.locate(rel, where=where)
+                if p is not None:
                     return f"{stem}{s}", os.path.abspath(p)
     return None, None
 
