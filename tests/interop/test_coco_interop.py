@@ -1,6 +1,5 @@
 """pycocotools, the reference COCO implementation, reads what we write and agrees with us."""
 
-import json
 
 import numpy as np
 import pytest

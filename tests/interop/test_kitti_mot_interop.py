@@ -10,27 +10,10 @@ import visionflow as vf
 from tests.conftest import make_image, shared_path
 
 dm = pytest.importorskip("datumaro")
+from .datumaro_common import ours as _ours  # noqa: E402
+from .datumaro_common import theirs as _theirs  # noqa: E402
 
 pytestmark = pytest.mark.interop
-
-
-def _theirs(path, fmt) -> dict[tuple[str, str], list]:
-    ds = dm.Dataset.import_from(str(path), fmt)
-    labels = ds.categories()[dm.AnnotationType.label]
-    return {(item.subset, str(item.id)): sorted(
-        (labels[a.label].name, tuple(round(v, 4) for v in (a.x, a.y, a.x + a.w, a.y + a.h)))
-        for a in item.annotations if a.type == dm.AnnotationType.bbox) for item in ds}
-
-
-def _ours(ds: vf.Dataset, subset_of, id_of) -> dict[tuple[str, str], list]:
-    names = {c.id: c.name for c in ds.categories}
-    out = {}
-    for r in range(len(ds.images)):
-        rows = np.flatnonzero(ds.annotations.image_index == r)
-        out[(subset_of(ds.images.split[r]), id_of(r))] = sorted(
-            (names[int(ds.annotations.category_id[i])],
-             tuple(round(float(v), 4) for v in ds.annotations.xyxy[i])) for i in rows)
-    return out
 
 
 def test_datumaro_reads_our_kitti(tmp_path):
