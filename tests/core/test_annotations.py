@@ -70,3 +70,18 @@ def test_select_images_remaps_annotations():
     assert sub.images.file_name.tolist() == ["b.jpg", "c.jpg"]
     assert sub.annotations.image_index.tolist() == [1, 1]
     assert sub.annotations.id.tolist() == [2, 3]
+
+
+def test_from_objects_builds_only_the_columns_objects_use():
+    ring = np.array([[0, 0], [2, 0], [2, 2]])
+    ann = vf.Annotations.from_objects(
+        [0, 0, 1], [1, 2, 1], [[0, 0, 2, 2], [1, 1, 4, 4], [0, 0, 1, 1]],
+        rings=[[ring], [], []], rle=[None, None, None], obb=[None, np.ones((4, 2)), None],
+        attrs=[{"occluded": 1}, {}, {"note": "x"}])
+    assert ann.polygons.counts().tolist() == [1, 0, 0]
+    assert ann.rle is None  # no object has a mask
+    assert np.isnan(ann.obb[[0, 2]]).all() and ann.obb[1].tolist() == [[1, 1]] * 4
+    assert ann.attr("occluded").tolist() == [1, None, None]
+    assert list(ann.attrs) == ["occluded", "note"]
+    empty = vf.Annotations.from_objects([], [], [], rings=[], attrs=[])
+    assert len(empty) == 0 and empty.polygons is None

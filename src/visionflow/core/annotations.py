@@ -149,6 +149,35 @@ class Annotations:
         return cls(image_index, np.asarray(category_id, dtype=np.int64).reshape(-1), ids,
                    np.asarray(xyxy, dtype=np.float64).reshape(n, 4), **columns)
 
+    @classmethod
+    def from_objects(cls, image_index: Sequence[int], category_id: Sequence[int], xyxy: Any, *,
+                     rings: Sequence[Sequence[np.ndarray]] | None = None,
+                     rle: Sequence[dict | None] | None = None,
+                     obb: Sequence[np.ndarray | None] | None = None,
+                     attrs: Sequence[dict[str, Any]] | None = None) -> Annotations:
+        """From per-object values, as readers of tools that list objects one by one have them.
+
+        rings, rle and obb hold one entry per object ([] or None where it has none); attrs one
+        dict per object. A column that no object uses stays None.
+        """
+        n = len(image_index)
+        columns: dict[str, Any] = {}
+        if rings is not None and any(len(r) for r in rings):
+            columns["polygons"] = Polygons.from_lists(rings)
+        if rle is not None and any(r is not None for r in rle):
+            columns["rle"] = _objects(rle)
+        if obb is not None and any(o is not None for o in obb):
+            filled = np.full((n, 4, 2), np.nan)
+            for j, o in enumerate(obb):
+                if o is not None:
+                    filled[j] = o
+            columns["obb"] = filled
+        if attrs is not None:
+            keys = dict.fromkeys(k for a in attrs for k in a)
+            columns["attrs"] = {k: _objects([a.get(k) for a in attrs]) for k in keys}
+        return cls.build(image_index, category_id, np.asarray(xyxy, np.float64).reshape(n, 4),
+                         **columns)
+
     def __len__(self) -> int:
         return len(self.image_index)
 
@@ -292,6 +321,12 @@ class Annotations:
         keys = sorted({k for p in parts for k in p.attrs})
         cols["attrs"] = {k: np.concatenate([p.attr(k) for p in parts]) for k in keys}
         return Annotations(**cols)
+
+
+def _objects(values: Sequence[Any]) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = list(values)
+    return out
 
 
 def _same_keypoints(a: np.ndarray, b: np.ndarray, atol: float) -> bool:

@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 from lxml import etree
 
-from ..core.annotations import Annotations, Polygons
+from ..core.annotations import Annotations
 from ..core.categories import Categories
 from ..core.dataset import Dataset
 from ..core.errors import Error, FormatError, OutputError, ParseError, UnsafeInputError
@@ -395,22 +395,11 @@ def _build(records: list[_Record], labels: dict[str, list], ctx: ReadContext) ->
                           split=[r.split for r in records], path=[r.path for r in records],
                           attrs={k: [r.attrs.get(k) for r in records] for k in img_keys})
     shapes = [(i, s) for i, r in enumerate(records) for s in r.shapes]
-    keys = list(dict.fromkeys(k for _, s in shapes for k in s.attrs))
-    obb = None
-    if any(s.obb is not None for _, s in shapes):
-        obb = np.full((len(shapes), 4, 2), np.nan)
-        for j, (_, s) in enumerate(shapes):
-            if s.obb is not None:
-                obb[j] = s.obb
-    ann = Annotations.build(
+    ann = Annotations.from_objects(
         [i for i, _ in shapes], [cat_id[s.label] for _, s in shapes],
-        np.array([s.box for _, s in shapes], np.float64).reshape(-1, 4),
-        polygons=Polygons.from_lists([s.rings for _, s in shapes])
-        if any(s.rings for _, s in shapes) else None,
-        rle=jf.objects([s.rle for _, s in shapes])
-        if any(s.rle is not None for _, s in shapes) else None,
-        obb=obb,
-        attrs={k: jf.objects([s.attrs.get(k) for _, s in shapes]) for k in keys})
+        [s.box for _, s in shapes], rings=[s.rings for _, s in shapes],
+        rle=[s.rle for _, s in shapes], obb=[s.obb for _, s in shapes],
+        attrs=[s.attrs for _, s in shapes])
     meta = {"cvat.labels": labels} if any(labels.values()) else {}
     ds = Dataset(images, ann, Categories.from_names(names), meta)
     return common.finish_read(ds, ctx, where_annotation=lambda i: shapes[i][1].where,

@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 from lxml import etree
 
-from ..core.annotations import Annotations, Polygons
+from ..core.annotations import Annotations
 from ..core.categories import Categories
 from ..core.dataset import Dataset
 from ..core.errors import Error, FormatError, OutputError, ParseError, UnsafeInputError
@@ -459,22 +459,11 @@ def _build(records: list[_Record], config: list[str], ctx: ReadContext) -> Datas
                           path=[r.path for r in records],
                           attrs={k: [r.attrs.get(k) for r in records] for k in img_keys})
     objs = [(i, o) for i, r in enumerate(records) for o in r.objects]
-    keys = list(dict.fromkeys(k for _, o in objs for k in o.attrs))
-    obb = None
-    if any(o.obb is not None for _, o in objs):
-        obb = np.full((len(objs), 4, 2), np.nan)
-        for j, (_, o) in enumerate(objs):
-            if o.obb is not None:
-                obb[j] = o.obb
-    ann = Annotations.build(
-        [i for i, _ in objs], [cat_id[o.label] for _, o in objs],
-        np.array([o.box for _, o in objs], np.float64).reshape(-1, 4),
-        polygons=Polygons.from_lists([[o.ring] if o.ring is not None else [] for _, o in objs])
-        if any(o.ring is not None for _, o in objs) else None,
-        rle=jf.objects([o.rle for _, o in objs]) if any(o.rle is not None for _, o in objs)
-        else None,
-        obb=obb,
-        attrs={k: jf.objects([o.attrs.get(k) for _, o in objs]) for k in keys})
+    ann = Annotations.from_objects(
+        [i for i, _ in objs], [cat_id[o.label] for _, o in objs], [o.box for _, o in objs],
+        rings=[[o.ring] if o.ring is not None else [] for _, o in objs],
+        rle=[o.rle for _, o in objs], obb=[o.obb for _, o in objs],
+        attrs=[o.attrs for _, o in objs])
     ds = Dataset(images, ann, Categories.from_names(names))
     return common.finish_read(ds, ctx, where_annotation=lambda i: objs[i][1].where,
                               where_image=lambda i: records[i].where)

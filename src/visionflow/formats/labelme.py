@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..core.annotations import Annotations, Polygons
+from ..core.annotations import Annotations
 from ..core.categories import Categories
 from ..core.dataset import Dataset
 from ..core.errors import Error, FormatError, OutputError, ParseError, UnsafeInputError
@@ -364,15 +364,10 @@ def _build(records: list[_Record], labels: list[str], ctx: ReadContext) -> Datas
                           path=[r.path for r in records],
                           attrs={k: [r.attrs.get(k) for r in records] for k in img_keys})
     shapes = [(i, s) for i, r in enumerate(records) for s in r.shapes]
-    keys = list(dict.fromkeys(k for _, s in shapes for k in s.attrs))
-    has_poly = any(s.rings for _, s in shapes)
-    has_rle = any(s.rle is not None for _, s in shapes)
-    ann = Annotations.build(
-        [i for i, _ in shapes], [cat_id[s.label] for _, s in shapes],
-        np.array([s.box for _, s in shapes], np.float64).reshape(-1, 4),
-        polygons=Polygons.from_lists([s.rings for _, s in shapes]) if has_poly else None,
-        rle=jf.objects([s.rle for _, s in shapes]) if has_rle else None,
-        attrs={k: jf.objects([s.attrs.get(k) for _, s in shapes]) for k in keys})
+    ann = Annotations.from_objects(
+        [i for i, _ in shapes], [cat_id[s.label] for _, s in shapes], [s.box for _, s in shapes],
+        rings=[s.rings for _, s in shapes], rle=[s.rle for _, s in shapes],
+        attrs=[s.attrs for _, s in shapes])
     ds = Dataset(images, ann, Categories.from_names(names))
     return common.finish_read(ds, ctx, where_annotation=lambda i: shapes[i][1].where,
                               where_image=lambda i: records[i].where)

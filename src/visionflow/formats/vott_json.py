@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.annotations import Annotations, Polygons
+from ..core.annotations import Annotations
 from ..core.categories import Categories
 from ..core.dataset import Dataset
 from ..core.errors import Error, FormatError, OutputError, ParseError
@@ -213,14 +213,10 @@ def _build(records: list[_Record], tags: list[str], ctx: ReadContext) -> Dataset
                           path=[r.path for r in records],
                           attrs={k: [r.attrs.get(k) for r in records] for k in img_keys})
     rows = [(i, g, t) for i, r in enumerate(records) for g in r.regions for t in g.labels]
-    keys = list(dict.fromkeys(k for _, g, _ in rows for k in g.attrs))
-    ann = Annotations.build(
-        [i for i, _, _ in rows], [cat_id[t] for _, _, t in rows],
-        np.array([g.box for _, g, _ in rows], np.float64).reshape(-1, 4),
-        polygons=Polygons.from_lists([[g.ring] if g.ring is not None else []
-                                      for _, g, _ in rows])
-        if any(g.ring is not None for _, g, _ in rows) else None,
-        attrs={k: jf.objects([g.attrs.get(k) for _, g, _ in rows]) for k in keys})
+    ann = Annotations.from_objects(
+        [i for i, _, _ in rows], [cat_id[t] for _, _, t in rows], [g.box for _, g, _ in rows],
+        rings=[[g.ring] if g.ring is not None else [] for _, g, _ in rows],
+        attrs=[g.attrs for _, g, _ in rows])
     ds = Dataset(images, ann, Categories.from_names(names))
     return common.finish_read(ds, ctx, where_annotation=lambda i: rows[i][1].where,
                               where_image=lambda i: records[i].where)
