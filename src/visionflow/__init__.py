@@ -17,9 +17,30 @@ from .core.errors import (AmbiguousFormat, Error, FormatError, LossError, Missin
                           ValidationError)
 from .core.images import UNSPLIT, Images
 from .core.report import Finding, Report
-from .versioning import Workspace
-from .checks import CheckConfig, CheckFinding, FixOptions, check, fix
-from . import transforms  # noqa: E402  (Recipe, run, split, rebalance)
+
+# Versioning, checks and transforms pull in SQLite, image scanning and albumentations-sized
+# imports; loading them on first use keeps `import visionflow` (and every CLI run) short.
+_LAZY = {
+    "Workspace": "visionflow.versioning", "CheckConfig": "visionflow.checks",
+    "CheckFinding": "visionflow.checks", "FixOptions": "visionflow.checks",
+    "check": "visionflow.checks", "fix": "visionflow.checks",
+}
+
+
+def __getattr__(name: str):
+    import importlib
+    if name == "transforms":  # Recipe, run, split, rebalance
+        return importlib.import_module("visionflow.transforms")
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'visionflow' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __version__ = "0.1.0"
 

@@ -10,9 +10,21 @@ Nothing here prints: the CLI (cli/check.py) and the HTML report render the findi
 """
 
 from .config import CheckConfig
-from .findings import CheckFinding
-from .fix import FixOptions, FixResult, fix, fix_path
-from .run import CheckResult, check, check_path
+
+# The check families pull in image scanning and HTML rendering: loaded on first use so that
+# the CLI's option defaults (CheckConfig) cost nothing.
+_LAZY = {"CheckFinding": ".findings", "FixOptions": ".fix", "FixResult": ".fix", "fix": ".fix",
+         "fix_path": ".fix", "CheckResult": ".run", "check": ".run", "check_path": ".run"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["CheckConfig", "CheckFinding", "CheckResult", "FixOptions", "FixResult", "check",
            "check_path", "fix", "fix_path"]

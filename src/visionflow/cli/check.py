@@ -11,10 +11,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from ..checks import CheckConfig, FixOptions
-from ..checks.fix import fix_path
-from ..checks.findings import SEVERITY_RANK
-from ..checks.run import FAIL_LEVELS, check_path
+from ..checks.config import CheckConfig
 from ..core.errors import Error, OutputError
 from . import render
 from .app import FromOpt, command
@@ -86,6 +83,8 @@ def check(
 
       visionflow check data/ --no-images --iou 0.9 --min-size 8 --input-size 1280
     """
+    from ..checks.run import FAIL_LEVELS, check_path
+
     if fail_on not in FAIL_LEVELS:
         raise Error(f"--fail-on must be one of {', '.join(FAIL_LEVELS)}, got {fail_on!r}")
     if report is not None and report.suffix.lower() not in (".html", ".htm"):
@@ -160,6 +159,8 @@ def fix(
         if not sep or not old.strip() or not new.strip():
             raise Error(f"--remap expects OLD=NEW, got {pair!r}")
         mapping[old.strip()] = new.strip()
+    from ..checks.fix import FixOptions, fix_path
+
     options = FixOptions(remap=mapping, drop_classes=tuple(drop_class or ()), apply_exif=exif,
                          clip=clip, drop_degenerate=degenerate, drop_duplicate_boxes=dedupe,
                          drop_duplicate_images=dedupe)
@@ -211,6 +212,8 @@ def _print_changes(changes, limit: int) -> None:
 
 
 def _grouped_table(title: str, findings) -> Table:
+    from ..checks.findings import SEVERITY_RANK
+
     groups: dict[tuple[str, str], list] = {}
     for f in findings:
         groups.setdefault((f.severity, f.code), []).append(f)

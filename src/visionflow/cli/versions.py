@@ -8,15 +8,17 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from ..core.errors import Error
-from ..versioning import Workspace
 from . import render
 from .app import FromOpt, SkipOpt, app, command, parse_options
+
+if TYPE_CHECKING:
+    from ..versioning import Workspace
 
 WorkspaceOpt = Annotated[Path | None, typer.Option(
     "--workspace", "-w", help="Workspace folder (default: the nearest one above the current "
@@ -42,6 +44,8 @@ def _version_command(fn):
 
 
 def _open(workspace: Path | None, lock_timeout: float | None = None) -> Workspace:
+    from ..versioning import Workspace  # SQLite and hashing: loaded only by these commands
+
     return Workspace.open(workspace, lock_timeout=lock_timeout,
                           on_wait=lambda msg: render.err.print(f"[yellow]{msg}[/]",
                                                                highlight=False))
@@ -64,6 +68,8 @@ def init(directory: Annotated[Path, typer.Argument(help="Folder to make a worksp
 
       visionflow init my-project/
     """
+    from ..versioning import Workspace
+
     ws = Workspace.init(directory)
     ws.close()
     render.err.print(f"[green]initialized an empty workspace in {ws.dir}[/]", highlight=False)

@@ -16,8 +16,11 @@ import gc
 import os
 from contextlib import contextmanager
 from pathlib import Path
+from itertools import chain
+from operator import attrgetter
 from typing import Any
 
+import msgspec
 import numpy as np
 import orjson
 
@@ -28,7 +31,7 @@ from ..core.errors import Error, ParseError, ValidationError
 from ..core.geometry import polygon_area, rle_area, xywh_to_xyxy, xyxy_to_xywh
 from ..core.images import UNSPLIT, Images, canonical_split
 from ..io.atomic import write_bytes_atomic
-from ..io.paths import FileIndex, clean_relative
+from ..io.paths import FileIndex, clean_relative, is_simple
 from .base import (ANNOTATION_IDS, CATEGORY_META, CLASS_ORDER, IMAGE_IDS, ATTRIBUTES, BOXES, CATEGORY_IDS, ISCROWD, KEYPOINTS, MASKS, POLYGONS, SCORES,
                    TRACK_IDS, Detection, Format, ReadContext, WriteContext)
 from .common import finish_read, write_images
@@ -40,6 +43,8 @@ _IMAGE_KEYS = {"id", "file_name", "width", "height"}
 _ANN_KEYS = {"id", "image_id", "category_id", "bbox", "segmentation", "keypoints",
              "iscrowd", "score", "track_id", "attributes"}
 _MAX_JSON_BYTES = 8 << 30
+_ABSENT = object()
+_CHUNK = 16384  # annotation records decoded at a time: bounds the Python objects alive at once
 
 
 # --- detect --------------------------------------------------------------------------------
@@ -150,28 +155,62 @@ def _gc_paused():
 def _read_file(file: Path, split: str, root: Path, ctx: ReadContext) -> _Part:
     if file.stat().st_size > _MAX_JSON_BYTES:
         raise ParseError(file, "file larger than 8 GiB; refused")
+    data = file.read_bytes()
     with _gc_paused():
-        try:
-            doc = orjson.loads(file.read_bytes())
-        except orjson.JSONDecodeError as e:
-            line, col = _line_col(file, e.pos)
-            raise ParseError(f"{file}:{line}:{col}", f"malformed JSON ({e.msg})") from None
-        if not isinstance(doc, dict):
-            raise ParseError(file, "expected a JSON object with images, annotations and "
-                             f"categories, got {type(doc).__name__}")
+        top, decode = _top_level(file, data)
         for key in ("images", "categories"):
-            if not isinstance(doc.get(key), list):
+            if key not in top:
                 raise ParseError(file, f"missing or invalid {key!r} list (a COCO file has "
                                  "images, annotations and categories)")
-        if not isinstance(doc.get("annotations", []), list):
-            raise ParseError(file, "'annotations' must be a list")
-        categories = _parse_categories(file, doc["categories"])
-        images, where_image = _parse_images(file, doc["images"], split, root, ctx)
-        ann, ann_rows = _parse_annotations(file, doc.get("annotations", []), images,
-                                           where_image, ctx)
-        meta = {k: v for k, v in doc.items() if k not in ("images", "annotations", "categories")}
-        del doc
+        images_raw, categories_raw = decode(top.pop("images")), decode(top.pop("categories"))
+        for key, value in (("images", images_raw), ("categories", categories_raw)):
+            if not isinstance(value, list):
+                raise ParseError(file, f"missing or invalid {key!r} list (a COCO file has "
+                                 "images, annotations and categories)")
+        records = _records(file, top.pop("annotations", _ABSENT))
+        categories = _parse_categories(file, categories_raw)
+        images, where_image = _parse_images(file, images_raw, split, root, ctx)
+        del images_raw
+        ann, ann_rows = _parse_annotations(file, records, images, where_image, ctx)
+        del records
+        meta = {k: decode(v) for k, v in top.items()}
     return _Part(file, images, ann, categories, meta, ann_rows)
+
+
+def _top_level(file: Path, data: bytes) -> tuple[dict, Any]:
+    """The file's top-level keys, values still undecoded, and the function that decodes one.
+
+    msgspec skips over the values (`Raw`), so annotations can be decoded in chunks into typed
+    records: no dict per box and never the whole file's objects at once (memory below a plain
+    `json.load`). Anything msgspec refuses is read again with orjson for the error message.
+    """
+    try:
+        return msgspec.json.decode(data, type=dict[str, msgspec.Raw]), msgspec.json.decode
+    except msgspec.MsgspecError:
+        pass
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        line, col = _line_col(file, e.pos)
+        raise ParseError(f"{file}:{line}:{col}", f"malformed JSON ({e.msg})") from None
+    if not isinstance(doc, dict):
+        raise ParseError(file, "expected a JSON object with images, annotations and "
+                         f"categories, got {type(doc).__name__}")
+    return doc, lambda value: value
+
+
+def _records(file: Path, raw: Any) -> list:
+    """The annotation records: undecoded `Raw` items (msgspec) or dicts (orjson fallback)."""
+    if raw is _ABSENT:
+        return []
+    if isinstance(raw, msgspec.Raw):
+        try:
+            return msgspec.json.decode(raw, type=list[msgspec.Raw])
+        except msgspec.ValidationError:
+            raise ParseError(file, "'annotations' must be a list") from None
+    if not isinstance(raw, list):
+        raise ParseError(file, "'annotations' must be a list")
+    return raw
 
 
 def _line_col(file: Path, pos: int) -> tuple[int, int]:
@@ -205,6 +244,9 @@ def _parse_images(file: Path, raw: list, split: str, root: Path,
                   ctx: ReadContext) -> tuple[Images, dict[int, int]]:
     image_dir = _image_dir(file, split, root, raw)
     files = FileIndex(image_dir)
+    bulk = _plain_images(file, raw, split, files)
+    if bulk is not None:
+        return bulk
     ids, names, widths, heights, paths = [], [], [], [], []
     extras: dict[str, list] = {}
     file_s, cwd = str(file), os.getcwd()  # once, not per image (Path.absolute() calls getcwd)
@@ -216,8 +258,7 @@ def _parse_images(file: Path, raw: list, split: str, root: Path,
             for key in ("id", "file_name", "width", "height"):
                 if key not in im:
                     raise ParseError(where, f"missing required key {key!r}")
-            if not all(isinstance(im[k], int) and not isinstance(im[k], bool)
-                       for k in ("id", "width", "height")):
+            if not all(_is_int64(im[k]) for k in ("id", "width", "height")):
                 raise ParseError(where, "id, width and height must be integers, got "
                                  f"{im['id']!r}, {im['width']!r}, {im['height']!r}")
             name = clean_relative(im["file_name"], where=f"{where} (id {im['id']})")
@@ -245,6 +286,33 @@ def _parse_images(file: Path, raw: list, split: str, root: Path,
     return images, {int(v): r for r, v in enumerate(ids)}
 
 
+def _plain_images(file: Path, raw: list, split: str,
+                  files: FileIndex) -> tuple[Images, dict[int, int]] | None:
+    """All image records at once when every one is regular (objects with integer id, width and
+    height and a plain relative file name); None sends the file through the record-by-record
+    path, whose errors name the record."""
+    if not all(type(im) is dict and _IMAGE_KEYS <= im.keys() for im in raw):
+        return None
+    ids, widths, heights, names = ([im[k] for im in raw] for k in ("id", "width", "height",
+                                                                     "file_name"))
+    if (not all(map(_is_int64, chain(ids, widths, heights)))
+            or not all(map(is_simple, names))):
+        return None
+    base = str(files.root)
+    base = base if os.path.isabs(base) else os.path.join(os.getcwd(), base)
+    paths = [os.path.join(base, n) if files.listed(n) else None for n in names]
+    for i in (i for i, p in enumerate(paths) if p is None):  # missing, or behind a symlink
+        located = files.locate(names[i], where=f"{file}: images[{i}] (id {ids[i]})")
+        paths[i] = None if located is None else os.path.join(base, names[i])
+    extra: dict[str, None] = {}  # keys beyond the four, in order of first appearance
+    for im in raw:
+        if len(im) > len(_IMAGE_KEYS):
+            extra.update((k, None) for k in im if k not in _IMAGE_KEYS)
+    attrs = {f"coco.{k}": [im.get(k) for im in raw] for k in extra}
+    images = Images.build(names, widths, heights, id=ids, split=split, path=paths, attrs=attrs)
+    return images, {v: r for r, v in enumerate(ids)}
+
+
 def _image_dir(file: Path, split: str, root: Path, raw: list) -> Path:
     """Where this file's image names are relative to: the first candidate holding them."""
     names = [DEFAULT_SPLIT_NAME if split == UNSPLIT else split]
@@ -266,120 +334,188 @@ def _image_dir(file: Path, split: str, root: Path, raw: list) -> Path:
     return parent if parent.is_dir() else root
 
 
-_PLAIN_KEYS = frozenset({"id", "image_id", "category_id", "bbox", "area", "iscrowd",
-                         "segmentation"})
+class _PlainBox(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """A box-only record holding nothing the columns do not: decoded without a dict."""
+
+    id: int
+    image_id: int
+    category_id: int
+    bbox: tuple[float, float, float, float]
+    area: int | float | None = None
+    iscrowd: int | None = None
+    segmentation: list | None = None
 
 
-def _parse_annotations(file: Path, raw: list, images: Images, image_rows: dict[int, int],
+_PLAIN_KEYS = frozenset(_PlainBox.__struct_fields__)
+_decode_plain = msgspec.json.Decoder(list[_PlainBox]).decode
+
+
+def _parse_annotations(file: Path, records: list, images: Images, image_rows: dict[int, int],
                        ctx: ReadContext) -> tuple[Annotations, np.ndarray]:
     """Columns from the annotation records, and each kept row's index in the file.
 
-    Plain box records (the bulk of any detection dataset) are read column-wise in one pass;
-    records with polygons, masks, keypoints or extra fields, and any file where the bulk pass
-    finds something irregular, go record by record so that errors name the record.
+    Records are decoded a chunk at a time. A chunk of plain box records (the bulk of any
+    detection dataset) is decoded into typed structs and moved into the columns in bulk; other
+    chunks are decoded into dicts: their plain records still go in bulk, the rest (polygons,
+    masks, keypoints, extra fields, anything irregular) record by record so that errors name
+    the record.
     """
-    n = len(raw)
-    image_index = np.empty(n, np.int64)
-    category_id = np.empty(n, np.int64)
-    ids = np.empty(n, np.int64)
-    xyxy = np.full((n, 4), np.nan)
-    iscrowd = np.zeros(n, bool)
-    score = np.full(n, np.nan)
-    track = np.full(n, -1, np.int64)
-    polys: list[list[np.ndarray]] = [[] for _ in range(n)]
-    rles: list[dict | None] = [None] * n
-    kps: list[np.ndarray | None] = [None] * n
-    attrs: dict[str, list] = {}
-    has = {"score": False, "track": False, "iscrowd": False, "poly": False, "rle": False}
-    keep = np.ones(n, bool)
+    cols = _Columns(len(records), image_rows)
+    for start in range(0, len(records), _CHUNK):
+        chunk = records[start:start + _CHUNK]
+        if isinstance(chunk[0], msgspec.Raw):
+            joined = b"[" + b",".join(chunk) + b"]"
+            if cols.fill_structs(_plain_structs(joined), start):
+                continue
+            chunk = msgspec.json.decode(joined)
+        plain = np.fromiter((type(a) is dict and a.keys() <= _PLAIN_KEYS
+                             and not a.get("segmentation") for a in chunk), bool, len(chunk))
+        if not cols.fill_dicts(chunk, np.flatnonzero(plain), start):
+            plain[:] = False
+        for i in np.flatnonzero(~plain).tolist():
+            a = chunk[i]
+            aid = a.get("id", "?") if isinstance(a, dict) else "?"
+            try:
+                cols.fill_one(a, start + i,
+                              f"{file}: annotations[{start + i}] (id {aid})")
+            except Error as e:
+                ctx.fail(e)
+                cols.keep[start + i] = False
+    return cols.annotations()
 
-    plain = np.fromiter((type(a) is dict and a.keys() <= _PLAIN_KEYS and not a.get("segmentation")
-                         for a in raw), bool, n)
-    rows = np.flatnonzero(plain)
-    if len(rows) and not _plain_columns(raw, rows, image_rows, image_index, category_id, ids,
-                                        xyxy, iscrowd, attrs, has, n):
-        plain[:] = False
-    for i in np.flatnonzero(~plain).tolist():
-        a = raw[i]
-        aid = a.get("id", "?") if isinstance(a, dict) else "?"
+
+def _plain_structs(joined: bytes) -> list[_PlainBox] | None:
+    try:
+        structs = _decode_plain(joined)
+    except msgspec.MsgspecError:
+        return None
+    return None if any(a.segmentation for a in structs) else structs
+
+
+class _Columns:
+    """The annotation columns of one file, filled row by row or many rows at once."""
+
+    def __init__(self, n: int, image_rows: dict[int, int]):
+        self.n, self.image_rows = n, image_rows
+        self.image_index = np.empty(n, np.int64)
+        self.category_id = np.empty(n, np.int64)
+        self.ids = np.empty(n, np.int64)
+        self.xyxy = np.full((n, 4), np.nan)
+        self.iscrowd = np.zeros(n, bool)
+        self.score = np.full(n, np.nan)
+        self.track = np.full(n, -1, np.int64)
+        self.polys: dict[int, list[np.ndarray]] = {}
+        self.rles: dict[int, dict] = {}
+        self.kps: dict[int, np.ndarray] = {}
+        self.attrs: dict[str, list] = {}
+        self.has = {"score": False, "track": False, "iscrowd": False}
+        self.keep = np.ones(n, bool)
+        known = np.fromiter(image_rows.keys(), np.int64, len(image_rows))
+        order = np.argsort(known)
+        self._known = known[order]
+        self._known_rows = np.fromiter(image_rows.values(), np.int64, len(image_rows))[order]
+
+    def column(self, name: str) -> list:
+        col = self.attrs.get(name)
+        if col is None:
+            col = self.attrs[name] = [None] * self.n
+        return col
+
+    def fill_structs(self, structs: list[_PlainBox] | None, start: int) -> bool:
+        if structs is None:
+            return False
+        m = len(structs)
         try:
-            rings, rle, kp = _parse_one(a, f"{file}: annotations[{i}] (id {aid})", image_rows, i,
-                                        image_index, category_id, ids, xyxy, iscrowd, score,
-                                        track, has)
-        except Error as e:
-            ctx.fail(e)
-            keep[i] = False
-            continue
-        polys[i], rles[i], kps[i] = rings, rle, kp
+            cols = [np.fromiter(map(attrgetter(key), structs), np.int64, m)
+                    for key in ("id", "image_id", "category_id")]
+        except OverflowError:
+            return False
+        boxes = np.fromiter(chain.from_iterable(map(attrgetter("bbox"), structs)), np.float64,
+                            4 * m).reshape(m, 4)
+        return self._fill_plain(np.arange(start, start + m), *cols, boxes,
+                                list(map(attrgetter("iscrowd"), structs)),
+                                list(map(attrgetter("area"), structs)))
+
+    def fill_dicts(self, records: list, rows: np.ndarray, start: int) -> bool:
+        """Plain box dicts at `rows` of `records` in bulk; False if anything is irregular (the
+        caller then reads them one by one, which names the bad record)."""
+        if not len(rows):
+            return True
+        picked = [records[i] for i in rows.tolist()]
+        try:
+            cols = [np.array([a[key] for a in picked])
+                    for key in ("id", "image_id", "category_id", "bbox")]
+        except (KeyError, ValueError, TypeError):
+            return False
+        if (any(c.dtype.kind != "i" for c in cols[:3]) or cols[3].dtype.kind not in "if"
+                or cols[3].shape != (len(picked), 4)):
+            return False
+        return self._fill_plain(rows + start, *cols, [a.get("iscrowd") for a in picked],
+                                [a.get("area") for a in picked])
+
+    def _fill_plain(self, rows: np.ndarray, ids, image_ids, category_ids, boxes, crowd: list,
+                    area: list) -> bool:
+        known = self._known
+        pos = np.searchsorted(known, image_ids)
+        pos[pos >= len(known)] = 0
+        if not len(known) or not np.array_equal(known[pos], image_ids):
+            return False
+        self.ids[rows], self.category_id[rows] = ids, category_ids
+        self.image_index[rows] = self._known_rows[pos]
+        self.xyxy[rows] = xywh_to_xyxy(boxes)
+        if any(c is not None for c in crowd):
+            self.has["iscrowd"] = True
+            self.iscrowd[rows] = [bool(c) for c in crowd]
+        if any(v is not None for v in area):
+            col = self.column("coco.area")
+            if rows[-1] - rows[0] + 1 == len(rows):  # a whole chunk: one slice assignment
+                col[rows[0]:rows[-1] + 1] = area
+            else:
+                for i, v in zip(rows.tolist(), area):
+                    col[i] = v
+        return True
+
+    def fill_one(self, a: Any, i: int, where: str) -> None:
+        rings, rle, kp = _parse_one(a, where, self.image_rows, i, self.image_index,
+                                    self.category_id, self.ids, self.xyxy, self.iscrowd,
+                                    self.score, self.track, self.has)
+        if rings:
+            self.polys[i] = rings
+        if rle is not None:
+            self.rles[i] = rle
+        if kp is not None:
+            self.kps[i] = kp
         for key, value in a.items():
             if key == "attributes" and isinstance(value, dict):
                 for name, v in value.items():
-                    _column(attrs, name, n)[i] = v
+                    self.column(name)[i] = v
             elif key not in _ANN_KEYS:
-                _column(attrs, f"coco.{key}", n)[i] = value
-    keypoints = None
-    if any(k is not None for k in kps):
-        k_max = max(len(k) for k in kps if k is not None)
-        keypoints = np.full((n, k_max, 3), np.nan)
-        for i, k in enumerate(kps):
-            if k is not None:
+                self.column(f"coco.{key}")[i] = value
+
+    def annotations(self) -> tuple[Annotations, np.ndarray]:
+        n, keypoints, polygons, rle = self.n, None, None, None
+        if self.kps:
+            k_max = max(len(k) for k in self.kps.values())
+            keypoints = np.full((n, k_max, 3), np.nan)
+            for i, k in self.kps.items():
                 keypoints[i, :len(k)] = k
-    ann = Annotations(
-        image_index, category_id, ids, xyxy,
-        iscrowd=iscrowd if has["iscrowd"] else None,
-        score=score if has["score"] else None,
-        track_id=track if has["track"] else None,
-        polygons=Polygons.from_lists(polys) if has["poly"] else None,
-        rle=_objects(rles) if has["rle"] else None,
-        keypoints=keypoints,
-        attrs={k: _objects(v) for k, v in attrs.items()},
-    )
-    if not keep.all():
-        ann = ann[keep]
-    return ann, np.flatnonzero(keep)
-
-
-def _plain_columns(raw: list, rows: np.ndarray, image_rows: dict[int, int], image_index,
-                   category_id, ids, xyxy, iscrowd, attrs, has, n: int) -> bool:
-    """Fill the columns of plain box records at `rows` in bulk; False if anything is irregular
-    (the caller then reads them one by one, which names the bad record)."""
-    records = [raw[i] for i in rows.tolist()]
-    try:
-        id_col = np.array([a["id"] for a in records])
-        image_col = np.array([a["image_id"] for a in records])
-        cat_col = np.array([a["category_id"] for a in records])
-        boxes = np.array([a["bbox"] for a in records])
-    except (KeyError, ValueError, TypeError):
-        return False
-    if (any(c.dtype.kind != "i" for c in (id_col, image_col, cat_col))
-            or boxes.dtype.kind not in "if" or boxes.shape != (len(records), 4)):
-        return False
-    known = np.fromiter(image_rows.keys(), np.int64, len(image_rows))
-    known_rows = np.fromiter(image_rows.values(), np.int64, len(image_rows))
-    order = np.argsort(known)
-    pos = np.searchsorted(known[order], image_col)
-    pos[pos >= len(known)] = 0
-    if not len(known) or not np.array_equal(known[order][pos], image_col):
-        return False
-    ids[rows], image_index[rows], category_id[rows] = id_col, known_rows[order][pos], cat_col
-    xyxy[rows] = xywh_to_xyxy(boxes)
-    crowd = [a.get("iscrowd") for a in records]
-    if any(c is not None for c in crowd):
-        has["iscrowd"] = True
-        iscrowd[rows] = [bool(c) for c in crowd]
-    area = [a.get("area") for a in records]
-    if any(v is not None for v in area):
-        col = _column(attrs, "coco.area", n)
-        for i, v in zip(rows.tolist(), area):
-            col[i] = v
-    return True
-
-
-def _column(columns: dict[str, list], name: str, n: int) -> list:
-    col = columns.get(name)
-    if col is None:
-        col = columns[name] = [None] * n
-    return col
+        if self.polys:
+            polygons = Polygons.from_lists([self.polys.get(i, []) for i in range(n)])
+        if self.rles:
+            rle = np.full(n, None, dtype=object)
+            for i, value in self.rles.items():
+                rle[i] = value
+        ann = Annotations(
+            self.image_index, self.category_id, self.ids, self.xyxy,
+            iscrowd=self.iscrowd if self.has["iscrowd"] else None,
+            score=self.score if self.has["score"] else None,
+            track_id=self.track if self.has["track"] else None,
+            polygons=polygons, rle=rle, keypoints=keypoints,
+            attrs={k: _objects(v) for k, v in self.attrs.items()},
+        )
+        if not self.keep.all():
+            ann = ann[self.keep]
+        return ann, np.flatnonzero(self.keep)
 
 
 def _parse_one(a: Any, where: str, image_rows: dict[int, int], i: int, image_index, category_id,
@@ -389,8 +525,8 @@ def _parse_one(a: Any, where: str, image_rows: dict[int, int], i: int, image_ind
     for key in ("id", "image_id", "category_id"):
         if key not in a:
             raise ParseError(where, f"missing required key {key!r}")
-        if not isinstance(a[key], int) or isinstance(a[key], bool):
-            raise ParseError(where, f"{key} must be an integer, got {a[key]!r}")
+        if not _is_int64(a[key]):
+            raise ParseError(where, f"{key} must be a 64-bit integer, got {a[key]!r}")
     if a["image_id"] not in image_rows:
         raise ValidationError(where, f"refers to unknown image id {a['image_id']}")
     image_index[i] = image_rows[a["image_id"]]
@@ -443,11 +579,15 @@ def _parse_one(a: Any, where: str, image_rows: dict[int, int], i: int, image_ind
         has["score"] = True
         score[i] = a["score"]
     if a.get("track_id") is not None:
-        if not isinstance(a["track_id"], int) or isinstance(a["track_id"], bool):
+        if not _is_int64(a["track_id"]):
             raise ParseError(where, f"track_id must be an integer, got {a['track_id']!r}")
         has["track"] = True
         track[i] = a["track_id"]
     return rings, rle, kp
+
+
+def _is_int64(v: Any) -> bool:
+    return type(v) is int and -(1 << 63) <= v < (1 << 63)
 
 
 def _is_number(v: Any) -> bool:

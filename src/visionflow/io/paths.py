@@ -14,6 +14,11 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 _SIMPLE = re.compile(r"(?!\.{1,2}(?:/|$))[^/\\:\x00]+(?:/(?!\.{1,2}(?:/|$))[^/\\:\x00]+)*")
 
 
+def is_simple(name: object) -> bool:
+    """A plain relative name that clean_relative would return unchanged (checked in bulk)."""
+    return type(name) is str and _SIMPLE.fullmatch(name) is not None
+
+
 def clean_relative(name: str, *, where: str) -> str:
     """Normalize a file name from an annotation to a relative POSIX path, or refuse it."""
     if (isinstance(name, str) and name and _SIMPLE.fullmatch(name)):
@@ -79,6 +84,12 @@ class FileIndex:
                 elif e.is_symlink():
                     self._links.add(prefix + e.name)
         return files
+
+    def listed(self, relative: str) -> bool:
+        """Whether `relative` (already clean) is a regular file found by the listing."""
+        if self._files is None:
+            self._files = self._list() if self.root.is_dir() else set()
+        return relative in self._files
 
     def locate(self, relative: str, *, where: str) -> Path | None:
         """root/relative if it is a file inside root, None if missing; refuses escapes."""

@@ -1,0 +1,157 @@
+"""The COCO reader's bulk paths (msgspec typed chunks, images all at once) must read exactly
+what the record-by-record path reads, on any mix of records, and fall back where needed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import visionflow as vf
+from visionflow.formats import coco
+
+from ..conftest import make_image
+
+_NUM = st.one_of(st.integers(-5, 400), st.floats(0, 400, allow_nan=False).map(lambda v: round(v, 3)))
+
+
+@st.composite
+def _annotation(draw, i: int, image_ids: list[int]) -> dict:
+    x, y = draw(st.floats(0, 50)), draw(st.floats(0, 50))
+    a = {"id": i + 1, "image_id": draw(st.sampled_from(image_ids)),
+         "category_id": draw(st.sampled_from([1, 18, 90])),
+         "bbox": [round(x, 2), round(y, 2), draw(st.integers(1, 10)), round(draw(st.floats(1, 10)), 4)]}
+    kind = draw(st.sampled_from(["plain", "plain", "plain", "area-int", "crowd", "bare-seg",
+                                 "polygon", "extra", "attributes", "score"]))
+    if kind in ("plain", "area-int"):
+        a["area"] = draw(_NUM) if kind == "plain" else draw(st.integers(0, 99))
+        a["iscrowd"] = 0
+        a["segmentation"] = []
+    elif kind == "crowd":
+        a["iscrowd"] = draw(st.sampled_from([0, 1]))
+    elif kind == "polygon":
+        a["segmentation"] = [[x, y, x + 5, y, x + 5, y + 5]]
+    elif kind == "extra":
+        a["note"] = draw(st.text(max_size=3))
+    elif kind == "attributes":
+        a["attributes"] = {"occluded": draw(st.booleans())}
+    elif kind == "score":
+        a["score"] = round(draw(st.floats(0, 1)), 3)
+    keys = list(a)
+    order = draw(st.permutations(keys))
+    return {k: a[k] for k in order}
+
+
+@st.composite
+def _document(draw) -> dict:
+    n_images = draw(st.integers(1, 6))
+    images = [{"id": 10 + i, "file_name": f"{i}.jpg", "width": 64, "height": 64} for i in range(n_images)]
+    if draw(st.booleans()):
+        images[0]["license"] = 3
+        images[-1]["coco_url"] = "http://example.org/x.jpg"
+    ids = [im["id"] for im in images]
+    n = draw(st.integers(0, 40))
+    anns = [draw(_annotation(i, ids)) for i in range(n)]
+    return {"info": {"v": 1}, "images": images, "annotations": anns,
+            "categories": [{"id": 1, "name": "person"}, {"id": 18, "name": "dog"},
+                           {"id": 90, "name": "toothbrush"}]}
+
+
+def _columns(ds: vf.Dataset) -> dict:
+    a = ds.annotations
+    return {"images": [list(ds.images.id), list(ds.images.file_name), list(ds.images.path),
+                       {k: list(v) for k, v in ds.images.attrs.items()}],
+            "ids": a.id.tolist(), "image_index": a.image_index.tolist(),
+            "cat": a.category_id.tolist(), "xyxy": a.xyxy.tobytes(),
+            "crowd": None if a.iscrowd is None else a.iscrowd.tolist(),
+            "score": None if a.score is None else a.score.tobytes(),
+            "polygons": None if a.polygons is None else [
+                [r.tobytes() for r in a.polygons.rings(i)] for i in range(len(a))],
+            "attrs": {k: [repr(v) for v in vals] for k, vals in a.attrs.items()},
+            "meta": ds.meta}
+
+
+def _write(tmp_path: Path, doc: dict, name: str) -> Path:
+    root = tmp_path / name
+    (root / "annotations").mkdir(parents=True)
+    (root / "annotations" / "instances_default.json").write_text(json.dumps(doc))
+    return root
+
+
+def _generic(monkeypatch) -> None:
+    """Force the record-by-record path: orjson dicts and no bulk image path."""
+    def orjson_only(file, data):
+        return coco.orjson.loads(data), lambda value: value
+    monkeypatch.setattr(coco, "_top_level", orjson_only)
+    monkeypatch.setattr(coco, "_plain_images", lambda *a: None)
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(doc=_document(), chunk=st.sampled_from([1, 3, 16384]))
+def test_bulk_paths_read_what_the_record_path_reads(tmp_path_factory, doc, chunk):
+    tmp = tmp_path_factory.mktemp("bulk")
+    root = _write(tmp, doc, "ds")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(coco, "_CHUNK", chunk)
+        fast = _columns(vf.load(root, "coco"))
+    with pytest.MonkeyPatch.context() as mp:
+        _generic(mp)
+        slow = _columns(vf.load(root, "coco"))
+    assert fast == slow
+
+
+def test_plain_chunks_are_decoded_without_dicts(tmp_path, monkeypatch):
+    doc = {"images": [{"id": 1, "file_name": "a.jpg", "width": 8, "height": 8}],
+           "annotations": [{"id": i, "image_id": 1, "category_id": 1, "bbox": [0, 0, 2, 2],
+                            "area": 4, "iscrowd": 0, "segmentation": []} for i in range(1, 6)],
+           "categories": [{"id": 1, "name": "a"}]}
+    root = _write(tmp_path, doc, "ds")
+    calls = []
+    monkeypatch.setattr(coco._Columns, "fill_dicts",
+                        lambda self, *a: calls.append(a) or True)
+    ds = vf.load(root, "coco")
+    assert calls == [] and ds.annotations.id.tolist() == [1, 2, 3, 4, 5]
+    assert list(ds.annotations.attrs["coco.area"]) == [4] * 5  # ints stay ints
+
+
+def test_a_bad_record_inside_a_plain_file_is_named(tmp_path):
+    anns = [{"id": i, "image_id": 1, "category_id": 1, "bbox": [0, 0, 2, 2]} for i in range(1, 40)]
+    anns[25]["bbox"] = [0, 0, "wide", 2]
+    doc = {"images": [{"id": 1, "file_name": "a.jpg", "width": 8, "height": 8}],
+           "annotations": anns, "categories": [{"id": 1, "name": "a"}]}
+    root = _write(tmp_path, doc, "ds")
+    with pytest.raises(vf.ParseError, match=r"annotations\[25\] \(id 26\).*bbox"):
+        vf.load(root, "coco")
+
+
+def test_huge_ids_fall_back_to_the_record_path_and_are_named(tmp_path):
+    doc = {"images": [{"id": 1, "file_name": "a.jpg", "width": 8, "height": 8}],
+           "annotations": [{"id": 2 ** 70, "image_id": 1, "category_id": 1, "bbox": [0, 0, 2, 2]}],
+           "categories": [{"id": 1, "name": "a"}]}
+    root = _write(tmp_path, doc, "ds")
+    with pytest.raises(vf.ParseError, match=r"annotations\[0\].*id must be a 64-bit integer"):
+        vf.load(root, "coco")
+
+
+def test_images_bulk_path_keeps_missing_and_symlinked_images_safe(tmp_path):
+    outside = tmp_path / "outside.jpg"
+    make_image(outside, (8, 8))
+    doc = {"images": [{"id": 1, "file_name": "here.jpg", "width": 8, "height": 8},
+                      {"id": 2, "file_name": "missing.jpg", "width": 8, "height": 8},
+                      {"id": 3, "file_name": "link.jpg", "width": 8, "height": 8}],
+           "annotations": [], "categories": [{"id": 1, "name": "a"}]}
+    root = _write(tmp_path, doc, "ds")
+    folder = root / "images" / "default"
+    make_image(folder / "here.jpg", (8, 8))
+    (folder / "link.jpg").symlink_to(outside)
+    with pytest.raises(vf.UnsafeInputError, match=r"images\[2\] \(id 3\).*outside"):
+        vf.load(root, "coco")
+    (folder / "link.jpg").unlink()
+    ds = vf.load(root, "coco")
+    paths = list(ds.images.path)
+    assert paths[0] == str(np.str_(folder.absolute() / "here.jpg")) and paths[1:] == [None, None]
