@@ -155,3 +155,64 @@ def test_images_bulk_path_keeps_missing_and_symlinked_images_safe(tmp_path):
     ds = vf.load(root, "coco")
     paths = list(ds.images.path)
     assert paths[0] == str(np.str_(folder.absolute() / "here.jpg")) and paths[1:] == [None, None]
+
+
+# --- writer ----------------------------------------------------------------------------------
+
+_VALUE = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.text(max_size=3))
+
+
+@st.composite
+def _plain_box_datasets(draw) -> vf.Dataset:
+    """Box-only datasets with what the writer's column path must reproduce: whole and
+    fractional coordinates, stored areas (int, float or missing), iscrowd, plain attributes
+    and other formats' namespaced attrs."""
+    n_img = draw(st.integers(1, 3))
+    images = vf.Images.build([f"{i}.jpg" for i in range(n_img)], [640] * n_img, [480] * n_img,
+                             id=[5 + i for i in range(n_img)])
+    n = draw(st.integers(0, 12))
+    coord = st.one_of(st.integers(0, 300).map(float), st.floats(0, 300).map(lambda v: round(v, 3)))
+    xy = np.array([[draw(coord), draw(coord)] for _ in range(n)]).reshape(n, 2)
+    wh = np.array([[draw(st.one_of(st.just(1e-9), coord)) + 0.5, draw(coord) + 1.0 / 3]
+                   for _ in range(n)]).reshape(n, 2)
+    attrs = {}
+    if draw(st.booleans()):
+        attrs["coco.area"] = np.array(
+            [draw(st.one_of(st.none(), st.integers(0, 9), st.floats(0, 9).map(lambda v: round(v, 2))))
+             for _ in range(n)], dtype=object)
+    for key in draw(st.lists(st.sampled_from(["occluded", "difficult", "voc.pose"]), unique=True)):
+        attrs[key] = np.array([draw(_VALUE) for _ in range(n)], dtype=object)
+    ann = vf.Annotations(
+        np.array([draw(st.integers(0, n_img - 1)) for _ in range(n)], np.int64),
+        np.array([draw(st.sampled_from([1, 7])) for _ in range(n)], np.int64),
+        np.arange(1, n + 1, dtype=np.int64), np.concatenate([xy, xy + wh], axis=1),
+        iscrowd=np.array([draw(st.booleans()) for _ in range(n)]) if draw(st.booleans()) else None,
+        attrs=attrs)
+    cats = vf.Categories([vf.Category(1, "a"), vf.Category(7, "b")])
+    return vf.Dataset(images, ann, cats, {})
+
+
+@settings(max_examples=150, deadline=None)
+@given(ds=_plain_box_datasets())
+def test_column_records_are_the_row_records(ds):
+    cols = coco._AnnColumns(ds)
+    assert cols.plain
+    for i in range(len(ds.annotations)):
+        assert (coco.orjson.dumps(cols.record(i), option=coco.orjson.OPT_SERIALIZE_NUMPY)
+                == coco.orjson.dumps(coco._ann_dict(ds, i, cols),
+                                     option=coco.orjson.OPT_SERIALIZE_NUMPY))
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ds=_plain_box_datasets(), chunk=st.sampled_from([1, 2, 16384]))
+def test_streamed_file_is_the_whole_document(tmp_path_factory, ds, chunk):
+    out = tmp_path_factory.mktemp("w") / "out"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(coco, "_CHUNK", chunk)
+        vf.write(ds, out, "coco", images="none")
+    doc = json.loads((out / "annotations" / "instances_default.json").read_bytes())
+    assert list(doc) == ["categories", "images", "annotations"]
+    assert [a["id"] for a in doc["annotations"]] == sorted(
+        ds.annotations.id.tolist(), key=lambda i: (ds.annotations.image_index[i - 1], i))
+    assert [im["id"] for im in doc["images"]] == ds.images.id.tolist()

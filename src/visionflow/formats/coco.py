@@ -16,7 +16,8 @@ import gc
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from itertools import chain
+from collections.abc import Iterator
+from itertools import chain, islice
 from operator import attrgetter
 from typing import Any
 
@@ -648,12 +649,10 @@ def write(ds: Dataset, out: Path, ctx: WriteContext) -> None:
             rows = np.flatnonzero(ds.images.split == split)
             json_path, _ = _layout(out, split, layout)
             in_split = np.isin(ann.image_index[order], rows)
-            doc = {**meta, "images": [_image_dict(ds.images, r) for r in rows],
-                   "annotations": [_ann_dict(ds, i, cols) for i in order[in_split].tolist()],
-                   "categories": categories}
-            doc = {k: doc[k] for k in _key_order(doc)}
+            head = {k: meta[k] for k in _key_order({**meta, "categories": None}) if k in meta}
             json_path.parent.mkdir(parents=True, exist_ok=True)
-            write_bytes_atomic(json_path, orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY))
+            write_bytes_atomic(json_path, _document(head, categories, ds, rows,
+                                                    order[in_split], cols))
             advance(len(rows))
     write_images(ds, lambda r: _layout(out, ds.images.split[r], layout)[1]
                  / ds.images.file_name[r], ctx)
@@ -666,6 +665,26 @@ def _layout(out: Path, split: str, layout: str) -> tuple[Path, Path]:
         folder = "valid" if split == "val" else folder
         return out / folder / ROBOFLOW_FILE, out / folder
     return out / "annotations" / f"instances_{folder}.json", out / "images" / folder
+
+
+def _document(head: dict, categories: list, ds: Dataset, rows: np.ndarray,
+              ann_rows: np.ndarray, cols: _AnnColumns) -> Iterator[bytes]:
+    """The bytes of one COCO file, as orjson.dumps(whole document) would give them, produced
+    a chunk of records at a time: the records of 250,000 images never exist all at once."""
+    yield orjson.dumps({**head, "categories": categories})[:-1] + b',"images":['
+    yield from _joined(_image_dict(ds.images, r) for r in rows.tolist())
+    yield b'],"annotations":['
+    yield from _joined(cols.record(i) for i in ann_rows.tolist())
+    yield b"]}"
+
+
+def _joined(records: Iterator[dict]) -> Iterator[bytes]:
+    """The JSON array items of `records` (no brackets), comma-separated, in chunks."""
+    first = True
+    for chunk in iter(lambda: list(islice(records, _CHUNK)), []):
+        body = orjson.dumps(chunk, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1]
+        yield body if first else b"," + body
+        first = False
 
 
 def _key_order(doc: dict) -> list[str]:
@@ -685,17 +704,57 @@ def _image_dict(images: Images, r: int) -> dict:
 
 class _AnnColumns:
     """Per-annotation values computed for all rows at once (numpy per row is the slow part of
-    writing): ids as Python ints, boxes as [x, y, w, h] Python floats or None."""
+    writing): ids as Python ints, boxes as [x, y, w, h] numbers or None.
+
+    A dataset of plain boxes (no polygons, masks, keypoints, scores, tracks or COCO fields
+    beyond area: what YOLO, VOC and most detection data hold) gets its records
+    from these columns alone; anything else goes through `_ann_dict`, row by row.
+    """
 
     def __init__(self, ds: Dataset):
         ann = ds.annotations
+        self.ds = ds
         self.id = ann.id.tolist()
         self.image_id = ds.images.id[ann.image_index].tolist()
         self.category_id = ann.category_id.tolist()
         xywh = xyxy_to_xywh(ann.xyxy)
         xywh[:, 2:] = np.round(xywh[:, 2:], 10)  # x2 - x1 in floats leaves 1e-16 noise
-        has_nan = np.isnan(ann.xyxy).any(axis=1).tolist()
-        self.bbox = [None if nan else box for nan, box in zip(has_nan, xywh.tolist())]
+        has_nan = np.isnan(ann.xyxy).any(axis=1)
+        self.bbox = [None if nan else box
+                     for nan, box in zip(has_nan.tolist(), _nums(xywh).tolist())]
+        self.plain = (ann.polygons is None and ann.rle is None and ann.keypoints is None
+                      and ann.score is None and ann.track_id is None and not has_nan.any()
+                      and all(k == "coco.area" or not k.startswith("coco.")
+                              for k in ann.attrs))
+        if self.plain:
+            stored = ann.attrs.get("coco.area")
+            stored = [None] * len(ann) if stored is None else stored.tolist()
+            self.area = [_num(round(b[2] * b[3], 10)) if a is None else a
+                         for a, b in zip(stored, self.bbox)]
+            self.iscrowd = ([0] * len(ann) if ann.iscrowd is None
+                            else ann.iscrowd.astype(np.int64).tolist())
+            keys = sorted(k for k in ann.attrs if "." not in k)  # -> "attributes": {...}
+            values = zip(*(ann.attrs[k].tolist() for k in keys)) if keys else ()
+            self.attributes = [{k: v for k, v in zip(keys, row) if v is not None}
+                               for row in values] if keys else None
+
+    def record(self, i: int) -> dict:
+        if not self.plain:
+            return _ann_dict(self.ds, i, self)
+        d = {"id": self.id[i], "image_id": self.image_id[i], "category_id": self.category_id[i],
+             "segmentation": [], "bbox": self.bbox[i], "area": self.area[i],
+             "iscrowd": self.iscrowd[i]}
+        if self.attributes is not None and self.attributes[i]:
+            d["attributes"] = self.attributes[i]
+        return d
+
+
+def _nums(values: np.ndarray) -> np.ndarray:
+    """`_num` over a whole array: an object array of Python ints (whole values) and floats."""
+    out = values.astype(object)
+    whole = (values == np.floor(values)) & (np.abs(values) < 2**53)
+    out[whole] = [int(v) for v in values[whole].tolist()]
+    return out
 
 
 def _ann_dict(ds: Dataset, i: int, cols: _AnnColumns) -> dict:
@@ -710,7 +769,7 @@ def _ann_dict(ds: Dataset, i: int, cols: _AnnColumns) -> dict:
         d["segmentation"] = [_num_list(r.reshape(-1)) for r in rings]
     box = cols.bbox[i]
     if box is not None:
-        d["bbox"] = [_num(v) for v in box]
+        d["bbox"] = box
     area_col = ann.attrs.get("coco.area")  # not ann.attr(): that builds an n-row column per call
     stored_area = area_col[i] if area_col is not None else None
     if stored_area is not None:
