@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import yaml
 
 import visionflow as vf
@@ -486,3 +488,16 @@ def test_task_read_option_overrides_inference(tmp_path):
     assert "polygons" in vf.load(root, task="segment").annotations.geometry_counts()
     with pytest.raises(vf.ParseError, match="unknown task 'boxes'"):
         vf.load(root, task="boxes")
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows=st.lists(st.lists(st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(-2, 2), st.integers(-10**6, 10**6).map(lambda v: v / 10**6),
+    st.integers(-10**7, 10**7).map(lambda v: v / 2 / 10**6),  # exact halfway cases
+    st.sampled_from([0.0, -0.0, 1e-7, -1e-7, 5e-7, -5e-7, 1e20, 100.0, 10.5])),
+    min_size=0, max_size=9), max_size=6))
+def test_fmt_rows_is_fmt_float_per_number(rows):
+    from visionflow.formats.common import fmt_float
+    from visionflow.formats.yolo import fmt_rows
+    assert fmt_rows(rows) == [" ".join(fmt_float(v, 6) for v in row) for row in rows]

@@ -901,27 +901,28 @@ def label_texts(ds: Dataset, task: str, kpt_shape: tuple[int, int] | None,
                               axis=1) / np.tile(wh, 2)
         if task == "pose":
             norm = np.concatenate([norm, _keypoint_values(ann, rows, kpt_shape, wh)], axis=1)
-        nums = _fmt_array(norm).tolist()
+        nums = fmt_rows(norm.tolist())
     elif task == "obb":
         corners = np.array(ann.obb[rows]) if ann.obb is not None else np.full(
             (len(rows), 4, 2), np.nan)
         missing = np.isnan(corners).all(axis=(1, 2))
         corners[missing] = _rects(box[missing])
-        nums = _fmt_array((corners / wh[:, None, :]).reshape(len(rows), 8)).tolist()
+        nums = fmt_rows((corners / wh[:, None, :]).reshape(len(rows), 8).tolist())
     else:
         poly, ob = ann.has_polygon()[rows], ann.has_obb()[rows]
-        nums = []
+        values = []
         for i, j in enumerate(rows.tolist()):
             if poly[i]:
                 rings = ann.polygons.rings(j)
                 ring = rings[0] if len(rings) == 1 else merge_rings(rings)
             else:
                 ring = ann.obb[j] if ob[i] else _rects(box[i:i + 1])[0]
-            nums.append(_fmt_array((ring / wh[i]).reshape(-1)).tolist())
+            values.append((ring / wh[i]).reshape(-1).tolist())
+        nums = fmt_rows(values)
     lines: list[list[str]] = [[] for _ in range(len(ds.images))]
-    for img, c, values in zip(image.tolist(), cls, nums):
-        lines[img].append(" ".join([c, *values]))
-    return ["".join(f"{line}\n" for line in ls) for ls in lines]
+    for img, c, text in zip(image.tolist(), cls, nums):
+        lines[img].append(f"{c} {text}\n" if text else f"{c}\n")
+    return ["".join(ls) for ls in lines]
 
 
 def write_texts(files: Sequence[tuple[Path, str]]) -> None:
@@ -998,13 +999,26 @@ _Dumper.add_representer(list, lambda d, v: d.represent_sequence(
     "tag:yaml.org,2002:seq", v, flow_style=True))
 
 
-def _fmt_array(values: np.ndarray) -> np.ndarray:
-    """common.fmt_float(x, 6) for a whole array: 6 decimals, trailing zeros stripped."""
-    values = np.asarray(values, dtype=np.float64)
-    if not values.size:
-        return values.astype(str)
-    text = np.char.rstrip(np.char.rstrip(np.char.mod("%.6f", values), "0"), ".")
-    return np.where((text == "-0") | (text == ""), "0", text)
+# fmt_float(x, 6) over many numbers at once: "%.6f", then trailing zeros (and a bare '.')
+# stripped and "-0" made "0" by two regex passes over all the text (numpy's char functions
+# loop in Python and were the slowest part of writing labels).
+_TRAILING_ZEROS = re.compile(r"\.0+(?=[ \n]|$)|(\.[0-9]*?[1-9])0+(?=[ \n]|$)")
+_NEGATIVE_ZERO = re.compile(r"(?<![^ \n])-0(?=[ \n]|$)")
+
+
+def fmt_rows(rows: Sequence[Sequence[float]]) -> list[str]:
+    """Each row's numbers as fmt_float(x, 6), space-separated: one string per row."""
+    if not len(rows):
+        return []
+    formats: dict[int, str] = {}
+    texts = []
+    for row in rows:
+        fmt = formats.get(len(row))
+        if fmt is None:
+            fmt = formats[len(row)] = " ".join(["%.6f"] * len(row))
+        texts.append(fmt % tuple(row))
+    text = _NEGATIVE_ZERO.sub("0", _TRAILING_ZEROS.sub(r"\1", "\n".join(texts)))
+    return text.split("\n")
 
 
 def _keypoint_values(ann: Annotations, rows: np.ndarray, kpt_shape: tuple[int, int],
