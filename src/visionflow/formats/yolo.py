@@ -264,7 +264,8 @@ def assemble(root: Path, images: Sequence[ImageEntry], names: list[str] | None,
     """Image sizes + label files -> a validated Dataset (shared with yolo_darknet)."""
     sidecar = sidecar if isinstance(sidecar, dict) else {}
     kpt_shape = kpt_shape or kpt_shape_from(sidecar.get("kpt_shape"), names_where)
-    paths = [str(os.path.abspath(root / img.rel)) for img in images]
+    base = os.path.abspath(root)
+    paths = [os.path.join(base, img.rel) for img in images]  # rel is clean: no '..' or '.'
     sizes = common.read_sizes(paths, ctx, where=lambda i: images[i].where)
     keep = np.flatnonzero((sizes[:, 0] > 0) & (sizes[:, 1] > 0))
     images = [images[i] for i in keep]
@@ -347,19 +348,20 @@ class LabelLines:
         self._indexes: dict[Path, FileIndex] = {}
 
     def read_file(self, root: Path, label_rel: str, image_row: int, ctx: ReadContext) -> None:
-        shown = str(root / label_rel)
         index = self._indexes.get(root)
         if index is None:
             index = self._indexes[root] = FileIndex(root)  # one listing, not a realpath a file
+        shown = os.path.join(index.root_text, label_rel)
+        if not index.listed(label_rel):  # missing (a negative), or behind a symlink
+            try:
+                if index.locate(label_rel, where=shown) is None:
+                    return  # no label file: an image without objects (a negative)
+            except UnsafeInputError as e:
+                self._errors.append((image_row, 0, e))
+                return
         try:
-            path = index.locate(label_rel, where=shown)
-        except UnsafeInputError as e:
-            self._errors.append((image_row, 0, e))
-            return
-        if path is None:
-            return  # no label file: an image without objects (a negative)
-        try:
-            text = path.read_text(encoding="utf-8-sig")
+            with open(shown, "rb") as f:
+                text = f.read().decode("utf-8-sig")
         except UnicodeDecodeError:
             self._errors.append((image_row, 0, ParseError(
                 shown, "label file is not UTF-8 text; expected lines of numbers")))

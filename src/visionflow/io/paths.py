@@ -64,6 +64,7 @@ class FileIndex:
 
     def __init__(self, root: Path):
         self.root = root
+        self.root_text = str(root)
         self._files: set[str] | None = None
         self._links: set[str] = set()
 
