@@ -71,6 +71,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -343,7 +344,7 @@ class LabelLines:
     def __init__(self) -> None:
         self.files: list[str] = []
         # count -> image rows, file indices, line numbers, flat values
-        self.blocks: dict[int, tuple[list[int], list[int], list[int], list[float]]] = {}
+        self.blocks: dict[int, tuple[array, array, array, array]] = {}
         self._errors: list[tuple[int, int, Error]] = []
         self._indexes: dict[Path, FileIndex] = {}
 
@@ -389,8 +390,9 @@ class LabelLines:
                     f"{shown}:{n}", f"number {bad!r} is not finite (\"{_short(line)}\")")))
                 continue
             block = self.blocks.get(len(values))
-            if block is None:
-                block = self.blocks[len(values)] = ([], [], [], [])
+            if block is None:  # typed arrays: 8 bytes a number instead of a float object
+                block = self.blocks[len(values)] = (array("q"), array("q"), array("q"),
+                                                    array("d"))
             block[0].append(image_row)
             block[1].append(file_index)
             block[2].append(n)
