@@ -633,11 +633,12 @@ def _split_entries(root: Path, base: str, value: Any, split: str, where: str,
             ctx.fail(ParseError(where, f"{item!r} is neither a folder nor a list file "
                                 f"inside the dataset ({full} not found)"))
     out: list[ImageEntry] = []
+    root_text = str(root)
     common_dir = _common_dir([d for d, _ in dirs])
     for _d, files in dirs:
         for rel in files:
             name = rel[len(common_dir) + 1:] if common_dir else rel
-            out.append(ImageEntry(rel, name, split, str(root / rel), key=split))
+            out.append(ImageEntry(rel, name, split, os.path.join(root_text, rel), key=split))
     for e in listed:
         e.key = split
     return out + listed
@@ -661,19 +662,26 @@ def _source_rel(root: Path, base: str, item: str, where: str) -> str:
 
 def _image_files(root: Path, rel: str, ctx: ReadContext) -> list[str]:
     """Image files under root/rel (recursive, sorted), as root-relative POSIX paths."""
-    top = root / rel if rel else root
     out: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        here = Path(dirpath).relative_to(root).as_posix()
-        for f in sorted(filenames):
-            if is_image_file(f) and not f.startswith("."):
-                r = f if here == "." else f"{here}/{f}"
-                if os.path.islink(os.path.join(dirpath, f)):  # walked folders are real ones
+    stack = [rel]
+    while stack:  # scandir: the entry types come with the listing, no stat or lstat a file
+        here = stack.pop()
+        try:
+            entries = list(os.scandir(root / here if here else root))
+        except OSError:
+            continue
+        for e in entries:
+            if e.name.startswith("."):
+                continue
+            r = f"{here}/{e.name}" if here else e.name
+            if e.is_dir(follow_symlinks=False):
+                stack.append(r)
+            elif is_image_file(e.name):
+                if e.is_symlink():  # walked folders are real ones; a linked file may escape
                     try:
                         resolve_inside(root, r, where=str(root / r))
-                    except UnsafeInputError as e:
-                        ctx.fail(e)
+                    except UnsafeInputError as err:
+                        ctx.fail(err)
                         continue
                 out.append(r)
     return sorted(out)
