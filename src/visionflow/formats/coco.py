@@ -17,8 +17,8 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 from collections.abc import Iterator
-from itertools import chain, islice
-from operator import attrgetter
+from itertools import chain, islice, repeat
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import msgspec
@@ -674,7 +674,7 @@ def _document(head: dict, categories: list, ds: Dataset, rows: np.ndarray,
     yield orjson.dumps({**head, "categories": categories})[:-1] + b',"images":['
     yield from _joined(_image_dict(ds.images, r) for r in rows.tolist())
     yield b'],"annotations":['
-    yield from _joined(cols.record(i) for i in ann_rows.tolist())
+    yield from _joined(cols.records(ann_rows.tolist()))
     yield b"]}"
 
 
@@ -729,8 +729,11 @@ class _AnnColumns:
         if self.plain:
             stored = ann.attrs.get("coco.area")
             stored = [None] * len(ann) if stored is None else stored.tolist()
-            self.area = [_num(round(b[2] * b[3], 10)) if a is None else a
-                         for a, b in zip(stored, self.bbox)]
+            if any(a is None for a in stored):
+                wh = xywh[:, 2] * xywh[:, 3]  # the same products as of the written numbers
+                computed = _nums(np.array(list(map(round, wh.tolist(), repeat(10))))).tolist()
+                stored = [c if a is None else a for a, c in zip(stored, computed)]
+            self.area = stored
             self.iscrowd = ([0] * len(ann) if ann.iscrowd is None
                             else ann.iscrowd.astype(np.int64).tolist())
             keys = sorted(k for k in ann.attrs if "." not in k)  # -> "attributes": {...}
@@ -738,15 +741,22 @@ class _AnnColumns:
             self.attributes = [{k: v for k, v in zip(keys, row) if v is not None}
                                for row in values] if keys else None
 
-    def record(self, i: int) -> dict:
+    def records(self, rows: list[int]) -> Iterator[dict]:
         if not self.plain:
-            return _ann_dict(self.ds, i, self)
-        d = {"id": self.id[i], "image_id": self.image_id[i], "category_id": self.category_id[i],
-             "segmentation": [], "bbox": self.bbox[i], "area": self.area[i],
-             "iscrowd": self.iscrowd[i]}
-        if self.attributes is not None and self.attributes[i]:
-            d["attributes"] = self.attributes[i]
-        return d
+            yield from (_ann_dict(self.ds, i, self) for i in rows)
+            return
+        if not rows:
+            return
+        pick = itemgetter(*rows) if len(rows) > 1 else lambda col: (col[rows[0]],)
+        attributes = pick(self.attributes) if self.attributes is not None else repeat(None)
+        for i, im, c, box, area, crowd, attrs in zip(
+                pick(self.id), pick(self.image_id), pick(self.category_id), pick(self.bbox),
+                pick(self.area), pick(self.iscrowd), attributes):
+            d = {"id": i, "image_id": im, "category_id": c, "segmentation": [], "bbox": box,
+                 "area": area, "iscrowd": crowd}
+            if attrs:
+                d["attributes"] = attrs
+            yield d
 
 
 def _nums(values: np.ndarray) -> np.ndarray:
