@@ -163,18 +163,20 @@ def _read_file(file: Path, split: str, root: Path, ctx: ReadContext) -> _Part:
             if key not in top:
                 raise ParseError(file, f"missing or invalid {key!r} list (a COCO file has "
                                  "images, annotations and categories)")
-        images_raw, categories_raw = decode(top.pop("images")), decode(top.pop("categories"))
+        images_raw, categories_raw = _images(top.pop("images"), decode), decode(
+            top.pop("categories"))
         for key, value in (("images", images_raw), ("categories", categories_raw)):
             if not isinstance(value, list):
                 raise ParseError(file, f"missing or invalid {key!r} list (a COCO file has "
                                  "images, annotations and categories)")
-        records = _records(file, top.pop("annotations", _ABSENT))
         categories = _parse_categories(file, categories_raw)
         images, where_image = _parse_images(file, images_raw, split, root, ctx)
-        del images_raw
+        del images_raw  # before the annotations: the two never need to be in memory together
+        meta = {k: decode(v) for k, v in top.items() if k != "annotations"}
+        records = _records(file, top.pop("annotations", _ABSENT))
+        del top, data
         ann, ann_rows = _parse_annotations(file, records, images, where_image, ctx)
         del records
-        meta = {k: decode(v) for k, v in top.items()}
     return _Part(file, images, ann, categories, meta, ann_rows)
 
 
@@ -198,6 +200,28 @@ def _top_level(file: Path, data: bytes) -> tuple[dict, Any]:
         raise ParseError(file, "expected a JSON object with images, annotations and "
                          f"categories, got {type(doc).__name__}")
     return doc, lambda value: value
+
+
+class _PlainImage(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """An image record with just the four standard keys: decoded without a dict."""
+
+    id: int
+    file_name: str
+    width: int
+    height: int
+
+
+_decode_plain_images = msgspec.json.Decoder(list[_PlainImage]).decode
+
+
+def _images(value: Any, decode) -> Any:
+    """The image records: typed structs when all are plain, else dicts."""
+    if isinstance(value, msgspec.Raw):
+        try:
+            return _decode_plain_images(value)
+        except msgspec.MsgspecError:
+            pass
+    return decode(value)
 
 
 def _records(file: Path, raw: Any) -> list:
@@ -248,6 +272,7 @@ def _parse_images(file: Path, raw: list, split: str, root: Path,
     bulk = _plain_images(file, raw, split, files)
     if bulk is not None:
         return bulk
+    raw = [msgspec.structs.asdict(im) if isinstance(im, _PlainImage) else im for im in raw]
     ids, names, widths, heights, paths = [], [], [], [], []
     extras: dict[str, list] = {}
     file_s, cwd = str(file), os.getcwd()  # once, not per image (Path.absolute() calls getcwd)
@@ -292,10 +317,13 @@ def _plain_images(file: Path, raw: list, split: str,
     """All image records at once when every one is regular (objects with integer id, width and
     height and a plain relative file name); None sends the file through the record-by-record
     path, whose errors name the record."""
-    if not all(type(im) is dict and _IMAGE_KEYS <= im.keys() for im in raw):
+    keys = ("id", "width", "height", "file_name")
+    if raw and type(raw[0]) is _PlainImage:  # all of them are
+        ids, widths, heights, names = (list(map(attrgetter(k), raw)) for k in keys)
+    elif all(type(im) is dict and _IMAGE_KEYS <= im.keys() for im in raw):
+        ids, widths, heights, names = ([im[k] for im in raw] for k in keys)
+    else:
         return None
-    ids, widths, heights, names = ([im[k] for im in raw] for k in ("id", "width", "height",
-                                                                     "file_name"))
     if (not all(map(_is_int64, chain(ids, widths, heights)))
             or not all(map(is_simple, names))):
         return None
@@ -307,7 +335,7 @@ def _plain_images(file: Path, raw: list, split: str,
         paths[i] = None if located is None else os.path.join(base, names[i])
     extra: dict[str, None] = {}  # keys beyond the four, in order of first appearance
     for im in raw:
-        if len(im) > len(_IMAGE_KEYS):
+        if type(im) is dict and len(im) > len(_IMAGE_KEYS):
             extra.update((k, None) for k in im if k not in _IMAGE_KEYS)
     attrs = {f"coco.{k}": [im.get(k) for im in raw] for k in extra}
     images = Images.build(names, widths, heights, id=ids, split=split, path=paths, attrs=attrs)
@@ -324,7 +352,8 @@ def _image_dir(file: Path, split: str, root: Path, raw: list) -> Path:
         for name in dict.fromkeys(names):
             candidates += [base / "images" / name, base / name]
         candidates += [base / "images", base]
-    probe = [im.get("file_name") for im in raw[:5] if isinstance(im, dict)]
+    probe = [im.get("file_name") if isinstance(im, dict) else getattr(im, "file_name", None)
+             for im in raw[:5]]
     probe = [p for p in probe if isinstance(p, str) and p and not p.startswith(("/", ".."))]
     for cand in candidates:
         if cand.is_dir() and probe and all((cand / p).is_file() for p in probe):
@@ -364,6 +393,7 @@ def _parse_annotations(file: Path, records: list, images: Images, image_rows: di
     cols = _Columns(len(records), image_rows)
     for start in range(0, len(records), _CHUNK):
         chunk = records[start:start + _CHUNK]
+        records[start:start + len(chunk)] = repeat(None, len(chunk))  # freed as we go
         if isinstance(chunk[0], msgspec.Raw):
             joined = b"[" + b",".join(chunk) + b"]"
             if cols.fill_structs(_plain_structs(joined), start):
@@ -401,10 +431,10 @@ class _Columns:
         self.image_index = np.empty(n, np.int64)
         self.category_id = np.empty(n, np.int64)
         self.ids = np.empty(n, np.int64)
-        self.xyxy = np.full((n, 4), np.nan)
+        self.xyxy = np.empty((n, 4))  # every kept row gets its box (or is dropped)
         self.iscrowd = np.zeros(n, bool)
-        self.score = np.full(n, np.nan)
-        self.track = np.full(n, -1, np.int64)
+        self.score: np.ndarray | None = None  # allocated by the first record having one
+        self.track: np.ndarray | None = None
         self.polys: dict[int, list[np.ndarray]] = {}
         self.rles: dict[int, dict] = {}
         self.kps: dict[int, np.ndarray] = {}
@@ -477,6 +507,11 @@ class _Columns:
         return True
 
     def fill_one(self, a: Any, i: int, where: str) -> None:
+        if isinstance(a, dict):
+            if self.score is None and a.get("score") is not None:
+                self.score = np.full(self.n, np.nan)
+            if self.track is None and a.get("track_id") is not None:
+                self.track = np.full(self.n, -1, np.int64)
         rings, rle, kp = _parse_one(a, where, self.image_rows, i, self.image_index,
                                     self.category_id, self.ids, self.xyxy, self.iscrowd,
                                     self.score, self.track, self.has)
