@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 import visionflow as vf
-from visionflow.checks.fix import orient_points
+from visionflow.checks.fixes import orient_points
 from visionflow.checks.geometry import (duplicate_box_pairs, ring_defects,
                                         self_intersecting_rings)
 from visionflow.core.geometry import iou_xyxy

@@ -13,8 +13,8 @@ from .config import CheckConfig
 
 # The check families pull in image scanning and HTML rendering: loaded on first use so that
 # the CLI's option defaults (CheckConfig) cost nothing.
-_LAZY = {"CheckFinding": ".findings", "FixOptions": ".fix", "FixResult": ".fix", "fix": ".fix",
-         "fix_path": ".fix", "CheckResult": ".run", "check": ".run", "check_path": ".run"}
+_LAZY = {"CheckFinding": ".findings", "FixOptions": ".fixes", "FixResult": ".fixes", "fix": ".fixes",
+         "fix_path": ".fixes", "CheckResult": ".run", "check": ".run", "check_path": ".run"}
 
 
 def __getattr__(name: str):

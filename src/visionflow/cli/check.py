@@ -159,7 +159,7 @@ def fix(
         if not sep or not old.strip() or not new.strip():
             raise Error(f"--remap expects OLD=NEW, got {pair!r}")
         mapping[old.strip()] = new.strip()
-    from ..checks.fix import FixOptions, fix_path
+    from ..checks.fixes import FixOptions, fix_path
 
     options = FixOptions(remap=mapping, drop_classes=tuple(drop_class or ()), apply_exif=exif,
                          clip=clip, drop_degenerate=degenerate, drop_duplicate_boxes=dedupe,

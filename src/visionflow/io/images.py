@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..core.errors import MissingImageError, UnsafeInputError, ValidationError
+from .headers import header_size
 
 # A decompression bomb is refused rather than decoded: 2^30 pixels (32768^2) is larger than any
 # real photo or satellite tile users convert, and 4 GiB+ of RGBA.
@@ -30,27 +31,44 @@ def is_image_file(path: Path | str) -> bool:
 
 
 def _open(path: Path) -> Image.Image:
-    if not os.path.exists(path):
-        raise MissingImageError(path, "image file not found")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             return Image.open(path)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise UnsafeInputError(path, f"image has more than {MAX_PIXELS} pixels; refused as a "
-                               "possible decompression bomb") from None
+        raise _bomb(path) from None
     except (UnidentifiedImageError, OSError, ValueError) as e:
+        # Whether the file exists is asked only once opening failed, never per image.
+        if isinstance(e, OSError) and not os.path.exists(path):
+            raise MissingImageError(path, "image file not found") from None
         raise ValidationError(path, f"cannot read image ({e.__class__.__name__}: "
                               f"{str(e).splitlines()[0] if str(e) else 'unknown format'})") from None
+
+
+def _bomb(path: Path) -> UnsafeInputError:
+    return UnsafeInputError(path, f"image has more than {MAX_PIXELS} pixels; refused as a "
+                            "possible decompression bomb")
 
 
 def image_size(path: Path | str) -> tuple[int, int]:
     """(width, height) as displayed, i.e. after EXIF orientation, read from the header only.
 
     Labelling tools and trainers (Ultralytics' exif_size) use the upright size, so a YOLO
-    label normalized against it lands on the same pixels.
+    label normalized against it lands on the same pixels. Ordinary JPEG and PNG files are
+    read by io.headers (plain os reads, ~20x cheaper than PIL.Image.open); everything that
+    parser is not sure of goes through PIL (_pil_image_size), with the same answer.
     """
-    with _open(Path(path)) as im:
+    size = header_size(path, MAX_PIXELS)
+    if size is None:  # not an ordinary JPEG/PNG, or missing: PIL and _open decide
+        return _pil_image_size(Path(path))
+    if size[0] * size[1] > MAX_PIXELS:
+        raise _bomb(Path(path))
+    return size
+
+
+def _pil_image_size(path: Path) -> tuple[int, int]:
+    """image_size through PIL: any format, and the reference the header parser matches."""
+    with _open(path) as im:
         w, h = im.size
         try:
             orientation = im.getexif().get(0x0112, 1)
@@ -59,26 +77,31 @@ def image_size(path: Path | str) -> tuple[int, int]:
     return (h, w) if orientation in _ROTATED else (w, h)
 
 
+_PROGRESS_EVERY = 256  # progress callbacks (a terminal bar) cost more than a header read
+
+
 def image_sizes(paths: Sequence[Path | str], *, on_error: Callable[[int, Exception], None],
                 progress: Callable[[int], None] | None = None) -> np.ndarray:
-    """Sizes of many images in parallel threads; (N, 2) int64, -1 where on_error was called."""
-    out = np.full((len(paths), 2), -1, np.int64)
+    """Sizes of many images; (N, 2) int64, -1 where on_error was called.
 
-    def one(i: int) -> tuple[int, tuple[int, int] | Exception]:
+    One thread: a header read is a few microseconds of Python, so a pool only adds GIL and
+    lock contention (measured ~20% slower on 2 cores).
+    """
+    sizes: list[tuple[int, int]] = []
+    append = sizes.append
+    done = 0
+    for i, path in enumerate(paths):
         try:
-            return i, image_size(paths[i])
+            append(image_size(path))
         except (MissingImageError, ValidationError, UnsafeInputError) as e:
-            return i, e
-
-    with ThreadPoolExecutor(_WORKERS) as pool:
-        for i, result in pool.map(one, range(len(paths)), chunksize=64):
-            if isinstance(result, Exception):
-                on_error(i, result)
-            else:
-                out[i] = result
-            if progress:
-                progress(1)
-    return out
+            append((-1, -1))
+            on_error(i, e)
+        if progress is not None and i - done + 1 == _PROGRESS_EVERY:
+            progress(_PROGRESS_EVERY)
+            done = i + 1
+    if progress is not None and len(sizes) > done:
+        progress(len(sizes) - done)
+    return np.array(sizes, np.int64).reshape(len(sizes), 2)
 
 
 def load_rgb(path: Path | str) -> Image.Image:
