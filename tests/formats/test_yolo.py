@@ -500,4 +500,7 @@ def test_task_read_option_overrides_inference(tmp_path):
 def test_fmt_rows_is_fmt_float_per_number(rows):
     from visionflow.formats.common import fmt_float
     from visionflow.formats.yolo import fmt_rows
-    assert fmt_rows(rows) == [" ".join(fmt_float(v, 6) for v in row) for row in rows]
+    expected = [" ".join(fmt_float(v, 6) for v in row) for row in rows]
+    assert fmt_rows(rows) == expected
+    if rows and len({len(r) for r in rows}) == 1:
+        assert fmt_rows(np.array(rows, np.float64)) == expected

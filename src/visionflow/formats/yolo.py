@@ -823,20 +823,19 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     task, kpt_shape = choose_task(ds, ctx)
     texts = label_texts(ds, task, kpt_shape, ctx)
     splits = _output_splits(ds, ctx)
-    dest: list[Path] = []
-    label_of: dict[Path, int] = {}
+    dest: list[str] = []  # strings, not Paths: 250,000 of them
+    label_of: dict[str, int] = {}
     for i, (name, split) in enumerate(zip(ds.images.file_name, splits)):
         rel = clean_relative(str(name), where=f"image {name!r}")
         folder = f"{split}/" if split else ""
-        dest.append(out_dir / "images" / f"{folder}{rel}")
-        label = out_dir / "labels" / f"{folder}{stem_path(rel)}.txt"
+        dest.append(f"images/{folder}{rel}")
+        label = f"labels/{folder}{stem_path(rel)}.txt"
         if label in label_of:
-            raise OutputError(f"{label.relative_to(out_dir)}: images "
-                              f"{ds.images.file_name[label_of[label]]!r} and {name!r} would "
-                              "share one label file; rename one of them")
+            raise OutputError(f"{label}: images {ds.images.file_name[label_of[label]]!r} and "
+                              f"{name!r} would share one label file; rename one of them")
         label_of[label] = i
-    write_texts([(label, texts[i]) for label, i in label_of.items()])
-    common.write_images(ds, lambda i: dest[i], ctx)
+    write_texts(out_dir, [(label, texts[i]) for label, i in label_of.items()])
+    common.write_images(ds, lambda i: out_dir / dest[i], ctx)
     present = list(dict.fromkeys(splits))
     doc: dict[str, Any] = {}
     if UNSPLIT in present:
@@ -913,13 +912,13 @@ def label_texts(ds: Dataset, task: str, kpt_shape: tuple[int, int] | None,
                               axis=1) / np.tile(wh, 2)
         if task == "pose":
             norm = np.concatenate([norm, _keypoint_values(ann, rows, kpt_shape, wh)], axis=1)
-        nums = fmt_rows(norm.tolist())
+        nums = fmt_rows(norm)
     elif task == "obb":
         corners = np.array(ann.obb[rows]) if ann.obb is not None else np.full(
             (len(rows), 4, 2), np.nan)
         missing = np.isnan(corners).all(axis=(1, 2))
         corners[missing] = _rects(box[missing])
-        nums = fmt_rows((corners / wh[:, None, :]).reshape(len(rows), 8).tolist())
+        nums = fmt_rows((corners / wh[:, None, :]).reshape(len(rows), 8))
     else:
         poly, ob = ann.has_polygon()[rows], ann.has_obb()[rows]
         values = []
@@ -937,16 +936,18 @@ def label_texts(ds: Dataset, task: str, kpt_shape: tuple[int, int] | None,
     return ["".join(ls) for ls in lines]
 
 
-def write_texts(files: Sequence[tuple[Path, str]]) -> None:
-    """Write many small text files (shared with yolo_darknet).
+def write_texts(out_dir: Path, files: Sequence[tuple[str, str]]) -> None:
+    """Write many small text files at POSIX paths relative to out_dir (shared with
+    yolo_darknet).
 
     One thread on purpose: creating files in one folder serializes on the folder's lock in
     the kernel, and threads fighting over it (and the GIL) made 5,000 files 3-10x slower.
     """
-    for d in {p.parent for p, _ in files}:
-        d.mkdir(parents=True, exist_ok=True)
-    for path, text in files:
-        with open(path, "wb") as f:
+    base = str(out_dir)
+    for d in sorted({os.path.dirname(rel) for rel, _ in files}):
+        os.makedirs(os.path.join(base, d), exist_ok=True)
+    for rel, text in files:
+        with open(os.path.join(base, rel), "wb") as f:
             f.write(text.encode("utf-8"))
 
 
@@ -1018,19 +1019,23 @@ _TRAILING_ZEROS = re.compile(r"\.0+(?=[ \n]|$)|(\.[0-9]*?[1-9])0+(?=[ \n]|$)")
 _NEGATIVE_ZERO = re.compile(r"(?<![^ \n])-0(?=[ \n]|$)")
 
 
-def fmt_rows(rows: Sequence[Sequence[float]]) -> list[str]:
-    """Each row's numbers as fmt_float(x, 6), space-separated: one string per row."""
-    if not len(rows):
-        return []
+def fmt_rows(rows: np.ndarray | Sequence[Sequence[float]]) -> list[str]:
+    """Each row's numbers as fmt_float(x, 6), space-separated: one string per row.
+
+    Rows are formatted 65,536 at a time, so the temporary Python numbers and strings of a
+    million boxes never exist at once."""
+    out: list[str] = []
     formats: dict[int, str] = {}
-    texts = []
-    for row in rows:
-        fmt = formats.get(len(row))
-        if fmt is None:
-            fmt = formats[len(row)] = " ".join(["%.6f"] * len(row))
-        texts.append(fmt % tuple(row))
-    text = _NEGATIVE_ZERO.sub("0", _TRAILING_ZEROS.sub(r"\1", "\n".join(texts)))
-    return text.split("\n")
+    for start in range(0, len(rows), 1 << 16):
+        block = rows[start:start + (1 << 16)]
+        texts = []
+        for row in block.tolist() if isinstance(block, np.ndarray) else block:
+            fmt = formats.get(len(row))
+            if fmt is None:
+                fmt = formats[len(row)] = " ".join(["%.6f"] * len(row))
+            texts.append(fmt % tuple(row))
+        out += _NEGATIVE_ZERO.sub("0", _TRAILING_ZEROS.sub(r"\1", "\n".join(texts))).split("\n")
+    return out
 
 
 def _keypoint_values(ann: Annotations, rows: np.ndarray, kpt_shape: tuple[int, int],

@@ -233,7 +233,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
                               "share one label file; rename one of them")
         label_of[label] = i
         dest.append(f"{folder}/{name}")
-    write_texts([(out_dir / label, texts[i]) for label, i in label_of.items()])
+    write_texts(out_dir, [(label, texts[i]) for label, i in label_of.items()])
     common.write_images(ds, lambda i: out_dir / dest[i], ctx)
 
     lines = [f"classes = {len(ds.categories)}"]
