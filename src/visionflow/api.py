@@ -9,6 +9,7 @@ import numpy as np
 
 from .core.dataset import Dataset
 from .core.errors import Error, OutputError
+from .core.gc_pause import gc_paused
 from .core.report import Report
 from .formats import registry
 from .formats.base import (ATTRIBUTES, BOXES, CATEGORY_IDS, ISCROWD, MASKS, OBB, POLYGONS, SCORES,
@@ -54,7 +55,8 @@ def load(path: str | Path, format: str | None = None, *, skip_errors: bool = Fal
     ctx = ReadContext(report=report if report is not None else Report(), options=options,
                       progress_factory=progress, skip_errors=skip_errors or lenient,
                       lenient=lenient)
-    ds = fmt.read(path, ctx)
+    with gc_paused():
+        ds = fmt.read(path, ctx)
     root = path if path.is_dir() else path.parent
     return ds.replace(meta={**ds.meta, "source_format": fmt.name,
                             "source_root": str(root.absolute())})
@@ -83,7 +85,7 @@ def write(dataset: Dataset, path: str | Path, format: str, *, images: str = "lin
         raise OutputError(f"{dest}: destination lies inside the source dataset {root}; "
                           "the source is never modified, choose a folder outside it")
     report_losses(dataset, fmt, ctx)
-    with atomic_dir(dest, overwrite=overwrite) as tmp:
+    with atomic_dir(dest, overwrite=overwrite) as tmp, gc_paused():
         fmt.write(dataset, tmp, ctx)
     return report
 

@@ -12,9 +12,7 @@ kept: `area` and unknown keys as "coco.<key>" attrs, CVAT's `attributes` dict as
 
 from __future__ import annotations
 
-import gc
 import os
-from contextlib import contextmanager
 from pathlib import Path
 from collections.abc import Iterator
 from itertools import chain, islice, repeat
@@ -140,43 +138,29 @@ class _Part:
         return f"{self.file}: annotations[{self.ann_rows[row]}] (id {self.ann.id[row]})"
 
 
-@contextmanager
-def _gc_paused():
-    """The cyclic GC takes most of the time of building millions of small dicts; nothing here
-    makes cycles."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 def _read_file(file: Path, split: str, root: Path, ctx: ReadContext) -> _Part:
     if file.stat().st_size > _MAX_JSON_BYTES:
         raise ParseError(file, "file larger than 8 GiB; refused")
     data = file.read_bytes()
-    with _gc_paused():
-        top, decode = _top_level(file, data)
-        for key in ("images", "categories"):
-            if key not in top:
-                raise ParseError(file, f"missing or invalid {key!r} list (a COCO file has "
-                                 "images, annotations and categories)")
-        images_raw, categories_raw = _images(top.pop("images"), decode), decode(
-            top.pop("categories"))
-        for key, value in (("images", images_raw), ("categories", categories_raw)):
-            if not isinstance(value, list):
-                raise ParseError(file, f"missing or invalid {key!r} list (a COCO file has "
-                                 "images, annotations and categories)")
-        categories = _parse_categories(file, categories_raw)
-        images, where_image = _parse_images(file, images_raw, split, root, ctx)
-        del images_raw  # before the annotations: the two never need to be in memory together
-        meta = {k: decode(v) for k, v in top.items() if k != "annotations"}
-        records = _records(file, top.pop("annotations", _ABSENT))
-        del top, data
-        ann, ann_rows = _parse_annotations(file, records, images, where_image, ctx)
-        del records
+    top, decode = _top_level(file, data)
+    for key in ("images", "categories"):
+        if key not in top:
+            raise ParseError(file, f"missing or invalid {key!r} list (a COCO file has "
+                             "images, annotations and categories)")
+    images_raw, categories_raw = _images(top.pop("images"), decode), decode(
+        top.pop("categories"))
+    for key, value in (("images", images_raw), ("categories", categories_raw)):
+        if not isinstance(value, list):
+            raise ParseError(file, f"missing or invalid {key!r} list (a COCO file has "
+                             "images, annotations and categories)")
+    categories = _parse_categories(file, categories_raw)
+    images, where_image = _parse_images(file, images_raw, split, root, ctx)
+    del images_raw  # before the annotations: the two never need to be in memory together
+    meta = {k: decode(v) for k, v in top.items() if k != "annotations"}
+    records = _records(file, top.pop("annotations", _ABSENT))
+    del top, data
+    ann, ann_rows = _parse_annotations(file, records, images, where_image, ctx)
+    del records
     return _Part(file, images, ann, categories, meta, ann_rows)
 
 
@@ -678,8 +662,8 @@ def write(ds: Dataset, out: Path, ctx: WriteContext) -> None:
     order = np.argsort(ann.image_index, kind="stable")
     order = order[~ann.is_label[order]]  # image-level labels have no COCO form (loss reported)
     splits = ds.images.splits()
-    cols = _AnnColumns(ds)
     with ctx.progress("Writing COCO", len(ds.images)) as advance:
+        cols = _AnnColumns(ds)
         for split in splits:
             rows = np.flatnonzero(ds.images.split == split)
             json_path, _ = _layout(out, split, layout)
