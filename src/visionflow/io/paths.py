@@ -95,14 +95,19 @@ class FileIndex:
     def locate(self, relative: str, *, where: str) -> Path | None:
         """root/relative if it is a file inside root, None if missing; refuses escapes."""
         rel = clean_relative(relative, where=where)
+        return self.root / rel if self.has(rel, where=where) else None
+
+    def has(self, relative: str, *, where: str) -> bool:
+        """Whether `locate` finds a file, without building its Path (~5 us less a name, for
+        callers that join clean names to a root string themselves)."""
+        rel = clean_relative(relative, where=where)
         if self._files is None:
             self._files = self._list() if self.root.is_dir() else set()
         if rel in self._files:
-            return self.root / rel
+            return True
         if not self._links or not self._through_link(rel):
-            return None  # not on disk, and no symlink on its way: simply missing
-        path = resolve_inside(self.root, rel, where=where)
-        return path if path.is_file() else None
+            return False  # not on disk, and no symlink on its way: simply missing
+        return resolve_inside(self.root, rel, where=where).is_file()
 
     def _through_link(self, rel: str) -> bool:
         parts = rel.split("/")
