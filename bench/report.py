@@ -215,9 +215,8 @@ def main() -> None:
              "`bench/peers/*.py`; floors: `bench/floors.py`; correctness: `bench/compare.py`.",
              "", f"Machine: {machine()}.", "", f"Versions: {versions()}.", "",
              "![time and memory per tool and size](docs/bench.png)", ""]
-    growth = []
-    if len(all_res) >= 2:
-        a, b = all_res[0], all_res[1]
+    for a, b in zip(all_res, all_res[1:]):
+        growth = []
         for t in b["tasks"]:
             va = a["tasks"].get(t, {}).get("visionflow", {}).get("median_wall")
             vb = b["tasks"][t].get("visionflow", {}).get("median_wall")

@@ -158,15 +158,22 @@ def main(argv: list[str] | None = None) -> int:
             shape_file.write_text(json.dumps(output_shape(out)))
             shapes[task] = shape_file
         print(f"[warm-up] visionflow {task}: {m}", flush=True)
-        shutil.rmtree(out, ignore_errors=True)
+    for old_output in [p for p in work.iterdir() if p.is_dir()] if work.exists() else []:
+        shutil.rmtree(old_output, ignore_errors=True)  # earlier benchmarks' and the warm-up's
+    os.sync()
+    time.sleep(15)  # let the file system finish the deletions before anything is timed
+    # No output is deleted while tools are timed: on these disks (ext4 with online discard)
+    # deleting thousands of files slows every file created in the next seconds 2-10x, which
+    # would bill one tool for another's cleanup. Earlier runs write beside the last one
+    # (`work/runs/<n>/`); everything is removed once, before the first timed run.
     for run in range(args.runs):
         for task in tasks:
             runnable = [t for t in tools if command(t, task, data, work, shapes.get(task))]
             k = run % len(runnable) if runnable else 0
             order = runnable[k:] + runnable[:k]
             for tool in order:
-                out = work / task / tool
-                shutil.rmtree(out, ignore_errors=True)
+                out = (work / task / tool if run == args.runs - 1
+                       else work / "runs" / str(run) / task / tool)
                 cmd = command(tool, task, data, out, shapes.get(task))
                 la = loadavg()
                 m = measure(cmd, args.timeout)
@@ -178,8 +185,6 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[{args.images} run {run + 1}/{args.runs}] {task:10s} {tool:12s} "
                       f"{m['wall']} s {m['rss_mib']} MiB {m['status']} (load {la:.1f})",
                       flush=True)
-                if tool in FLOORS:
-                    shutil.rmtree(out, ignore_errors=True)
     for task, per_tool in results["tasks"].items():
         for tool, entry in per_tool.items():
             ok = [r for r in entry["runs"] if r["status"] == "ok"]

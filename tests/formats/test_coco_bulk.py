@@ -26,15 +26,21 @@ def _annotation(draw, i: int, image_ids: list[int]) -> dict:
          "category_id": draw(st.sampled_from([1, 18, 90])),
          "bbox": [round(x, 2), round(y, 2), draw(st.integers(1, 10)), round(draw(st.floats(1, 10)), 4)]}
     kind = draw(st.sampled_from(["plain", "plain", "plain", "area-int", "crowd", "bare-seg",
-                                 "polygon", "extra", "attributes", "score"]))
+                                 "polygon", "polygon", "two-rings", "poly-nobox", "extra",
+                                 "attributes", "score"]))
     if kind in ("plain", "area-int"):
         a["area"] = draw(_NUM) if kind == "plain" else draw(st.integers(0, 99))
         a["iscrowd"] = 0
         a["segmentation"] = []
     elif kind == "crowd":
         a["iscrowd"] = draw(st.sampled_from([0, 1]))
-    elif kind == "polygon":
-        a["segmentation"] = [[x, y, x + 5, y, x + 5, y + 5]]
+    elif kind in ("polygon", "two-rings", "poly-nobox"):
+        ring = [round(x, 2), round(y, 2), round(x + 5.5, 2), y, x + 5, round(y + 5.25, 3)]
+        a["segmentation"] = [ring, [v + 1 for v in ring] + [x, y]] if kind == "two-rings" \
+            else [ring]
+        a["area"] = draw(_NUM)
+        if kind == "poly-nobox":
+            del a["bbox"]
     elif kind == "extra":
         a["note"] = draw(st.text(max_size=3))
     elif kind == "attributes":
@@ -197,11 +203,14 @@ def _plain_box_datasets(draw) -> vf.Dataset:
 def test_column_records_are_the_row_records(ds):
     cols = coco._AnnColumns(ds)
     assert cols.plain
-    rows = list(range(len(ds.annotations)))[::-1]
+    rows = np.arange(len(ds.annotations))[::-1]
     dump = lambda records: coco.orjson.dumps(list(records),  # noqa: E731
                                              option=coco.orjson.OPT_SERIALIZE_NUMPY)
-    assert dump(cols.records(rows)) == dump(coco._ann_dict(ds, i, cols) for i in rows)
-    assert dump(cols.records(rows[:1])) == dump(coco._ann_dict(ds, i, cols) for i in rows[:1])
+    cols.plain = False
+    by_row = cols.records(rows)  # the general path: _ann_dict row by row
+    cols.plain = True
+    assert dump(cols.records(rows)) == dump(by_row)
+    assert dump(cols.records(rows[:1])) == dump(by_row[:1])
 
 
 @settings(max_examples=40, deadline=None,
@@ -217,3 +226,30 @@ def test_streamed_file_is_the_whole_document(tmp_path_factory, ds, chunk):
     assert [a["id"] for a in doc["annotations"]] == sorted(
         ds.annotations.id.tolist(), key=lambda i: (ds.annotations.image_index[i - 1], i))
     assert [im["id"] for im in doc["images"]] == ds.images.id.tolist()
+
+
+def test_a_bad_ring_inside_a_polygon_chunk_is_named(tmp_path):
+    anns = [{"id": i, "image_id": 1, "category_id": 1, "bbox": [0, 0, 2, 2],
+             "segmentation": [[0, 0, 2, 0, 2, 2]]} for i in range(1, 30)]
+    anns[12]["segmentation"] = [[0, 0, 2, 0, 2]]
+    doc = {"images": [{"id": 1, "file_name": "a.jpg", "width": 8, "height": 8}],
+           "annotations": anns, "categories": [{"id": 1, "name": "a"}]}
+    root = _write(tmp_path, doc, "ds")
+    with pytest.raises(vf.ParseError, match=r"annotations\[12\] \(id 13\).*at least 3"):
+        vf.load(root, "coco")
+    ds = vf.load(root, "coco", skip_errors=True)
+    assert len(ds.annotations) == 28 and ds.annotations.polygons.counts().tolist() == [1] * 28
+
+
+def test_polygon_take_and_concat_are_the_list_versions():
+    rng = np.random.default_rng(0)
+    objects = [[rng.random((int(rng.integers(3, 6)), 2)) for _ in range(int(rng.integers(0, 3)))]
+               for _ in range(40)]
+    polys = vf.Polygons.from_lists(objects)
+    for index in (np.array([3, 1, 1, 39, 0]), np.arange(40)[::-2], np.zeros(0, np.int64),
+                  rng.random(40) < 0.5, np.array([-1, -40])):
+        picked = np.arange(40)[index]
+        assert polys.take(index).equals(vf.Polygons.from_lists([objects[i] for i in picked]))
+    halves = [vf.Polygons.from_lists(objects[:13]), vf.Polygons.from_lists([]),
+              vf.Polygons.from_lists(objects[13:])]
+    assert vf.Polygons.concat(halves).equals(polys)

@@ -60,8 +60,15 @@ class Polygons:
         return np.diff(self.object_offsets)
 
     def take(self, index: np.ndarray) -> Polygons:
-        index = np.asarray(index, dtype=np.int64)
-        return Polygons.from_lists([self.rings(int(i)) for i in index])
+        """The objects at `index` (any order, repeats allowed), in whole-array operations."""
+        index = np.asarray(index).reshape(-1)
+        index = np.arange(len(self))[index]  # masks and negative indices as numpy reads them
+        r0 = self.object_offsets[index]
+        rings = _ranges(r0, self.object_offsets[index + 1] - r0)
+        c0 = self.ring_offsets[rings]
+        sizes = self.ring_offsets[rings + 1] - c0
+        return Polygons(self.coords[_ranges(c0, sizes)], _offsets(sizes),
+                        _offsets(self.object_offsets[index + 1] - r0))
 
     def to_lists(self) -> list[list[np.ndarray]]:
         return [self.rings(i) for i in range(len(self))]
@@ -78,7 +85,30 @@ class Polygons:
 
     @staticmethod
     def concat(parts: Sequence[Polygons]) -> Polygons:
-        return Polygons.from_lists([r for p in parts for r in p.to_lists()])
+        if not parts:
+            return Polygons.empty(0)
+        return Polygons(
+            np.concatenate([p.coords for p in parts]).reshape(-1, 2),
+            _offsets(np.concatenate([np.diff(p.ring_offsets) for p in parts])),
+            _offsets(np.concatenate([np.diff(p.object_offsets) for p in parts])))
+
+
+def _offsets(sizes: np.ndarray) -> np.ndarray:
+    """[0, s0, s0+s1, ...]: the offsets that cut a flat array into pieces of these sizes."""
+    out = np.zeros(len(sizes) + 1, np.int64)
+    np.cumsum(sizes, out=out[1:])
+    return out
+
+
+def _ranges(starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """The concatenation of arange(s, s + n) for each (s, n), without a Python loop."""
+    sizes = np.asarray(sizes, np.int64)
+    total = int(sizes.sum())
+    if not total:
+        return np.zeros(0, np.int64)
+    ends = np.cumsum(sizes)
+    shift = np.repeat(np.asarray(starts, np.int64) - (ends - sizes), sizes)
+    return np.arange(total, dtype=np.int64) + shift
 
 
 def _close(a: np.ndarray, b: np.ndarray, atol: float) -> bool:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from collections.abc import Iterator
-from itertools import chain, islice, repeat
+from collections.abc import Iterable, Iterator
+from itertools import chain, repeat
 from operator import attrgetter, itemgetter
 from typing import Any
 
@@ -348,31 +348,32 @@ def _image_dir(file: Path, split: str, root: Path, raw: list) -> Path:
     return parent if parent.is_dir() else root
 
 
-class _PlainBox(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    """A box-only record holding nothing the columns do not: decoded without a dict."""
+class _BoxRecord(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """A record with a box and/or polygon rings and nothing the columns do not hold: decoded
+    without a dict. RLE masks, keypoints and extra keys fail to decode into it."""
 
     id: int
     image_id: int
     category_id: int
-    bbox: tuple[float, float, float, float]
+    bbox: tuple[float, float, float, float] | None = None
     area: int | float | None = None
     iscrowd: int | None = None
-    segmentation: list | None = None
+    segmentation: list[list[float]] | None = None
 
 
-_PLAIN_KEYS = frozenset(_PlainBox.__struct_fields__)
-_decode_plain = msgspec.json.Decoder(list[_PlainBox]).decode
+_PLAIN_KEYS = frozenset(_BoxRecord.__struct_fields__)
+_decode_records = msgspec.json.Decoder(list[_BoxRecord]).decode
 
 
 def _parse_annotations(file: Path, records: list, images: Images, image_rows: dict[int, int],
                        ctx: ReadContext) -> tuple[Annotations, np.ndarray]:
     """Columns from the annotation records, and each kept row's index in the file.
 
-    Records are decoded a chunk at a time. A chunk of plain box records (the bulk of any
-    detection dataset) is decoded into typed structs and moved into the columns in bulk; other
-    chunks are decoded into dicts: their plain records still go in bulk, the rest (polygons,
-    masks, keypoints, extra fields, anything irregular) record by record so that errors name
-    the record.
+    Records are decoded a chunk at a time. A chunk of box and polygon records (the bulk of any
+    detection or segmentation dataset) is decoded into typed structs and moved into the
+    columns in bulk; other chunks are decoded into dicts: their plain box records still go in
+    bulk, the rest (masks, keypoints, extra fields, anything irregular) record by record so
+    that errors name the record.
     """
     cols = _Columns(len(records), image_rows)
     for start in range(0, len(records), _CHUNK):
@@ -380,7 +381,7 @@ def _parse_annotations(file: Path, records: list, images: Images, image_rows: di
         records[start:start + len(chunk)] = repeat(None, len(chunk))  # freed as we go
         if isinstance(chunk[0], msgspec.Raw):
             joined = b"[" + b",".join(chunk) + b"]"
-            if cols.fill_structs(_plain_structs(joined), start):
+            if cols.fill_structs(_structs(joined), start):
                 continue
             chunk = msgspec.json.decode(joined)
         plain = np.fromiter((type(a) is dict and a.keys() <= _PLAIN_KEYS
@@ -396,15 +397,15 @@ def _parse_annotations(file: Path, records: list, images: Images, image_rows: di
             except Error as e:
                 ctx.fail(e)
                 cols.keep[start + i] = False
+        cols.end_chunk(start, len(chunk))
     return cols.annotations()
 
 
-def _plain_structs(joined: bytes) -> list[_PlainBox] | None:
+def _structs(joined: bytes) -> list[_BoxRecord] | None:
     try:
-        structs = _decode_plain(joined)
+        return _decode_records(joined)
     except msgspec.MsgspecError:
         return None
-    return None if any(a.segmentation for a in structs) else structs
 
 
 class _Columns:
@@ -419,7 +420,8 @@ class _Columns:
         self.iscrowd = np.zeros(n, bool)
         self.score: np.ndarray | None = None  # allocated by the first record having one
         self.track: np.ndarray | None = None
-        self.polys: dict[int, list[np.ndarray]] = {}
+        self.polys: dict[int, list[np.ndarray]] = {}  # rows read one by one
+        self.poly_parts: list[Polygons] = []  # one a chunk, in row order
         self.rles: dict[int, dict] = {}
         self.kps: dict[int, np.ndarray] = {}
         self.attrs: dict[str, list] = {}
@@ -436,7 +438,9 @@ class _Columns:
             col = self.attrs[name] = [None] * self.n
         return col
 
-    def fill_structs(self, structs: list[_PlainBox] | None, start: int) -> bool:
+    def fill_structs(self, structs: list[_BoxRecord] | None, start: int) -> bool:
+        """A chunk of typed records in bulk; False if anything is irregular (the caller then
+        reads it as dicts, one by one where needed, which names the bad record)."""
         if structs is None:
             return False
         m = len(structs)
@@ -445,11 +449,36 @@ class _Columns:
                     for key in ("id", "image_id", "category_id")]
         except OverflowError:
             return False
-        boxes = np.fromiter(chain.from_iterable(map(attrgetter("bbox"), structs)), np.float64,
-                            4 * m).reshape(m, 4)
-        return self._fill_plain(np.arange(start, start + m), *cols, boxes,
+        polygons = _chunk_polygons(list(map(attrgetter("segmentation"), structs)))
+        if polygons is False:
+            return False
+        bboxes = list(map(attrgetter("bbox"), structs))
+        missing = [i for i, b in enumerate(bboxes) if b is None]
+        if missing:  # the box of its rings, as the record-by-record path does
+            if polygons is None or (polygons.counts()[missing] == 0).any():
+                return False
+            for i in missing:
+                pts = np.concatenate(polygons.rings(i))
+                x1, y1 = pts.min(axis=0).tolist()
+                x2, y2 = pts.max(axis=0).tolist()
+                bboxes[i] = (x1, y1, x2 - x1, y2 - y1)
+        boxes = np.fromiter(chain.from_iterable(bboxes), np.float64, 4 * m).reshape(m, 4)
+        if not self._fill_plain(np.arange(start, start + m), *cols, boxes,
                                 list(map(attrgetter("iscrowd"), structs)),
-                                list(map(attrgetter("area"), structs)))
+                                list(map(attrgetter("area"), structs))):
+            return False
+        if missing:  # exactly the points' bounds, not x + (x2 - x) rounded
+            for i in missing:
+                pts = np.concatenate(polygons.rings(i))
+                self.xyxy[start + i] = [*pts.min(axis=0), *pts.max(axis=0)]
+        self.poly_parts.append(polygons if polygons is not None else Polygons.empty(m))
+        return True
+
+    def end_chunk(self, start: int, m: int) -> None:
+        """Close a chunk read as dicts: its rows' rings join the polygon parts."""
+        rows = range(start, start + m)
+        self.poly_parts.append(Polygons.from_lists([self.polys.pop(i, []) for i in rows])
+                               if self.polys else Polygons.empty(m))
 
     def fill_dicts(self, records: list, rows: np.ndarray, start: int) -> bool:
         """Plain box dicts at `rows` of `records` in bulk; False if anything is irregular (the
@@ -519,8 +548,8 @@ class _Columns:
             keypoints = np.full((n, k_max, 3), np.nan)
             for i, k in self.kps.items():
                 keypoints[i, :len(k)] = k
-        if self.polys:
-            polygons = Polygons.from_lists([self.polys.get(i, []) for i in range(n)])
+        if any(len(p.coords) for p in self.poly_parts):
+            polygons = Polygons.concat(self.poly_parts)
         if self.rles:
             rle = np.full(n, None, dtype=object)
             for i, value in self.rles.items():
@@ -536,6 +565,27 @@ class _Columns:
         if not self.keep.all():
             ann = ann[self.keep]
         return ann, np.flatnonzero(self.keep)
+
+
+def _chunk_polygons(segmentations: list) -> Polygons | None | bool:
+    """The rings of a chunk's typed records as one Polygons (None: no rings in the chunk;
+    False: a ring that is not at least 3 x, y pairs, for the record path to name)."""
+    if not any(segmentations):
+        return None
+    rings_per = np.fromiter((len(s) if s else 0 for s in segmentations), np.int64,
+                            len(segmentations))
+    rings = [r for s in segmentations if s for r in s]
+    sizes = np.fromiter(map(len, rings), np.int64, len(rings))
+    if (sizes < 6).any() or (sizes % 2).any():
+        return False
+    coords = np.fromiter(chain.from_iterable(rings), np.float64, int(sizes.sum()))
+    return Polygons(coords.reshape(-1, 2), _offsets(sizes // 2), _offsets(rings_per))
+
+
+def _offsets(sizes: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(sizes) + 1, np.int64)
+    np.cumsum(sizes, out=out[1:])
+    return out
 
 
 def _parse_one(a: Any, where: str, image_rows: dict[int, int], i: int, image_index, category_id,
@@ -691,16 +741,21 @@ def _document(head: dict, categories: list, ds: Dataset, rows: np.ndarray,
     """The bytes of one COCO file, as orjson.dumps(whole document) would give them, produced
     a chunk of records at a time: the records of 250,000 images never exist all at once."""
     yield orjson.dumps({**head, "categories": categories})[:-1] + b',"images":['
-    yield from _joined(_image_dict(ds.images, r) for r in rows.tolist())
+    yield from _joined([_image_dict(ds.images, r) for r in part.tolist()]
+                       for part in _parts(rows))
     yield b'],"annotations":['
-    yield from _joined(cols.records(ann_rows.tolist()))
+    yield from _joined(cols.records(part) for part in _parts(ann_rows))
     yield b"]}"
 
 
-def _joined(records: Iterator[dict]) -> Iterator[bytes]:
-    """The JSON array items of `records` (no brackets), comma-separated, in chunks."""
+def _parts(rows: np.ndarray) -> Iterator[np.ndarray]:
+    return (rows[i:i + _CHUNK] for i in range(0, len(rows), _CHUNK))
+
+
+def _joined(chunks: Iterable[list[dict]]) -> Iterator[bytes]:
+    """The JSON array items of the records (no brackets), comma-separated, a chunk at a time."""
     first = True
-    for chunk in iter(lambda: list(islice(records, _CHUNK)), []):
+    for chunk in chunks:
         body = orjson.dumps(chunk, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1]
         yield body if first else b"," + body
         first = False
@@ -722,60 +777,59 @@ def _image_dict(images: Images, r: int) -> dict:
 
 
 class _AnnColumns:
-    """Per-annotation values computed for all rows at once (numpy per row is the slow part of
-    writing): ids as Python ints, boxes as [x, y, w, h] numbers or None.
+    """The annotations as the numbers COCO writes, turned into Python values one chunk of
+    records at a time (the values of 1.7 million boxes never exist at once).
 
     A dataset of plain boxes (no polygons, masks, keypoints, scores, tracks or COCO fields
-    beyond area: what YOLO, VOC and most detection data hold) gets its records
-    from these columns alone; anything else goes through `_ann_dict`, row by row.
+    beyond area: what YOLO, VOC and most detection data hold) gets its records from these
+    columns alone; anything else goes through `_ann_dict`, row by row.
     """
 
     def __init__(self, ds: Dataset):
         ann = ds.annotations
         self.ds = ds
-        self.id = ann.id.tolist()
-        self.image_id = ds.images.id[ann.image_index].tolist()
-        self.category_id = ann.category_id.tolist()
-        xywh = xyxy_to_xywh(ann.xyxy)
-        xywh[:, 2:] = np.round(xywh[:, 2:], 10)  # x2 - x1 in floats leaves 1e-16 noise
-        has_nan = np.isnan(ann.xyxy).any(axis=1)
-        self.bbox = [None if nan else box
-                     for nan, box in zip(has_nan.tolist(), _nums(xywh).tolist())]
+        self.image_id = ds.images.id[ann.image_index]
+        self.xywh = xyxy_to_xywh(ann.xyxy)
+        self.xywh[:, 2:] = np.round(self.xywh[:, 2:], 10)  # x2 - x1 leaves 1e-16 noise
+        self.has_nan = np.isnan(ann.xyxy).any(axis=1)
         self.plain = (ann.polygons is None and ann.rle is None and ann.keypoints is None
-                      and ann.score is None and ann.track_id is None and not has_nan.any()
+                      and ann.score is None and ann.track_id is None
+                      and not self.has_nan.any()
                       and all(k == "coco.area" or not k.startswith("coco.")
                               for k in ann.attrs))
-        if self.plain:
-            stored = ann.attrs.get("coco.area")
-            stored = [None] * len(ann) if stored is None else stored.tolist()
-            if any(a is None for a in stored):
-                wh = xywh[:, 2] * xywh[:, 3]  # the same products as of the written numbers
-                computed = _nums(np.array(list(map(round, wh.tolist(), repeat(10))))).tolist()
-                stored = [c if a is None else a for a, c in zip(stored, computed)]
-            self.area = stored
-            self.iscrowd = ([0] * len(ann) if ann.iscrowd is None
-                            else ann.iscrowd.astype(np.int64).tolist())
-            keys = sorted(k for k in ann.attrs if "." not in k)  # -> "attributes": {...}
-            values = zip(*(ann.attrs[k].tolist() for k in keys)) if keys else ()
-            self.attributes = [{k: v for k, v in zip(keys, row) if v is not None}
-                               for row in values] if keys else None
+        self.attribute_keys = sorted(k for k in ann.attrs if "." not in k)  # "attributes"
 
-    def records(self, rows: list[int]) -> Iterator[dict]:
+    def records(self, rows: np.ndarray) -> list[dict]:
+        """The records of `rows`, one chunk."""
+        ann = self.ds.annotations
+        ids, image_ids = ann.id[rows].tolist(), self.image_id[rows].tolist()
+        categories, xywh = ann.category_id[rows].tolist(), self.xywh[rows]
+        boxes = [None if nan else box
+                 for nan, box in zip(self.has_nan[rows].tolist(), _nums(xywh).tolist())]
         if not self.plain:
-            yield from (_ann_dict(self.ds, i, self) for i in rows)
-            return
-        if not rows:
-            return
-        pick = itemgetter(*rows) if len(rows) > 1 else lambda col: (col[rows[0]],)
-        attributes = pick(self.attributes) if self.attributes is not None else repeat(None)
-        for i, im, c, box, area, crowd, attrs in zip(
-                pick(self.id), pick(self.image_id), pick(self.category_id), pick(self.bbox),
-                pick(self.area), pick(self.iscrowd), attributes):
-            d = {"id": i, "image_id": im, "category_id": c, "segmentation": [], "bbox": box,
-                 "area": area, "iscrowd": crowd}
+            return [_ann_dict(self.ds, i, d_id, im, c, box) for i, d_id, im, c, box
+                    in zip(rows.tolist(), ids, image_ids, categories, boxes)]
+        stored = ann.attrs.get("coco.area")
+        area = [None] * len(rows) if stored is None else stored[rows].tolist()
+        if any(a is None for a in area):
+            wh = xywh[:, 2] * xywh[:, 3]  # the same products as of the written numbers
+            computed = _nums(np.array(list(map(round, wh.tolist(), repeat(10))))).tolist()
+            area = [c if a is None else a for a, c in zip(area, computed)]
+        crowd = ([0] * len(rows) if ann.iscrowd is None
+                 else ann.iscrowd[rows].astype(np.int64).tolist())
+        keys = self.attribute_keys
+        attributes = ([{k: v for k, v in zip(keys, values) if v is not None}
+                       for values in zip(*(ann.attrs[k][rows].tolist() for k in keys))]
+                      if keys else repeat(None))
+        out = []
+        for d_id, im, c, box, a, cr, attrs in zip(ids, image_ids, categories, boxes, area,
+                                                   crowd, attributes):
+            d = {"id": d_id, "image_id": im, "category_id": c, "segmentation": [],
+                 "bbox": box, "area": a, "iscrowd": cr}
             if attrs:
                 d["attributes"] = attrs
-            yield d
+            out.append(d)
+        return out
 
 
 def _nums(values: np.ndarray) -> np.ndarray:
@@ -786,17 +840,16 @@ def _nums(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def _ann_dict(ds: Dataset, i: int, cols: _AnnColumns) -> dict:
+def _ann_dict(ds: Dataset, i: int, ann_id: int, image_id: int, category_id: int,
+              box: list | None) -> dict:
     ann = ds.annotations
-    d: dict[str, Any] = {"id": cols.id[i], "image_id": cols.image_id[i],
-                         "category_id": cols.category_id[i]}
+    d: dict[str, Any] = {"id": ann_id, "image_id": image_id, "category_id": category_id}
     rings = ann.polygons.rings(i) if ann.polygons is not None else []
     rle = ann.rle[i] if ann.rle is not None else None
     if rle is not None:
         d["segmentation"] = rle
     else:
         d["segmentation"] = [_num_list(r.reshape(-1)) for r in rings]
-    box = cols.bbox[i]
     if box is not None:
         d["bbox"] = box
     area_col = ann.attrs.get("coco.area")  # not ann.attr(): that builds an n-row column per call

@@ -72,7 +72,7 @@ import math
 import os
 import re
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -821,7 +821,6 @@ def _looks_like_labels(path: Path) -> bool:
 
 def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     task, kpt_shape = choose_task(ds, ctx)
-    texts = label_texts(ds, task, kpt_shape, ctx)
     splits = _output_splits(ds, ctx)
     dest: list[str] = []  # strings, not Paths: 250,000 of them
     label_of: dict[str, int] = {}
@@ -834,7 +833,9 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
             raise OutputError(f"{label}: images {ds.images.file_name[label_of[label]]!r} and "
                               f"{name!r} would share one label file; rename one of them")
         label_of[label] = i
-    write_texts(out_dir, [(label, texts[i]) for label, i in label_of.items()])
+    labels = list(label_of)  # in image order, one per image
+    for first, texts in label_texts(ds, task, kpt_shape, ctx):
+        write_texts(out_dir, list(zip(labels[first:first + len(texts)], texts)))
     common.write_images(ds, lambda i: out_dir / dest[i], ctx)
     present = list(dict.fromkeys(splits))
     doc: dict[str, Any] = {}
@@ -897,12 +898,24 @@ def choose_task(ds: Dataset, ctx: WriteContext) -> tuple[str, tuple[int, int] | 
 
 
 def label_texts(ds: Dataset, task: str, kpt_shape: tuple[int, int] | None,
-                ctx: WriteContext) -> list[str]:
-    """The label file text of every image row (shared with yolo_darknet)."""
+                ctx: WriteContext, chunk: int = 16384) -> Iterator[tuple[int, list[str]]]:
+    """(first image row, label file texts of the next `chunk` image rows), in image order
+    (shared with yolo_darknet): the lines of 1.7 million boxes never exist at once."""
     ann = ds.annotations
     rows = np.flatnonzero(~ann.is_label)
     rows = rows[np.argsort(ann.image_index[rows], kind="stable")]
+    image = ann.image_index[rows]
     index_of = ds.categories.index_map()
+    for first in range(0, len(ds.images), chunk):
+        lo, hi = np.searchsorted(image, [first, first + chunk])
+        yield first, _texts(ds, rows[lo:hi], task, kpt_shape, index_of, first,
+                            min(chunk, len(ds.images) - first))
+
+
+def _texts(ds: Dataset, rows: np.ndarray, task: str, kpt_shape: tuple[int, int] | None,
+           index_of: dict[int, int], first: int, count: int) -> list[str]:
+    """The label file texts of image rows first..first+count-1, whose objects are `rows`."""
+    ann = ds.annotations
     image = ann.image_index[rows]
     wh = np.stack([ds.images.width, ds.images.height], axis=1).astype(np.float64)[image]
     cls = [str(index_of[c]) for c in ann.category_id[rows].tolist()]
@@ -930,8 +943,8 @@ def label_texts(ds: Dataset, task: str, kpt_shape: tuple[int, int] | None,
                 ring = ann.obb[j] if ob[i] else _rects(box[i:i + 1])[0]
             values.append((ring / wh[i]).reshape(-1).tolist())
         nums = fmt_rows(values)
-    lines: list[list[str]] = [[] for _ in range(len(ds.images))]
-    for img, c, text in zip(image.tolist(), cls, nums):
+    lines: list[list[str]] = [[] for _ in range(count)]
+    for img, c, text in zip((image - first).tolist(), cls, nums):
         lines[img].append(f"{c} {text}\n" if text else f"{c}\n")
     return ["".join(ls) for ls in lines]
 

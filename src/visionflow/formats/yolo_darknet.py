@@ -212,7 +212,6 @@ def _file_name(entry: str) -> str:
 
 def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     task, kpt_shape = choose_task(ds, ctx)
-    texts = label_texts(ds, task, kpt_shape, ctx)
     splits = [str(s) for s in ds.images.split]
     for s in set(splits) - {UNSPLIT}:
         clean_relative(s, where=f"split {s!r}")
@@ -233,7 +232,9 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
                               "share one label file; rename one of them")
         label_of[label] = i
         dest.append(f"{folder}/{name}")
-    write_texts(out_dir, [(label, texts[i]) for label, i in label_of.items()])
+    labels = list(label_of)  # in image order, one per image
+    for first, texts in label_texts(ds, task, kpt_shape, ctx):
+        write_texts(out_dir, list(zip(labels[first:first + len(texts)], texts)))
     common.write_images(ds, lambda i: out_dir / dest[i], ctx)
 
     lines = [f"classes = {len(ds.categories)}"]
