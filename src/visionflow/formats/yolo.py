@@ -224,7 +224,7 @@ def kpt_shape_from(value: Any, where: Path | str) -> tuple[int, int] | None:
     raise ParseError(where, f"kpt_shape must be [K, 2] or [K, 3], got {value!r}")
 
 
-@dataclass
+@dataclass(slots=True)  # 250,000 of them: no __dict__ each
 class ImageEntry:
     """An image found through a split entry, before its size and labels are read."""
     rel: str                 # POSIX path relative to the dataset root
@@ -420,7 +420,8 @@ class LabelLines:
         """Lines -> Annotations in absolute pixels (file and line order), and row -> 'file:line'."""
         expected = _expected_counts(task, kpt_shape)
         parts: list[dict[str, Any]] = []
-        for k, (img_l, file_l, line_l, flat) in sorted(self.blocks.items()):
+        for k in sorted(self.blocks):
+            img_l, file_l, line_l, flat = self.blocks.pop(k)  # freed as converted
             img = np.asarray(img_l, np.int64)
             file_i = np.asarray(file_l, np.int64)
             line = np.asarray(line_l, np.int64)
@@ -449,25 +450,36 @@ class LabelLines:
             parts.append(_convert(img, file_i, line, v, sizes, task, kpt_shape))
         self.flush(ctx)
         n = sum(len(p["image"]) for p in parts)
-        cat = (lambda key: np.concatenate([p[key] for p in parts])) if parts else None
-        image = cat("image") if parts else np.zeros(0, np.int64)
-        line = cat("line") if parts else np.zeros(0, np.int64)
-        file_i = cat("file") if parts else np.zeros(0, np.int64)
-        order = np.lexsort((line, image))
+        if not parts:
+            parts = [{"image": np.zeros(0, np.int64), "line": np.zeros(0, np.int64),
+                      "file": np.zeros(0, np.int64), "cls": np.zeros(0, np.int64),
+                      "xyxy": np.zeros((0, 4)), "rings": [],
+                      "keypoints": np.zeros((0, (kpt_shape or (0, 3))[0], 3)),
+                      "obb": np.zeros((0, 4, 2))}]
+        image, line = _joined(parts, "image"), _joined(parts, "line")
+        # Lines were gathered file by file in image order: usually already sorted, and then
+        # no column is copied again (1.7 million boxes: ~200 MB less at the peak).
+        key = image * (int(line.max()) + 1 if n else 1) + line
+        order = None if n < 2 or bool((key[1:] >= key[:-1]).all()) else np.lexsort((line, image))
+        del key
+
+        def take(name: str) -> np.ndarray:
+            col = _joined(parts, name)
+            return col if order is None else col[order]
+
         ids = np.asarray(category_ids, np.int64)
-        cls = cat("cls")[order] if parts else np.zeros(0, np.int64)
         columns: dict[str, Any] = {}
         if task == "segment":
             rings = [r for p in parts for r in p["rings"]]
-            columns["polygons"] = Polygons.from_lists([rings[i] for i in order])
+            columns["polygons"] = Polygons.from_lists(
+                rings if order is None else [rings[i] for i in order])
         if task == "pose":
-            columns["keypoints"] = (cat("keypoints")[order] if parts
-                                    else np.zeros((0, kpt_shape[0], 3)))
+            columns["keypoints"] = take("keypoints")
         if task == "obb":
-            columns["obb"] = cat("obb")[order] if parts else np.zeros((0, 4, 2))
-        xyxy = cat("xyxy")[order] if parts else np.zeros((0, 4))
-        ann = Annotations.build(image[order], ids[cls] if n else [], xyxy, **columns)
-        file_i, line = file_i[order], line[order]
+            columns["obb"] = take("obb")
+        cls, file_i = take("cls"), take("file")
+        image, line = take("image"), take("line")
+        ann = Annotations.build(image, ids[cls] if n else [], take("xyxy"), **columns)
         return ann, lambda i: f"{self.files[file_i[i]]}:{line[i]}"
 
 
@@ -527,6 +539,11 @@ def _expected_counts(task: str, kpt_shape: tuple[int, int] | None) -> Callable[[
     if task == "detect":
         return lambda k: k == 5
     return lambda k: k == 5 or (k >= 7 and k % 2 == 1)
+
+
+def _joined(parts: list[dict[str, Any]], name: str) -> np.ndarray:
+    """One column of all parts; the part's own array when there is one part (no copy)."""
+    return parts[0][name] if len(parts) == 1 else np.concatenate([p[name] for p in parts])
 
 
 def _describe(task: str, kpt_shape: tuple[int, int] | None) -> str:
