@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import visionflow as vf
 from visionflow.core.validate import validate
@@ -60,3 +62,17 @@ def test_skip_errors_drops_only_the_bad_rows():
     assert out.annotations.id.tolist() == [1, 3]
     assert [f.where for f in report.findings] == ["file.txt:2"]
     assert report.findings[0].code == "skipped"
+
+
+@settings(max_examples=200, deadline=None)
+@given(pairs=st.lists(st.tuples(st.integers(0, 2), st.integers(-3, 3)), max_size=30))
+def test_duplicate_pairs_are_the_repeats_of_earlier_rows(pairs):
+    from visionflow.core.validate import _duplicate_pairs
+    a = np.array([p[0] for p in pairs], np.int64)
+    b = np.array([p[1] for p in pairs], np.int64)
+    seen, expected = set(), []
+    for i, p in enumerate(pairs):
+        if p in seen:
+            expected.append(i)
+        seen.add(p)
+    assert _duplicate_pairs(a, b).tolist() == expected

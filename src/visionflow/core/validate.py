@@ -47,7 +47,7 @@ def validate(ds: Dataset, *, report: Report, skip_errors: bool,
     known = np.isin(ann.category_id, np.asarray(ds.categories.ids, dtype=np.int64))
     for i in np.flatnonzero(~known):
         problems[int(i)] = f"unknown category id {ann.category_id[i]}"
-    for i in _duplicates(np.stack([split_code[ann.image_index], ann.id], axis=1)):
+    for i in _duplicate_pairs(split_code[ann.image_index], ann.id):
         problems.setdefault(int(i), f"duplicate annotation id {ann.id[i]}")
 
     b = ann.xyxy
@@ -95,6 +95,18 @@ def _duplicates(values: np.ndarray) -> np.ndarray:
     dup = np.ones(len(values), bool)
     dup[first] = False
     return np.flatnonzero(dup)
+
+
+def _duplicate_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Rows whose (a, b) pair already appeared in an earlier row, ascending. One stable sort
+    of the two columns: np.unique(axis=0) copies the pairs into records and sorts those,
+    ~2x the memory at 1.7 million rows."""
+    if len(a) < 2:
+        return np.zeros(0, np.int64)
+    order = np.lexsort((b, a))  # stable: equal pairs keep their row order
+    sa, sb = a[order], b[order]
+    repeated = (sa[1:] == sa[:-1]) & (sb[1:] == sb[:-1])
+    return np.sort(order[1:][repeated])
 
 
 def _fail(err: ValidationError, report: Report, skip_errors: bool,

@@ -242,7 +242,8 @@ def _build(rows: list[tuple[Record, str]], table: Objects, labelmap: list[str],
     recs = [r for r, _ in rows]
     unique = list({id(r): r for r in recs}.values())
     sel = _object_rows(recs)  # a file listed in two splits gives its objects twice
-    if len(sel) == len(table) and bool((sel == np.arange(len(sel))).all()):
+    identity = len(sel) == len(table) and bool((sel == np.arange(len(sel))).all())
+    if identity:
         take = lambda column: column  # noqa: E731 (each object once, in order: the usual)
     else:
         picked = sel.tolist()
@@ -272,7 +273,8 @@ def _build(rows: list[tuple[Record, str]], table: Objects, labelmap: list[str],
     zero_based = int(low.any(axis=1)[_object_rows(unique)].sum())
     boxes[:, :2][low] = 0.0
     image_index = np.repeat(np.arange(len(recs)), [r.last - r.first for r in recs])
-    ann = Annotations.build(image_index, [cat_id[n] for n in obj_names], boxes[sel],
+    ann = Annotations.build(image_index, [cat_id[n] for n in obj_names],
+                            boxes if identity else boxes[sel],
                             attrs=_attr_columns(take(table.attrs)))
 
     if zero_based:
