@@ -6,9 +6,6 @@ Private to visionflow.formats; each format keeps its own rules in its own module
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +17,7 @@ from ..core.annotations import Annotations
 from ..core.categories import Categories
 from ..core.dataset import Dataset
 from ..core.errors import ParseError
+from ..core.gc_pause import gc_paused
 from ..core.images import UNSPLIT, Images
 from . import common
 from .base import ReadContext
@@ -60,18 +58,6 @@ def head(path: Path, size: int = 1 << 16) -> bytes:
             return f.read(size)
     except OSError:
         return b""
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Building many small dicts makes no cycles; the collector only costs time."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def split_of_dir(name: str) -> str | None:

@@ -9,7 +9,6 @@ writer uses them where they give a result and falls back to `annotation_xml` per
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import PurePosixPath
 from typing import Any
@@ -55,7 +54,7 @@ def object_texts(boxes: Annotations, rows: np.ndarray,
     ok = [plain_name[c] for c in cats]
     columns = [[f"  <object>\n    <name>{name_of[c]}</name>\n" for c in cats]]
     attrs = boxes.attrs
-    for key, tag, text_of in (("voc.pose", "pose", attr_text),
+    for key, tag, text_of in (("voc.pose", "pose", common.attr_text),
                               *((f, f, flag_text) for f in FLAGS)):
         if key in attrs:
             texts = [None if v is None else text_of(v) for v in attrs[key][rows].tolist()]
@@ -76,7 +75,7 @@ def object_texts(boxes: Annotations, rows: np.ndarray,
         if key.startswith("voc."):  # <voc.tag> children and <actions>: the lxml path
             ok = [o and v is None for o, v in zip(ok, values)]
             continue
-        texts = [None if v is None else attr_text(v) for v in values]
+        texts = [None if v is None else common.attr_text(v) for v in values]
         entries.append(["" if t is None else f"      <attribute>\n        <name>{key}</name>\n"
                         f"        <value>{t}</value>\n      </attribute>\n" for t in texts])
         plain_key = _plain(key)
@@ -133,7 +132,7 @@ def annotation_xml(ds: Dataset, i: int, boxes: Annotations, rows: np.ndarray,
     root = etree.Element("annotation")
     for key, value in sorted(attrs.items()):
         if key.startswith("voc.@") and _image_attr_tag(key):
-            root.set(key[5:], attr_text(value))
+            root.set(key[5:], common.attr_text(value))
     _sub(root, "folder", attrs.get("voc.folder", DEFAULT_FOLDER))
     _sub(root, "filename", PurePosixPath(str(imgs.file_name[i])).name)
     groups: dict[str, Any] = {}
@@ -210,7 +209,7 @@ def _element(tag: str, value: Any) -> Any:
     from lxml import etree
 
     el = etree.Element(tag)
-    el.text = attr_text(value)
+    el.text = common.attr_text(value)
     return el
 
 
@@ -219,23 +218,13 @@ def _sub(parent: Any, tag: str, value: Any) -> Any:
 
     el = etree.SubElement(parent, tag)
     try:
-        el.text = attr_text(value)
+        el.text = common.attr_text(value)
     except ValueError:  # control characters XML cannot hold
         raise OutputError(f"value {value!r} of <{tag}> cannot be written to XML") from None
     return el
 
 
-def attr_text(value: Any) -> str:
-    if isinstance(value, (bool, np.bool_)):
-        return "true" if value else "false"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        return common.fmt_float(float(value)) if math.isfinite(value) else str(float(value))
-    return str(value)
-
-
 def flag_text(value: Any) -> str:
     if isinstance(value, (bool, np.bool_)):
         return "1" if value else "0"
-    return attr_text(value)
+    return common.attr_text(value)

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from collections.abc import Iterable, Iterator
 from itertools import chain, repeat
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from typing import Any
 
 import msgspec

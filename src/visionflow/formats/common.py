@@ -3,8 +3,10 @@ number formatting. Kept small; anything format-specific stays in its format's mo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -75,6 +77,18 @@ def fmt_float(x: float, decimals: int | None = None) -> str:
     if float(x).is_integer() and abs(x) < 1e15:
         return str(int(x))
     return repr(float(x))
+
+
+def attr_text(value: Any) -> str:
+    """An attribute value as XML text (VOC <attributes>, CVAT <attribute>): true/false,
+    integers without '.0', floats as fmt_float, anything else as str."""
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return fmt_float(float(value)) if math.isfinite(value) else str(float(value))
+    return str(value)
 
 
 def parse_error_at(path: Path, line: int | None, problem: str) -> ParseError:

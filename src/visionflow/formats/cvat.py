@@ -572,7 +572,7 @@ def _shape_elements(ann: Annotations, r: int, names: dict[int, str]) -> list[etr
             if "." in key or key == "occluded":
                 continue
             a = etree.SubElement(el, "attribute", name=key)
-            a.text = _attr_text(attrs[key])
+            a.text = common.attr_text(attrs[key])
     return elements
 
 
@@ -635,16 +635,6 @@ def _int_or(value: Any, default: int) -> int:
         return int(value)
     except (TypeError, ValueError):
         return default
-
-
-def _attr_text(value: Any) -> str:
-    if isinstance(value, (bool, np.bool_)):
-        return "true" if value else "false"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        return common.fmt_float(float(value)) if math.isfinite(value) else str(float(value))
-    return str(value)
 
 
 def _sub(parent: etree._Element, tag: str, text: str) -> etree._Element:
