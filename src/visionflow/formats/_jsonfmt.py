@@ -20,6 +20,7 @@ from ..core.errors import ParseError
 from ..core.gc_pause import gc_paused
 from ..core.images import UNSPLIT, Images
 from . import common
+from .common import head  # noqa: F401 (jf.head: the formats' detection reads)
 from .base import ReadContext
 
 MAX_JSON_BYTES = 4 << 30
@@ -48,16 +49,8 @@ def load(path: Path) -> Any:
 
 
 def line_col(data: bytes, pos: int) -> tuple[int, int]:
-    head = data[:pos]
-    return head.count(b"\n") + 1, pos - (head.rfind(b"\n") + 1) + 1
-
-
-def head(path: Path, size: int = 1 << 16) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            return f.read(size)
-    except OSError:
-        return b""
+    before = data[:pos]
+    return before.count(b"\n") + 1, pos - (before.rfind(b"\n") + 1) + 1
 
 
 def split_of_dir(name: str) -> str | None:

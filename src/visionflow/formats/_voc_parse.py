@@ -279,18 +279,20 @@ def _usual_items(groups: tuple[str | None, ...]) -> list[tuple[str, str | None, 
     return items
 
 
+def _whole(text: str | None) -> int | None:
+    """A size as the fast path accepts it: a whole number (0 when empty), else None."""
+    try:
+        number = float(text) if text else 0.0
+    except ValueError:
+        return None
+    return int(number) if number.is_integer() else None
+
+
 def _usual_header(groups: tuple[str | None, ...]) -> Header | None:
     folder, filename, path, database, width, height, depth, segmented = groups
-    dims = []
-    for text in (width, height):
-        text = text.strip()
-        try:
-            number = float(text) if text else 0.0
-        except ValueError:
-            return None
-        if not number.is_integer():
-            return None
-        dims.append(int(number))
+    dims = [_whole(text.strip()) for text in (width, height)]
+    if None in dims:
+        return None
     folder, depth, segmented = folder.strip(), depth.strip(), segmented.strip()
     attrs: dict[str, Any] = {}
     if folder != DEFAULT_FOLDER:
@@ -334,14 +336,10 @@ def _fast_header(items: list[tuple[str, str | None, str | None]]) -> Header | No
         for tag, value in _CHILD.findall(body):
             size.setdefault(tag, value.strip())
         for k, tag in enumerate(("width", "height")):
-            text = size.get(tag)
-            try:
-                number = float(text) if text else 0.0
-            except ValueError:
+            number = _whole(size.get(tag))
+            if number is None:
                 return None
-            if not number.is_integer():
-                return None
-            dims[k] = int(number)
+            dims[k] = number
         depth = size.get("depth")
     attrs: dict[str, Any] = {}
     if folder is not None and folder != DEFAULT_FOLDER:

@@ -33,6 +33,7 @@ from ..io.atomic import write_bytes_atomic
 from ..io.paths import FileIndex, clean_relative, is_simple
 from .base import (ANNOTATION_IDS, CATEGORY_META, CLASS_ORDER, IMAGE_IDS, ATTRIBUTES, BOXES, CATEGORY_IDS, ISCROWD, KEYPOINTS, MASKS, POLYGONS, SCORES,
                    TRACK_IDS, Detection, Format, ReadContext, WriteContext)
+from ._jsonfmt import line_col
 from .common import finish_read, write_images
 
 ROBOFLOW_FILE = "_annotations.coco.json"
@@ -178,7 +179,7 @@ def _top_level(file: Path, data: bytes) -> tuple[dict, Any]:
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as e:
-        line, col = _line_col(file, e.pos)
+        line, col = line_col(data, e.pos)  # the bytes in hand, not read again
         raise ParseError(f"{file}:{line}:{col}", f"malformed JSON ({e.msg})") from None
     if not isinstance(doc, dict):
         raise ParseError(file, "expected a JSON object with images, annotations and "
@@ -220,11 +221,6 @@ def _records(file: Path, raw: Any) -> list:
     if not isinstance(raw, list):
         raise ParseError(file, "'annotations' must be a list")
     return raw
-
-
-def _line_col(file: Path, pos: int) -> tuple[int, int]:
-    data = file.read_bytes()[:pos]
-    return data.count(b"\n") + 1, pos - (data.rfind(b"\n") + 1) + 1
 
 
 def _parse_categories(file: Path, raw: list) -> Categories:

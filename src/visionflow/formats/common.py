@@ -79,6 +79,15 @@ def fmt_float(x: float, decimals: int | None = None) -> str:
     return repr(float(x))
 
 
+def head(path: Path, size: int = 1 << 16) -> bytes:
+    """The first bytes of a file, for detection; empty when it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(size)
+    except OSError:
+        return b""
+
+
 def attr_text(value: Any) -> str:
     """An attribute value as XML text (VOC <attributes>, CVAT <attribute>): true/false,
     integers without '.0', floats as fmt_float, anything else as str."""

@@ -76,7 +76,7 @@ from .base import (
     ReadContext,
     WriteContext,
 )
-from .voc import _head, _parse_xml, _root_tag
+from .voc import _parse_xml, _root_tag
 
 OUTPUT_FILE = "annotations.xml"
 ELLIPSE_VERTICES = 32
@@ -94,7 +94,7 @@ _IMAGE_XML_ATTRS = {"id", "name", "width", "height", "subset"}
 def detect(path: Path) -> Detection | None:
     """An .xml file whose root is <annotations> (VOC's is <annotation>, singular)."""
     for f in _candidate_files(path, limit=3):
-        h = _head(f)
+        h = common.head(f)
         if _root_tag(h) == "annotations":
             strong = b"<version>" in h or b"<image " in h or b"<meta>" in h
             reason = f"{f.name}: XML with an <annotations> root" + (
@@ -152,7 +152,7 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
     skipped: Counter = Counter()
     found_any = False
     for f in files:
-        if not path.is_file() and _root_tag(_head(f)) != "annotations":
+        if not path.is_file() and _root_tag(common.head(f)) != "annotations":
             continue
         found_any = True
         try:

@@ -86,7 +86,7 @@ def detect(path: Path) -> Detection | None:
     reasons: list[str] = []
     matched = strong = 0
     for f in sample:
-        head = _head(f)
+        head = common.head(f)
         if _root_tag(head) != "annotation":
             continue
         if b"<imagesize" in head and b"<bndbox" not in head:
@@ -117,14 +117,6 @@ def detect(path: Path) -> Detection | None:
                        + (" (ImageSets/Main/default.txt)" if cvat else " or Datumaro's")
                        + ", read as VOC (CVAT's own XML is --from cvat)")
     return Detection("voc", min(confidence, 0.95), tuple(reasons))
-
-
-def _head(path: Path, size: int = 65536) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            return f.read(size)
-    except OSError:
-        return b""
 
 
 def _root_tag(head: bytes) -> str | None:
