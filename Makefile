@@ -5,18 +5,29 @@ PY     := $(VENV)/bin/python
 VF     := $(VENV)/bin/visionflow
 DEMO   := demo-output
 
-.PHONY: demo test install bench clean
+.PHONY: demo test install install-demo install-test bench clean
 
-$(VENV)/.installed: pyproject.toml
+# One venv, two install sets, each with its own stamp: the demo needs only scikit-image (its
+# photos) and the transforms extra (examples/recipe.yaml), ~550 MB; the tests need every peer
+# library they compare against (`dev`: TensorFlow, Ray, Datumaro, ...), ~2.7 GB.
+$(PY):
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "visionflow needs Python >= 3.11"'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.demo-installed: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[demo,transforms]'
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-install: $(VENV)/.installed
+install-demo: $(VENV)/.demo-installed
+install-test: $(VENV)/.test-installed
+install: install-test
 
-demo: install
+demo: install-demo
 	$(PY) examples/build_demo.py $(DEMO)/photos
 	$(VF) detect $(DEMO)/photos
 	$(VF) info $(DEMO)/photos
@@ -33,7 +44,7 @@ demo: install
 	$(VF) show $(DEMO)/augmented --out $(DEMO)/augmented.png --limit 12
 	@echo "demo done: open $(DEMO)/photos.png, yolo.png, voc.png, augmented.png and health.html"
 
-test: install
+test: install-test
 	$(PY) -m pytest -n 2 -q
 
 bench:

@@ -37,7 +37,8 @@ TOOLS = ["visionflow", "pycocotools", "globox", "datumaro", "supervision",
 FLOORS = {"json", "orjson", "orjson-nogc", "floor"}
 LOAD_TASKS = {"load", "load-poly"}
 
-# visionflow: the CLI for conversions (labels only: --images none), the library for load
+# visionflow: the CLI for conversions (labels only: --images none, as the peers write labels
+# only; the default --images copy would also copy every image), the library for load
 _VF_CONVERT = {"coco2yolo": ("coco", "coco", "yolo"), "coco2voc": ("coco", "coco", "voc"),
                "yolo2coco": ("yolo", "yolo", "coco"), "voc2coco": ("voc", "voc", "coco")}
 
@@ -49,8 +50,11 @@ def command(tool: str, task: str, data: Path, out: Path, shape: Path | None) -> 
             return [str(VF_PY), str(BENCH / "peers" / "visionflow_drv.py"), task, str(data),
                     str(out)]
         src, fmt, to = _VF_CONVERT[task]
+        # the generated VOC (and compare.py's reading of VOC output) is the devkit's 1-based
+        devkit = {"voc2coco": ["-I", "coords=one-based"],
+                  "coco2voc": ["-O", "coords=one-based"]}.get(task, [])
         return [str(VF_CLI), "convert", str(data / src), str(out), "--to", to, "--from", fmt,
-                "--images", "none"]
+                "--images", "none", *devkit]
     if tool in ("json", "orjson", "orjson-nogc"):
         if task not in LOAD_TASKS:
             return None

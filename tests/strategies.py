@@ -79,12 +79,14 @@ def datasets(draw, fmt: Format, image_dir=None) -> vf.Dataset:
                                       unique=True)))
                  if IMAGE_IDS in s else list(range(1, n_img + 1)))
     file_names = [f"img_{i:03d}.png" for i in range(n_img)]
+    if fmt.name == "mot":  # MOT knows a frame by its number in its sequence (split) only
+        file_names = [f"{splits[:i + 1].count(s):06d}.png" for i, s in enumerate(splits)]
     paths = None
     if image_dir is not None:
         from PIL import Image
         paths = []
         for name, (w, h) in zip(file_names, sizes):
-            p = image_dir / name
+            p = image_dir / (f"{len(paths)}_{name}" if fmt.name == "mot" else name)
             if not p.exists():
                 Image.new("RGB", (w, h), (90, 120, 150)).save(p)
             paths.append(str(p))

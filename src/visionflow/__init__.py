@@ -17,6 +17,7 @@ from .core.errors import (AmbiguousFormat, Error, FormatError, LossError, Missin
                           ValidationError)
 from .core.images import UNSPLIT, Images
 from .core.report import Finding, Report
+from .core.view import ImageView
 
 # Versioning, checks and transforms pull in SQLite, image scanning and albumentations-sized
 # imports; loading them on first use keeps `import visionflow` (and every CLI run) short.
@@ -24,6 +25,12 @@ _LAZY = {
     "Workspace": "visionflow.versioning", "CheckConfig": "visionflow.checks",
     "CheckFinding": "visionflow.checks", "FixOptions": "visionflow.checks",
     "check": "visionflow.checks", "fix": "visionflow.checks",
+    "evaluate": "visionflow.evaluation", "load_predictions": "visionflow.evaluation",
+    "find_mistakes": "visionflow.evaluation",
+    # bridges: each imports its (optional) library on first call, never on import
+    "from_arrow": "visionflow.bridges.arrow", "to_supervision": "visionflow.bridges.supervision",
+    "from_supervision": "visionflow.bridges.supervision", "to_hf": "visionflow.bridges.hf",
+    "from_hf": "visionflow.bridges.hf", "to_tf_dataset": "visionflow.bridges.tf",
 }
 
 
@@ -50,4 +57,7 @@ __all__ = [
     "Finding", "FormatError", "Images", "LossError", "MissingImageError", "NotDetected",
     "OutputError", "ParseError", "Polygons", "Report", "UnknownFormat", "UnsafeInputError",
     "ValidationError", "Workspace", "transforms", "__version__", "convert", "detect", "formats", "load", "write",
+    "evaluate", "load_predictions", "find_mistakes",
+    "ImageView", "from_arrow", "to_supervision", "from_supervision", "to_hf", "from_hf",
+    "to_tf_dataset",
 ]

@@ -125,7 +125,7 @@ def test_fix_command(defects, tmp_path):
     result = run("fix", defects, out, "--remap", "cat=cat", "--drop-class", "fish",
                  "--report-json", changes)
     assert result.exit_code == 0, result.output
-    assert "fix.clip_box" in result.stdout and "wrote coco to" in result.stderr
+    assert "fix.clip_box" in result.stdout and "classes as coco to" in result.stderr
     assert tree_snapshot(defects) == before
     data = json.loads(changes.read_text())
     assert data["counts"]["fix.clip_box"] == 1 and data["counts"]["fix.drop_class"] == 1

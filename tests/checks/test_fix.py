@@ -31,7 +31,9 @@ def test_fix_all_planted_defects(tmp_path):
     counts = result.counts()
     assert counts == {
         "fix.drop_record": 1,          # the annotation of an unknown image (not representable)
-        "fix.image_size": 1, "fix.exif": 2, "fix.drop_annotation": 1, "fix.drop_box": 2,
+        "fix.image_size": 1, "fix.exif": 2, "fix.drop_box": 2,
+        "fix.drop_annotation": 2,      # an unknown class; a mask of another size than its image
+        "fix.drop_image": 3,           # unreadable, truncated, declared size not the file's
         "fix.drop_polygon": 1, "fix.clip_box": 1, "fix.clip_polygon": 1,
         "fix.drop_duplicate_box": 1, "fix.drop_duplicate_image": 1,
         "fix.kept_duplicate_image": 2, "fix.renumber_id": 2}
@@ -54,10 +56,11 @@ def test_fix_all_planted_defects(tmp_path):
     fixed = {"box.out_of_bounds", "box.zero_size", "box.negative_size", "polygon.degenerate",
              "polygon.out_of_bounds", "annotation.unknown_class", "annotation.duplicate_id",
              "image.duplicate_id", "image.duplicate_name", "image.invalid_size",
-             "image.exif_rotation", "image.exif_orientation", "box.duplicate"}
+             "image.exif_rotation", "image.exif_orientation", "box.duplicate",
+             "mask.size_mismatch", "image.unreadable", "image.truncated", "image.size_mismatch"}
     assert not recheck & fixed, recheck & fixed
     # what no rule can fix safely is still reported
-    assert {"polygon.self_intersecting", "split.leakage", "mask.size_mismatch"} <= recheck
+    assert {"polygon.self_intersecting", "split.leakage"} <= recheck
 
 
 def test_every_change_names_where_and_is_json(tmp_path):

@@ -83,8 +83,10 @@ def test_convert_coco_to_yolo_and_back(coco_src, tmp_path):
     assert result.exit_code == 0, result.output
     assert (tmp_path / "yolo" / "data.yaml").is_file()
     assert (tmp_path / "yolo" / "labels" / "train" / "b.txt").read_text() == ""  # negative kept
-    assert os.stat(tmp_path / "yolo/images/train/a.png").st_ino == os.stat(coco_src / "images/train/a.png").st_ino
-    result = run("convert", tmp_path / "yolo", tmp_path / "coco", "--to", "coco", "--images", "copy")
+    # copied by default (never sharing a file with the source), the same bytes
+    assert os.stat(tmp_path / "yolo/images/train/a.png").st_ino != os.stat(coco_src / "images/train/a.png").st_ino
+    assert (tmp_path / "yolo/images/train/a.png").read_bytes() == (coco_src / "images/train/a.png").read_bytes()
+    result = run("convert", tmp_path / "yolo", tmp_path / "coco", "--to", "coco", "--images", "link")
     assert result.exit_code == 0, result.output
     back = vf.load(tmp_path / "coco")
     assert back.categories.ids == [3, 8]  # COCO ids survive YOLO

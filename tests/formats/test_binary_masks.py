@@ -181,7 +181,7 @@ def test_write_refuses_class_names_that_are_not_file_parts(tmp_path):
     img = make_image(tmp_path / "a.png")
     ds = vf.Dataset(vf.Images.build(["a.png"], [64], [48], path=[str(img)]),
                     vf.Annotations.empty(), vf.Categories.from_names(["a/b"]))
-    with pytest.raises(vf.OutputError, match="cannot be part of a mask file name"):
+    with pytest.raises(vf.OutputError, match="which a mask file name cannot hold"):
         vf.write(ds, tmp_path / "out", "binary-masks")
 
 

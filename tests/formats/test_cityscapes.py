@@ -107,8 +107,8 @@ def test_written_pngs_follow_cityscapes_encoding(tmp_path):
                                rle=rle, iscrowd=np.array([0, 0, 0, 1], bool))
     images = vf.Images.build(["aachen/x.png"], [6], [2], split="val", path=[str(img)])
     report = vf.write(vf.Dataset(images, ann, cats), tmp_path / "out", "cityscapes")
-    # ids are kept, but the generic check sees ids that are not 1..N (see the module docstring)
-    assert [f.code for f in report.findings] == ["loss.category_ids"]
+    # ids are kept, and the generic check knows it (FORMAT.categories_after)
+    assert [f.code for f in report.findings] == []
     gt = tmp_path / "out" / "gtFine" / "val" / "aachen"
     inst = Image.open(gt / "x_gtFine_instanceIds.png")
     assert inst.mode == "I;16"

@@ -32,7 +32,7 @@ def _doc(**over):
              "iscrowd": 0, "segmentation": [[1.5, 2, 11.75, 2, 11.75, 22]],
              "attributes": {"occluded": True}},
             {"id": 4, "image_id": 7, "category_id": 1, "bbox": [0, 0, 4, 4], "iscrowd": 1,
-             "segmentation": {"size": [48, 64], "counts": [0, 4, 44, 4, 44, 4, 44, 4, 2920]}},
+             "segmentation": {"size": [48, 64], "counts": [0, 4, 44, 4, 44, 4, 44, 4, 2924]}},
         ],
         "categories": [{"id": 1, "name": "person", "supercategory": "human"},
                        {"id": 18, "name": "dog", "supercategory": "animal"}],

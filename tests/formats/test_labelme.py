@@ -171,7 +171,9 @@ def test_labels_txt_gives_class_order_and_unused_classes(tmp_path):
     ds = vf.load(tmp_path / "src", "labelme", report=report)
     assert ds.categories.names == ["zebra", "yak", "ant"]
     vf.write(ds, tmp_path / "out", "labelme")
-    assert (tmp_path / "out" / "labels.txt").read_text() == "zebra\nyak\nant\n"
+    # labelme's own --labels layout (labelme2coco asserts the first two lines)
+    assert (tmp_path / "out" / "labels.txt").read_text() == \
+        "__ignore__\n_background_\nzebra\nyak\nant\n"
 
 
 def test_writer_refuses_two_images_sharing_a_json(tmp_path):

@@ -110,7 +110,8 @@ def test_raccoon_write_embeds_original_bytes_and_shards(tmp_path):
     ds = vf.load(root / "data" / "test.record")
     vf.write(ds, tmp_path / "out", "tfrecord", shards=4)
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert names == ["label_map.pbtxt"] + [f"test.tfrecord-{k:05d}-of-00004" for k in range(4)]
+    assert names == [".visionflow-output", "label_map.pbtxt"] + [
+        f"test.tfrecord-{k:05d}-of-00004" for k in range(4)]
     examples = _examples(tmp_path / "out")
     assert len(examples) == 40
     for ex in examples:

@@ -134,8 +134,9 @@ def test_unsplit_is_default_and_classes_in_order(tmp_path):
 
 
 @pytest.mark.parametrize("name, file_name, error, message", [
-    ("new\nline", "x.jpg", OutputError, r"category 1 name 'new\\nline' cannot be a WIDER"),
-    (" padded", "x.jpg", OutputError, r"category 1 name ' padded' cannot be"),
+    ("new\nline", "x.jpg", OutputError, r"class name 'new\\nline' contains '\\n', which "
+                                        r"labels\.txt"),
+    (" padded", "x.jpg", OutputError, r"class name ' padded' starts or ends with whitespace"),
     ("face", "x.txt", OutputError, r"image 'x\.txt': WIDER Face image lines need an image"),
 ])
 def test_writer_refuses_what_cannot_be_read_back(tmp_path, name, file_name, error, message):

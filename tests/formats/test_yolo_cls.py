@@ -20,8 +20,9 @@ IMAGENET10_CLASSES = ["cock", "electric_ray", "goldfish", "great_white_shark", "
 
 
 def files(root: Path) -> dict[str, bytes]:
+    """The dataset's files (not visionflow's output marker)."""
     return {p.relative_to(root).as_posix(): p.read_bytes()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+            for p in sorted(root.rglob("*")) if p.is_file() and p.name != ".visionflow-output"}
 
 
 def folders(root: Path) -> list[str]:

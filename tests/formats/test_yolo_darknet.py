@@ -34,13 +34,13 @@ def test_round_trip_and_fixed_point(tmp_path, task):
     assert not report.findings
     out = tmp_path / "a"
     assert (out / "obj.data").read_text() == (
-        "classes = 3\ntrain = train.txt\nvalid = valid.txt\ntest = test.txt\n"
-        "names = obj.names\nbackup = backup/\n")
+        "classes = 3\ntrain = data/train.txt\nvalid = data/valid.txt\ntest = data/test.txt\n"
+        "names = data/obj.names\nbackup = backup/\n")
     assert (out / "obj.names").read_text() == "person\ncar\ntraffic light\n"
     # Each split has img_0.jpg: files go to one folder per split.
     assert (out / "train.txt").read_text() == ("data/obj_train_data/img_0.jpg\n"
                                                "data/obj_train_data/img_1.jpg\n")
-    assert (out / "data" / "obj_val_data" / "img_1.txt").read_text() == ""  # negative
+    assert (out / "obj_val_data" / "img_1.txt").read_text() == ""  # negative
     back = vf.load(out)
     assert back.source_format == "yolo-darknet"
     assert_same(ds, back)
@@ -50,19 +50,20 @@ def test_round_trip_and_fixed_point(tmp_path, task):
     assert vf.detect(out)[0].format == "yolo-darknet"
 
 
-def test_unique_names_share_data_obj(tmp_path):
+def test_files_go_to_obj_split_data_as_cvat_and_datumaro_expect(tmp_path):
     ds = synthetic(tmp_path, splits=("train",))
     vf.write(ds, tmp_path / "a", "yolo-darknet", images="copy")
-    assert (tmp_path / "a" / "train.txt").read_text() == "data/obj/img_0.jpg\ndata/obj/img_1.jpg\n"
-    assert (tmp_path / "a" / "data" / "obj" / "img_0.jpg").is_file()
-    assert (tmp_path / "a" / "data" / "obj" / "img_0.txt").is_file()
+    assert (tmp_path / "a" / "train.txt").read_text() == (
+        "data/obj_train_data/img_0.jpg\ndata/obj_train_data/img_1.jpg\n")
+    assert (tmp_path / "a" / "obj_train_data" / "img_0.jpg").is_file()
+    assert (tmp_path / "a" / "obj_train_data" / "img_0.txt").is_file()
 
 
 def test_unsplit_round_trip_lists_train_twice(tmp_path):
     ds = synthetic(tmp_path, splits=("",))
     vf.write(ds, tmp_path / "a", "yolo-darknet")
     text = (tmp_path / "a" / "obj.data").read_text()
-    assert "train = train.txt\n" in text and "valid = train.txt\n" in text
+    assert "train = data/train.txt\n" in text and "valid = data/train.txt\n" in text
     back = vf.load(tmp_path / "a")
     assert set(back.images.split) == {vf.UNSPLIT}
     assert_same(ds, back)

@@ -47,10 +47,12 @@ def test_datumaro_reads_our_bccd(tmp_path, target, datumaro_format):
         assert [t[:2] for t in theirs] == [o[:2] for o in ours]
         assert np.abs(a - b).max() < 0.02
     elif target == "voc":
-        # Datumaro takes VOC's 1-based xmin/ymin as written; we follow the VOC devkit's
-        # convention (detectron2, supervision): pixel indices 1..W cover [0, W). So the two
-        # readings differ by exactly one pixel on x_min and y_min, and agree on the rest.
+        # Datumaro (and CVAT through it) reads and writes <bndbox> as pixel edges, our default:
+        # the same boxes. With coords=one-based (the devkit's indices) Datumaro reads our
+        # output one pixel right of and below on x_min and y_min.
+        assert theirs == ours
+        vf.write(ds, tmp_path / "devkit", "voc", coords="one-based")
         shifted = sorted((i, c, (b[0] + 1, b[1] + 1, b[2], b[3])) for i, c, b in ours)
-        assert theirs == shifted
+        assert _theirs(tmp_path / "devkit", datumaro_format) == shifted
     else:
         assert theirs == ours

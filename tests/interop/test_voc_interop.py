@@ -1,5 +1,7 @@
-"""Pascal VOC against supervision, a peer that reads and writes the same files with the same
-1-based inclusive convention (x1 = xmin - 1, x2 = xmax)."""
+"""Pascal VOC against supervision, a peer that reads and writes the VOC devkit's 1-based
+inclusive convention (x1 = xmin - 1, x2 = xmax): ours with coords=one-based. (Our default is
+pixel edges, as CVAT, Datumaro, LabelImg and Roboflow write: see voc.py and
+test_foundation_datumaro.py.)"""
 
 from __future__ import annotations
 
@@ -48,8 +50,8 @@ def _assert_same(ours, theirs, atol: float) -> None:
 
 @pytest.mark.shared
 def test_supervision_reads_our_raccoon_output(tmp_path):
-    ds = vf.load(shared_path("raccoon"), "voc")
-    vf.write(ds, tmp_path / "out", "voc", images="copy")
+    ds = vf.load(shared_path("raccoon"), "voc", coords="one-based")
+    vf.write(ds, tmp_path / "out", "voc", images="copy", coords="one-based")
     theirs = sv.DetectionDataset.from_pascal_voc(
         images_directory_path=str(tmp_path / "out" / "JPEGImages"),
         annotations_directory_path=str(tmp_path / "out" / "Annotations"))
@@ -63,7 +65,12 @@ def test_supervision_and_we_agree_on_the_source_files():
     """Both read the original raccoon files to the same pixels (the convention matches)."""
     root = shared_path("raccoon")
     theirs = sv.DetectionDataset.from_pascal_voc(str(root / "images"), str(root / "annotations"))
-    _assert_same(_ours(vf.load(root, "voc")), _theirs(theirs), atol=0.0)
+    _assert_same(_ours(vf.load(root, "voc", coords="one-based")), _theirs(theirs), atol=0.0)
+    # by default we read pixel edges: exactly one pixel right of and below supervision's x1, y1
+    default, devkit = _ours(vf.load(root, "voc")), _ours(vf.load(root, "voc", coords="one-based"))
+    for name in default:
+        shifted = [(n, (b[0] + 1, b[1] + 1, b[2], b[3])) for n, b in devkit[name]]
+        assert default[name] == sorted(shifted), name
 
 
 def test_supervision_reads_our_float_boxes(tmp_path):
@@ -76,7 +83,7 @@ def test_supervision_reads_our_float_boxes(tmp_path):
              [1 / 3, 2 / 3, 99.99, 88.01]]
     ann = vf.Annotations.build([0, 0, 0, 1], [1, 2, 1, 2], boxes)
     ds = vf.Dataset(images, ann, vf.Categories.from_names(["person", "car", "unused"]))
-    vf.write(ds, tmp_path / "out", "voc", images="copy")
+    vf.write(ds, tmp_path / "out", "voc", images="copy", coords="one-based")
     theirs = sv.DetectionDataset.from_pascal_voc(str(tmp_path / "out" / "JPEGImages"),
                                                  str(tmp_path / "out" / "Annotations"))
     assert sorted(theirs.classes) == ["car", "person"]
@@ -90,7 +97,7 @@ def test_we_read_supervision_output(tmp_path):
     theirs = sv.DetectionDataset.from_pascal_voc(str(root / "images"), str(root / "annotations"))
     theirs.as_pascal_voc(images_directory_path=str(tmp_path / "images"),
                          annotations_directory_path=str(tmp_path / "annotations"))
-    ours = vf.load(tmp_path, "voc")
+    ours = vf.load(tmp_path, "voc", coords="one-based")
     assert len(ours.images) == 200 and len(ours.annotations) == 217
     assert all(p is not None for p in ours.images.path)
     _assert_same(_ours(ours), _theirs(theirs), atol=0.0)

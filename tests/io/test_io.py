@@ -58,9 +58,12 @@ def test_atomic_dir_refuses_non_empty_destination(tmp_path):
     with pytest.raises(vf.OutputError, match="already exists and is not empty"):
         with atomic_dir(tmp_path / "out"):
             pass
-    with atomic_dir(tmp_path / "out", overwrite=True) as tmp:
+    with pytest.raises(vf.OutputError, match="was not written by visionflow"):
+        with atomic_dir(tmp_path / "out", overwrite=True):
+            pass
+    with atomic_dir(tmp_path / "out", overwrite=True, force=True) as tmp:
         (tmp / "new.txt").write_text("x")
-    assert os.listdir(tmp_path / "out") == ["new.txt"]
+    assert sorted(os.listdir(tmp_path / "out")) == [".visionflow-output", "new.txt"]
 
 
 def test_image_size_reads_header_and_exif(tmp_path):

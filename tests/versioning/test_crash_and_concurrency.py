@@ -2,6 +2,7 @@
 before or after (verify passes, every revision and version loads whole); two processes on one
 workspace take turns, and the one that waits says so or gives up after --lock-timeout."""
 
+import io
 import os
 import random
 import signal
@@ -11,6 +12,7 @@ import time
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from visionflow.versioning import Workspace
 
@@ -20,13 +22,22 @@ N_IMAGES = 300
 BOXES_PER_IMAGE = 40
 
 
+def _noise_png(seed: int) -> bytes:
+    """A real 64x48 PNG (~9 KB, the size write_coco declares) of random pixels: distinct
+    bytes per seed, and an image readers accept (they check every present image file)."""
+    buf = io.BytesIO()
+    pixels = np.random.default_rng(seed).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(buf, "PNG")
+    return buf.getvalue()
+
+
 def _variant(root, k: int, rng: np.random.Generator, stem: str = "img", n: int = N_IMAGES):
     """Source variant k: a third of the images get new bytes, every box moves a little."""
     names = tuple(f"{stem}_{i:04d}.jpg" for i in range(n))
     raw = {}
     for i, name in enumerate(names):
         seed = i if i % 3 else i * 1000 + k  # every third image changes with k
-        raw[name] = np.random.default_rng(seed).bytes(16_000)
+        raw[name] = _noise_png(seed)
     boxes = [(i, int(rng.integers(1, 3)), [float(rng.integers(0, 30)), float(rng.integers(0, 20)),
                                            5.0, 5.0])
              for i in range(n) for _ in range(BOXES_PER_IMAGE)]

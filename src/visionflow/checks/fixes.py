@@ -7,7 +7,10 @@ What `fix` does (each step can be turned off in FixOptions):
   declared size shows the annotations follow the stored pixels, every box, polygon, keypoint,
   oriented box and mask is turned the same way; annotations already in the upright frame stay;
 - drop annotations of unknown classes, boxes of NaN, negative or zero size, degenerate polygon
-  rings (and objects left with no ring);
+  rings (and objects left with no ring), RLE masks that do not fit their image;
+- drop images whose file is unreadable or truncated, or whose declared size is not the
+  file's (before or after EXIF orientation), with their annotations: a strict read refuses
+  them and no rule can place their boxes;
 - clip boxes and polygon vertices to the image (a box left with no area is dropped);
 - drop exact duplicate boxes (same image, class and coordinates) and exact duplicate images
   (same bytes; the copy in train is kept) when their annotations agree; otherwise both stay
@@ -21,7 +24,6 @@ reported by `check` but never "fixed": no rule is safe for them.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,11 +36,12 @@ from ..core.annotations import Polygons
 from ..core.categories import Categories
 from ..core.dataset import Dataset
 from ..core.errors import Error
-from ..core.geometry import mask_to_rle, rle_to_mask
+from ..core.geometry import mask_to_rle, rle_problem, rle_to_mask
 from ..core.report import Report
+from ..io.atomic import guard_destination, guard_file, make_temp_dir, output_errors
 from .findings import Builder, CheckFinding, fmt_box
 from .geometry import duplicate_box_pairs, ring_defects, ring_table
-from .scan import OK, ImageScan, scan_images
+from .scan import MISSING, OK, ImageScan, scan_images
 
 # EXIF orientation -> Pillow transpose method (as ImageOps.exif_transpose applies it)
 _TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
@@ -115,6 +118,9 @@ def fix(ds: Dataset, options: FixOptions | None = None, *, image_dir: str | Path
     if opts.drop_degenerate:
         _drop_unknown_classes(state)
         _drop_degenerate(state)
+        _drop_unfit_masks(state)
+        if scan is not None:
+            _drop_broken_images(state, scan)
     if opts.clip:
         _clip(state)
     if opts.drop_duplicate_boxes:
@@ -127,25 +133,32 @@ def fix(ds: Dataset, options: FixOptions | None = None, *, image_dir: str | Path
 
 
 def fix_path(src: str | Path, dst: str | Path, options: FixOptions | None = None, *,
-             to: str | None = None, from_format: str | None = None, images: str = "link",
-             overwrite: bool = False, progress=None) -> FixResult:
+             to: str | None = None, from_format: str | None = None, images: str = "copy",
+             overwrite: bool = False, force: bool = False, progress=None,
+             other_outputs: Sequence[str | Path] = (), into_source: bool = False
+             ) -> FixResult:
     """Read `src` leniently, fix it and write the new dataset to `dst` (format `to`, default
     the source's). Records the reader could not represent at all are listed as dropped."""
-    from ..api import load, write
+    from ..api import image_folders, load, source_folders, write
     read_report = Report()
     ds = load(src, from_format, lenient=True, report=read_report, progress=progress)
     fmt = to or ds.source_format
-    dest = Path(dst).absolute()
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".fix-images",
-                                    dir=dest.parent))
+    # Checked before the staging folder is made beside it (write checks again).
+    sources, images_in = source_folders(ds), image_folders(ds)
+    dest = guard_destination(dst, sources=sources, images=images_in, overwrite=overwrite,
+                             force=force)
+    for path in other_outputs:  # files the caller writes afterwards (--report-json)
+        guard_file(path, sources=[*sources, *images_in], into_source=into_source)
+    with output_errors(dest):
+        staging = make_temp_dir(dest, ".fix-images")
     try:
         result = fix(ds, options, image_dir=staging, progress=progress)
         skipped = [CheckFinding("warning", "fix.drop_record", f.message, f.count, f.where)
                    for f in read_report.findings if f.code != "invalid"]
         result.changes[:0] = skipped
-        # skip_errors: an image file that is missing is reported, its annotations written
-        write(result.dataset, dest, fmt, images=images, overwrite=overwrite,
+        # skip_errors: an image file that is missing is reported and left out (with its
+        # annotations): the output never points at a file it does not hold
+        write(result.dataset, dest, fmt, images=images, overwrite=overwrite, force=force,
               report=result.report, progress=progress, skip_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -388,6 +401,39 @@ def _drop_degenerate(s: _State) -> None:
             s.keep_ann[r] = False
             s.ann_change("fix.drop_box", r, f"dropped: box {fmt_box(b[r])} {why}")
     _drop_degenerate_rings(s)
+
+
+def _drop_unfit_masks(s: _State) -> None:
+    """Annotations whose RLE mask cannot be the image's (wrong size, counts past the mask,
+    garbage): no pixel of it can be trusted, and a strict read refuses it."""
+    if s.rle is None:
+        return
+    image_index = s.ds.annotations.image_index
+    for r in np.flatnonzero(s.alive()):
+        rle, img = s.rle[r], image_index[r]
+        problem = None if rle is None else rle_problem(rle, int(s.width[img]),
+                                                       int(s.height[img]))
+        if problem is not None:
+            s.keep_ann[r] = False
+            s.ann_change("fix.drop_annotation", r, f"dropped: {problem}")
+
+
+def _drop_broken_images(s: _State, scan: ImageScan) -> None:
+    """Images whose file is unreadable or truncated, or whose declared size is neither the
+    file's size nor its size before EXIF orientation (every box would land wrong): dropped
+    with their annotations, since no output can use them and a strict read refuses them."""
+    upright = scan.upright_size()
+    for r in np.flatnonzero(s.keep_img & (scan.status != OK) & (scan.status != MISSING)):
+        s.keep_img[r] = False
+        s.img_change("fix.drop_image", r, f"dropped with its annotations: {scan.problem[r]}")
+    for r in np.flatnonzero(s.keep_img & (scan.status == OK)):
+        declared = (int(s.width[r]), int(s.height[r]))
+        if (declared[0] > 0 and declared[1] > 0 and declared != tuple(upright[r])
+                and declared != tuple(scan.raw_size[r]) and s.path[r] == s.ds.images.path[r]):
+            s.keep_img[r] = False
+            s.img_change("fix.drop_image", r, f"dropped with its annotations: declared size "
+                         f"{declared[0]}x{declared[1]} is not the file's "
+                         f"{upright[r][0]}x{upright[r][1]}")
 
 
 def _drop_degenerate_rings(s: _State) -> None:

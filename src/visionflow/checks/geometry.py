@@ -21,6 +21,7 @@ from ..core.dataset import Dataset
 from .config import CheckConfig
 from .findings import Builder, CheckFinding, fmt_box
 
+_SWEEP_VERTICES = 256  # larger rings: the O(k)-memory sweep instead of all edge pairs
 _PAIR_BATCH = 2_000_000  # edge pairs tested at once (memory ~ 100 MB of temporaries)
 _DEGENERATE_AREA = 1e-6  # px^2: a ring with less area is a line or a point
 
@@ -113,49 +114,85 @@ def whole_image_boxes(ds: Dataset, config: CheckConfig) -> list[CheckFinding]:
 def duplicate_box_pairs(ds: Dataset, iou: float, rows: np.ndarray | None = None
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(later_row, earlier_row, iou) for boxes of one class in one image with IoU >= iou;
-    each later row listed once, with its first (lowest-row) partner."""
+    each later row listed once, with its first (lowest-row) partner.
+
+    Memory stays O(n) whatever the overlap: identical boxes are grouped by one sort (10,000
+    copies of a box are one sweep entry, not 50 million pairs), and the sweep keeps only each
+    row's best partner so far instead of every pair it meets.
+    """
     ann = ds.annotations
     if rows is None:
         rows = np.arange(len(ann))
     rows = np.asarray(rows, np.int64)
+    none = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     if len(rows) < 2:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
-    b = ann.xyxy[rows]
-    # ties in x_min may come in any order (every pair in the window is compared)
-    order = np.argsort(b[:, 0])
-    group = combine_keys(ann.image_index[rows], ann.category_id[rows])
-    order = order[np.argsort(group[order], kind="stable")]
-    r, g = rows[order], group[order]
-    x0, y0, x1, y1 = (np.ascontiguousarray(b[order, k]) for k in range(4))
-    slack = (1.0 - iou) * (x1 - x0) + 1e-9
-    n = len(r)
-    found_a: list[np.ndarray] = []
-    found_b: list[np.ndarray] = []
-    found_iou: list[np.ndarray] = []
-    # first step: neighbours in the same group close enough in x_min
-    active = np.flatnonzero((g[1:] == g[:-1]) & (x0[1:] - x0[:-1] <= slack[:-1]))
-    d = 1
-    while len(active):
-        j = active + d
-        v = _pair_iou_cols(x0, y0, x1, y1, active, j)
-        hit = v >= iou
-        found_a.append(r[active[hit]])
-        found_b.append(r[j[hit]])
-        found_iou.append(v[hit])
-        d += 1
-        j = active + d
-        keep = j < n
-        active, j = active[keep], j[keep]
-        active = active[(g[active] == g[j]) & (x0[j] - x0[active] <= slack[active])]
-    if not found_a:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
-    a, bb, v = np.concatenate(found_a), np.concatenate(found_b), np.concatenate(found_iou)
-    later, earlier = np.maximum(a, bb), np.minimum(a, bb)
-    pick = np.lexsort((earlier, later))
-    later, earlier, v = later[pick], earlier[pick], v[pick]
-    first = np.ones(len(later), bool)
-    first[1:] = later[1:] != later[:-1]
-    return later[first], earlier[first], v[first]
+        return none
+    group_all = combine_keys(ann.image_index[rows], ann.category_id[rows])
+    b_all = ann.xyxy[rows]
+    # identical boxes of one group: runs of a sort by (group, box, row); the first of each
+    # run (its lowest row) stands for the run in the sweep
+    exact = np.lexsort((rows, b_all[:, 3], b_all[:, 2], b_all[:, 1], b_all[:, 0], group_all))
+    same = np.zeros(len(rows), bool)
+    same[1:] = ((group_all[exact][1:] == group_all[exact][:-1])
+                & (b_all[exact][1:] == b_all[exact][:-1]).all(axis=1))
+    run_first = exact[np.maximum.accumulate(np.where(same, 0, np.arange(len(rows))))]
+    rep_pos = np.flatnonzero(~same[np.argsort(exact)])  # positions (in rows) of run firsts
+    rep_of = np.empty(len(rows), np.int64)
+    rep_of[exact] = run_first  # position of each row's run first
+    reps = rows[rep_pos]
+    best_e = np.full(len(reps), np.iinfo(np.int64).max)  # best earlier row per rep
+    best_v = np.zeros(len(reps))
+    if len(reps) >= 2:
+        b = b_all[rep_pos]
+        # ties in x_min may come in any order (every pair in the window is compared)
+        order = np.argsort(b[:, 0])
+        group = group_all[rep_pos]
+        order = order[np.argsort(group[order], kind="stable")]
+        r, g = reps[order], group[order]
+        x0, y0, x1, y1 = (np.ascontiguousarray(b[order, k]) for k in range(4))
+        slack = (1.0 - iou) * (x1 - x0) + 1e-9
+        n = len(r)
+        # first step: neighbours in the same group close enough in x_min
+        active = np.flatnonzero((g[1:] == g[:-1]) & (x0[1:] - x0[:-1] <= slack[:-1]))
+        d = 1
+        while len(active):
+            j = active + d
+            v = _pair_iou_cols(x0, y0, x1, y1, active, j)
+            hit = v >= iou
+            a_pos, j_pos, v = active[hit], j[hit], v[hit]
+            if len(v):
+                later_pos = order[np.where(r[a_pos] > r[j_pos], a_pos, j_pos)]
+                earlier = np.minimum(r[a_pos], r[j_pos])
+                pick = np.lexsort((earlier, later_pos))
+                later_pos, earlier, v = later_pos[pick], earlier[pick], v[pick]
+                first = np.ones(len(v), bool)
+                first[1:] = later_pos[1:] != later_pos[:-1]
+                later_pos, earlier, v = later_pos[first], earlier[first], v[first]
+                better = earlier < best_e[later_pos]
+                best_e[later_pos[better]] = earlier[better]
+                best_v[later_pos[better]] = v[better]
+            d += 1
+            j = active + d
+            keep = j < n
+            active, j = active[keep], j[keep]
+            active = active[(g[active] == g[j]) & (x0[j] - x0[active] <= slack[active])]
+    # back to every row: a run first keeps its sweep partner; any other member of a run is
+    # identical to its run first, unless the run first has a lower partner itself
+    rep_index = np.full(len(rows), -1, np.int64)
+    rep_index[rep_pos] = np.arange(len(rep_pos))
+    k = rep_index[rep_of]
+    earlier = best_e[k].copy()
+    v = best_v[k].copy()
+    member = ~np.isin(np.arange(len(rows)), rep_pos)
+    own = member & (rows[rep_of] < earlier)
+    earlier[own] = rows[rep_of][own]
+    v[own] = 1.0
+    found = earlier != np.iinfo(np.int64).max
+    if not found.any():
+        return none
+    later, earlier, v = rows[found], earlier[found], v[found]
+    pick = np.argsort(later, kind="stable")
+    return later[pick], earlier[pick], v[pick]
 
 
 def duplicate_boxes(ds: Dataset, config: CheckConfig) -> list[CheckFinding]:
@@ -197,6 +234,11 @@ def self_intersecting_rings(polys: Polygons, rings: np.ndarray | None = None) ->
     cand = cand[t["size"][cand] >= 4]
     coords = polys.coords
     bad: list[np.ndarray] = []
+    big = cand[t["size"][cand] > _SWEEP_VERTICES]
+    if len(big):  # all edge pairs of a 10,000-vertex ring would be 50 million (GBs)
+        bad.append(np.array([r for r in big.tolist() if _ring_crosses_itself(
+            coords[t["start"][r]:t["start"][r] + t["size"][r]])], np.int64))
+        cand = cand[t["size"][cand] <= _SWEEP_VERTICES]
     for k in np.unique(t["size"][cand]):
         k = int(k)
         group = cand[t["size"][cand] == k]
@@ -216,6 +258,35 @@ def self_intersecting_rings(polys: Polygons, rings: np.ndarray | None = None) ->
             crossing = _proper_crossing(p1, p2, q1, q2).any(axis=1)
             bad.append(g[crossing])
     return np.concatenate(bad) if bad else np.zeros(0, np.int64)
+
+
+def _ring_crosses_itself(ring: np.ndarray) -> bool:
+    """Whether two non-adjacent edges of one ring cross, by a sweep over the edges sorted by
+    their left end: an edge meets only the edges starting before its right end, compared one
+    diagonal at a time, so memory is O(k) (time O(k log k) for ordinary shapes)."""
+    k = len(ring)
+    p1 = ring
+    p2 = np.roll(ring, -1, axis=0)
+    lo = np.minimum(p1[:, 0], p2[:, 0])
+    hi = np.maximum(p1[:, 0], p2[:, 0])
+    order = np.argsort(lo, kind="stable")
+    lo_s, hi_s = lo[order], hi[order]
+    active = np.arange(k - 1)
+    d = 1
+    while len(active):
+        j = active + d
+        keep = j < k
+        active, j = active[keep], j[keep]
+        keep = lo_s[j] <= hi_s[active]
+        active, j = active[keep], j[keep]
+        ea, eb = order[active], order[j]
+        gap = np.abs(ea - eb)
+        test = (gap != 1) & (gap != k - 1)
+        ea, eb = ea[test], eb[test]
+        if len(ea) and _proper_crossing(p1[ea], p2[ea], p1[eb], p2[eb]).any():
+            return True
+        d += 1
+    return False
 
 
 def ring_defects(polys: Polygons, t: dict[str, np.ndarray] | None = None

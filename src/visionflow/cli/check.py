@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -11,10 +10,12 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from ..api import image_folders, source_folders
 from ..checks.config import CheckConfig
-from ..core.errors import Error, OutputError
+from ..core.errors import Error
+from ..io.atomic import guard_file, output_errors, source_root, write_bytes_atomic
 from . import render
-from .app import FromOpt, command
+from .app import ForceOpt, FromOpt, ImagesOpt, IntoSourceOpt, OverwriteOpt, command
 
 _STYLE = {"error": "red", "warning": "yellow", "info": "dim"}
 _DEFAULTS = CheckConfig()
@@ -28,7 +29,8 @@ def check(
         "--json", help="Print the findings and statistics as JSON on stdout.")] = False,
     report: Annotated[Optional[Path], typer.Option(
         "--report", help="Write a self-contained HTML report (charts, heatmaps, thumbnails "
-        "of the offending images) to this file.")] = None,
+        "of the offending images) to this file (not inside the dataset unless "
+        "--into-source).")] = None,
     fail_on: Annotated[str, typer.Option(
         "--fail-on", help="Exit with status 1 when a finding of this severity or worse "
         "exists: error, warning or never.")] = "never",
@@ -66,6 +68,7 @@ def check(
     limit: Annotated[int, typer.Option(
         help="Findings listed one by one in the terminal (all go to --json and --report).")
     ] = 20,
+    into_source: IntoSourceOpt = False,
 ):
     """Check a dataset's health: files, geometry, class distribution, duplicates and leakage.
 
@@ -89,6 +92,9 @@ def check(
         raise Error(f"--fail-on must be one of {', '.join(FAIL_LEVELS)}, got {fail_on!r}")
     if report is not None and report.suffix.lower() not in (".html", ".htm"):
         raise Error(f"{report}: --report must end in .html")
+    if report is not None:
+        guard_file(report, sources=source_root(src),
+                   into_source=into_source)  # before the work
     config = CheckConfig(min_size=min_size, input_size=input_size, iou=iou,
                          imbalance_ratio=imbalance_ratio, near_dup_distance=near_dup_distance,
                          whole_image=whole_image, edge_tolerance=edge_tolerance,
@@ -97,13 +103,15 @@ def check(
     result = check_path(src, config, format=from_, progress=render.progress_bar)
     if report is not None:
         from ..checks.report_html import render_html
+        guard_file(report, sources=[*source_folders(result.dataset),
+                                    *image_folders(result.dataset)], into_source=into_source)
         _write_text(report, render_html(result))
     if as_json:
         sys.stdout.write(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
     else:
         _print_check(result, limit)
     if report is not None:
-        render.err.print(f"[green]wrote {report}[/]", highlight=False)
+        render.err.print(render.text((f"wrote {report}", "green")), highlight=False)
     if result.fails(fail_on):
         raise typer.Exit(1)
 
@@ -132,12 +140,14 @@ def fix(
     dedupe: Annotated[bool, typer.Option(
         "--dedupe/--no-dedupe", help="Drop exact duplicate boxes and exact duplicate images "
         "(same bytes, same annotations).")] = True,
-    images: Annotated[str, typer.Option(
-        help="How images reach the output: link, copy or none.")] = "link",
-    overwrite: Annotated[bool, typer.Option(help="Replace a non-empty DST.")] = False,
+    images: ImagesOpt = "copy",
+    overwrite: OverwriteOpt = False,
+    force: ForceOpt = False,
     report_json: Annotated[Optional[Path], typer.Option(
-        "--report-json", help="Write every change as JSON to this file.")] = None,
+        "--report-json", help="Write every change as JSON to this file (not inside the "
+        "dataset unless --into-source).")] = None,
     limit: Annotated[int, typer.Option(help="Changes listed one by one in the terminal.")] = 20,
+    into_source: IntoSourceOpt = False,
 ):
     """Write a fixed copy of a dataset: only safe fixes, every change listed.
 
@@ -160,19 +170,23 @@ def fix(
             raise Error(f"--remap expects OLD=NEW, got {pair!r}")
         mapping[old.strip()] = new.strip()
     from ..checks.fixes import FixOptions, fix_path
+    if report_json is not None:
+        guard_file(report_json, sources=source_root(src),
+                   into_source=into_source)
 
     options = FixOptions(remap=mapping, drop_classes=tuple(drop_class or ()), apply_exif=exif,
                          clip=clip, drop_degenerate=degenerate, drop_duplicate_boxes=dedupe,
                          drop_duplicate_images=dedupe)
     result = fix_path(src, dst, options, to=to, from_format=from_, images=images,
-                      overwrite=overwrite, progress=render.progress_bar)
+                      overwrite=overwrite, force=force, progress=render.progress_bar,
+                      other_outputs=[report_json] if report_json else [],
+                      into_source=into_source)
     if report_json is not None:
         _write_text(report_json, json.dumps(result.to_dict(), indent=2, ensure_ascii=False)
                     + "\n")
     _print_changes(result.changes, limit)
     render.print_report(result.report)
-    render.err.print(f"[green]wrote {to or result.dataset.source_format} to {dst}[/] "
-                     f"({len(result.changes)} changes)", highlight=False)
+    render.print_written(result.report, dst, f"{len(result.changes)} changes")
 
 
 # --- rendering -------------------------------------------------------------------------------
@@ -180,19 +194,19 @@ def fix(
 def _print_check(result, limit: int) -> None:
     ds = result.dataset
     counts = result.counts()
-    render.out.print(
+    render.out.print(render.text(
         f"checked {result.source} ({ds.source_format}, {len(ds.images)} images, "
-        f"{len(ds.annotations)} annotations): [red]{counts['error']} errors[/], "
-        f"[yellow]{counts['warning']} warnings[/], {counts['info']} infos", highlight=False)
+        f"{len(ds.annotations)} annotations): ", (f"{counts['error']} errors", "red"), ", ",
+        (f"{counts['warning']} warnings", "yellow"), f", {counts['info']} infos"), highlight=False)
     if not result.findings:
-        render.out.print("[green]no findings[/]")
+        render.out.print(render.text(("no findings", "green")))
         return
     render.out.print(_grouped_table("Findings", result.findings))
     shown = [f for f in result.findings if f.severity != "info"][:limit]
     for f in shown:
-        render.out.print(f"[{_STYLE[f.severity]}]{f.severity}[/] [dim]{f.code}[/] "
-                         f"{f.where + ': ' if f.where else ''}{f.message}", highlight=False,
-                         soft_wrap=True)
+        render.out.print(render.text((f.severity, _STYLE[f.severity]), " ", (f.code, "dim"),
+                                     f" {f.where + ': ' if f.where else ''}{f.message}"),
+                         highlight=False, soft_wrap=True)
     rest = sum(1 for f in result.findings if f.severity != "info") - len(shown)
     if rest > 0:
         render.out.print(f"... and {rest} more (see --json or --report)", highlight=False)
@@ -204,7 +218,8 @@ def _print_changes(changes, limit: int) -> None:
         return
     render.out.print(_grouped_table("Changes", changes))
     for c in changes[:limit]:
-        render.out.print(f"[dim]{c.code}[/] {c.where + ': ' if c.where else ''}{c.message}",
+        render.out.print(render.text((c.code, "dim"),
+                                     f" {c.where + ': ' if c.where else ''}{c.message}"),
                          highlight=False, soft_wrap=True)
     if len(changes) > limit:
         render.out.print(f"... and {len(changes) - limit} more (see --report-json)",
@@ -225,17 +240,14 @@ def _grouped_table(title: str, findings) -> Table:
                                                                  kv[0][1])):
         f = fs[0]
         example = f"{f.where}: {f.message}" if f.where else f.message
-        table.add_row(f"[{_STYLE[sev]}]{sev}[/]", code, str(len(fs)),
+        table.add_row(render.text((sev, _STYLE[sev])), code, str(len(fs)),
                       example if len(example) <= 140 else example[:139] + "…")
     return table
 
 
 def _write_text(path: Path, text: str) -> None:
     """Write a file via a temporary sibling (never half-written)."""
-    try:
+    path = path.absolute()
+    with output_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.partial")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as e:
-        raise OutputError(f"{path}: cannot write ({e.strerror or e})") from None
+        write_bytes_atomic(path, text.encode("utf-8"))

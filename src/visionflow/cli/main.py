@@ -5,7 +5,6 @@ exit status 1, never a traceback."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sys
 from pathlib import Path
@@ -17,8 +16,11 @@ from .. import api
 from ..core.errors import Error
 from ..core.report import Report
 from ..formats import registry
+from ..io.atomic import (guard_destination, guard_file, output_errors, source_root,
+                         write_bytes_atomic)
 from . import render
-from .app import FromOpt, SkipOpt, app, command, parse_options
+from .app import (ForceOpt, FromOpt, ImagesOpt, InputOpt, IntoSourceOpt, OverwriteOpt, SkipOpt,
+                  app, command, parse_options)
 
 
 @command
@@ -28,39 +30,42 @@ def convert(
     to: Annotated[str, typer.Option("--to", "-t", help="Target format, e.g. coco, voc, yolo, "
                                     "yolo-darknet.")],
     from_: FromOpt = None,
-    images: Annotated[str, typer.Option(
-        help="How images reach the output: link (hard link, copy where impossible), copy, "
-             "or none (annotations only). Never re-encoded.")] = "link",
+    images: ImagesOpt = "copy",
     strict: Annotated[bool, typer.Option(
-        help="Fail if the target format cannot hold everything (polygons into VOC, ...).")] = False,
+        help="Fail if the target format cannot hold everything (polygons into VOC, ...), or "
+             "if the source uses classes it does not declare.")] = False,
     skip_errors: SkipOpt = False,
-    overwrite: Annotated[bool, typer.Option(help="Replace a non-empty DST.")] = False,
+    overwrite: OverwriteOpt = False,
+    force: ForceOpt = False,
     option: Annotated[Optional[list[str]], typer.Option(
-        "--option", "-O", help="Writer option KEY=VALUE, e.g. -O layout=roboflow for coco.")] = None,
+        "--option", "-O", help="Writer option KEY=VALUE, e.g. -O layout=roboflow for coco "
+                               "(unknown keys are an error).")] = None,
+    input_option: InputOpt = None,
 ):
     """Convert a dataset to another format, through the canonical model.
 
     Output is written to a temporary folder beside DST and renamed when complete; the source
-    is never modified. What the target format cannot hold is reported (once per kind).
+    is never modified, and DST may not be, contain or lie inside it. What the target format
+    cannot hold is reported (once per kind).
 
     Examples:
 
       visionflow convert raccoon/ raccoon-coco/ --to coco
 
-      visionflow convert coco/annotations/instances_val.json val-yolo/ --to yolo --images copy
+      visionflow convert coco/annotations/instances_val.json val-yolo/ --to yolo --images link
 
       visionflow convert export/ out/ --to voc --strict
     """
     report = Report()
-    ds = api.load(src, from_, skip_errors=skip_errors, report=report,
-                  progress=render.progress_bar)
-    api.write(ds, dst, to, images=images, strict=strict, overwrite=overwrite,
+    guard_destination(dst, sources=source_root(src), overwrite=overwrite,
+                      force=force)  # before reading
+    ds = api.load(src, from_, skip_errors=skip_errors, report=report, strict=strict,
+                  progress=render.progress_bar, **parse_options(input_option))
+    api.write(ds, dst, to, images=images, strict=strict, overwrite=overwrite, force=force,
               skip_errors=skip_errors, report=report, progress=render.progress_bar,
               **parse_options(option))
     render.print_report(report)
-    render.err.print(f"[green]wrote[/] {len(ds.images)} images, {len(ds.annotations)} "
-                     f"annotations, {len(ds.categories)} classes as {to} to {dst}",
-                     highlight=False)
+    render.print_written(report, dst)
 
 
 @command
@@ -69,6 +74,7 @@ def info(
     from_: FromOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
     skip_errors: SkipOpt = False,
+    input_option: InputOpt = None,
 ):
     """Summarize a dataset: images, annotations per class and split, kinds of geometry.
 
@@ -80,7 +86,7 @@ def info(
     """
     report = Report()
     ds = api.load(src, from_, skip_errors=skip_errors, report=report,
-                  progress=render.progress_bar)
+                  progress=render.progress_bar, **parse_options(input_option))
     data = ds.info()
     if as_json:
         data["problems"] = report.to_list()
@@ -94,7 +100,8 @@ def info(
 @command
 def show(
     src: Annotated[Path, typer.Argument(help="Dataset folder or annotation file.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write (not inside the "
+                                      "dataset unless --into-source).")],
     from_: FromOpt = None,
     limit: Annotated[int, typer.Option(help="Most images to draw.")] = 16,
     class_name: Annotated[Optional[str], typer.Option(
@@ -104,6 +111,7 @@ def show(
     random: Annotated[bool, typer.Option(help="A random sample instead of the first images.")] = False,
     seed: Annotated[int, typer.Option(help="Seed for --random.")] = 0,
     skip_errors: SkipOpt = False,
+    into_source: IntoSourceOpt = False,
 ):
     """Draw boxes, polygons, masks and keypoints with class names over the images, in a grid.
 
@@ -115,25 +123,30 @@ def show(
 
       visionflow show out-yolo/ --out cats.png --class cat --limit 9
     """
+    import io
+
+    from PIL import Image
+
     from ..viz.draw import render_grid
-    report = Report()
-    ds = api.load(src, from_, skip_errors=skip_errors, report=report)
-    grid = render_grid(ds, limit=limit, class_name=class_name, columns=columns,
-                       tile_size=tile_size, order="random" if random else "dataset", seed=seed)
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
         raise Error(f"{out}: --out must end in .png, .jpg or .webp")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.partial{out.suffix}")
-    try:
-        grid.image.save(tmp)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    guard_file(out, sources=source_root(src), into_source=into_source)
+    report = Report()
+    ds = api.load(src, from_, skip_errors=skip_errors, report=report)
+    guard_file(out, sources=[*api.source_folders(ds), *api.image_folders(ds)],
+               into_source=into_source)
+    grid = render_grid(ds, limit=limit, class_name=class_name, columns=columns,
+                       tile_size=tile_size, order="random" if random else "dataset", seed=seed)
+    encoded = io.BytesIO()
+    grid.image.save(encoded, format=Image.registered_extensions()[out.suffix.lower()])
+    with output_errors(out):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(out.absolute(), encoded.getvalue())
     for problem in grid.problems:
         report.add("warning", "show.unreadable", problem)
     render.print_report(report)
-    render.err.print(f"[green]wrote {out}[/] ({grid.image.width}x{grid.image.height})",
-                     highlight=False)
+    render.err.print(render.text((f"wrote {out}", "green"),
+                                 f" ({grid.image.width}x{grid.image.height})"), highlight=False)
 
 
 @command
@@ -194,6 +207,7 @@ def _terminate(signum, frame):  # noqa: ARG001
 from . import transform  # noqa: E402,F401
 from . import check  # noqa: E402,F401
 from . import versions  # noqa: E402,F401
+from . import evaluate  # noqa: E402,F401
 
 
 def main() -> None:

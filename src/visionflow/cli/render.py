@@ -9,11 +9,20 @@ from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 from rich.table import Table
+from rich.text import Text
 
 from ..core.report import Report
 
-out = Console()
-err = Console(stderr=True)
+# Markup is off: messages, paths, class names and table cells are printed exactly as they are
+# (Rich markup would eat `visionflow[transforms]` or a class named "[x]"). Styles are applied
+# only through `text()`.
+out = Console(markup=False)
+err = Console(stderr=True, markup=False)
+
+
+def text(*parts: str | tuple[str, str]) -> Text:
+    """One line from plain strings and (string, style) pairs, every character literal."""
+    return Text.assemble(*parts)
 
 
 @contextmanager
@@ -36,15 +45,27 @@ def print_report(report: Report) -> None:
         if f.code == "skipped":
             continue
         style = "yellow" if f.severity == "warning" else "red" if f.severity == "error" else "dim"
-        err.print(f"[{style}]{f.severity}[/]: {f.message}" + (f" ({f.count})" if f.count > 1 else "")
-                  + (f" [dim]at {f.where}[/]" if f.where else ""), highlight=False)
+        count = f" ({f.count})" if f.count > 1 else ""
+        err.print(text((f.severity, style), f": {f.message}{count}",
+                       (f" at {f.where}" if f.where else "", "dim")), highlight=False)
     if skipped:
         for f in skipped[:20]:
-            err.print(f"[red]skipped[/]: {f.where}: {f.message}" if f.where else
-                      f"[red]skipped[/]: {f.message}", highlight=False)
+            err.print(text(("skipped", "red"), f": {f.where}: {f.message}" if f.where else
+                           f": {f.message}"), highlight=False)
         if len(skipped) > 20:
-            err.print(f"[red]skipped[/]: ... and {len(skipped) - 20} more", highlight=False)
-        err.print(f"[red]{len(skipped)} problem(s) skipped[/] (--skip-errors)", highlight=False)
+            err.print(text(("skipped", "red"), f": ... and {len(skipped) - 20} more"),
+                      highlight=False)
+        err.print(text((f"{len(skipped)} problem(s) skipped", "red"), " (--skip-errors)"),
+                  highlight=False)
+
+
+def print_written(report: Report, dst: object, extra: str = "") -> None:
+    """The summary line of a writing command: what the writer wrote, not what was read."""
+    w = report.written or {}
+    err.print(text(("wrote", "green"), f" {w.get('images', 0)} images, "
+                   f"{w.get('annotations', 0)} annotations, {w.get('categories', 0)} classes as "
+                   f"{w.get('format', '?')} to {dst}" + (f" ({extra})" if extra else "")),
+              highlight=False, soft_wrap=True)
 
 
 def info_tables(info: dict) -> list[Table]:

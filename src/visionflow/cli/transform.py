@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from .. import api
-from ..core.errors import Error, OutputError
+from ..core.errors import Error
 from ..core.report import Report
-from ..io.atomic import check_destination
-from ..io.paths import is_inside
+from ..io.atomic import guard_destination, make_temp_dir, output_errors, source_root
 from . import render
-from .app import FromOpt, SkipOpt, command
+from .app import ForceOpt, FromOpt, ImagesOpt, OverwriteOpt, SkipOpt, command
 
 ToOpt = Annotated[Optional[str], typer.Option(
     "--to", "-t", help="Output format (default: the input's format).")]
@@ -26,38 +24,36 @@ AddressOpt = Annotated[Optional[str], typer.Option(
 WorkersOpt = Annotated[Optional[int], typer.Option(help="Worker processes (default: all cores).")]
 StrictOpt = Annotated[bool, typer.Option(help="Stop at the first unreadable image instead of "
                                          "reporting and skipping it.")]
-OverwriteOpt = Annotated[bool, typer.Option(help="Replace a non-empty DST.")]
 
 
 def _apply(src: Path, dst: Path, recipe, *, from_: str | None, to: str | None, seed: int,
            engine: str = "local", address: str | None = None, workers: int | None = None,
-           strict: bool = False, skip_errors: bool = False, overwrite: bool = False) -> None:
+           strict: bool = False, skip_errors: bool = False, overwrite: bool = False,
+           force: bool = False) -> None:
     """load -> run the recipe into a work folder beside DST -> write DST atomically."""
     from ..transforms import run
-    src_root = src if src.is_dir() else src.parent
-    dst = dst.absolute()
-    if src.exists() and is_inside(dst, src_root):
-        raise OutputError(f"{dst}: destination lies inside the source dataset {src}; the source "
-                          "is never modified, choose a folder outside it")
-    check_destination(dst, overwrite=overwrite)
+    dst = guard_destination(dst, sources=source_root(src),
+                            overwrite=overwrite, force=force)
     report = Report()
     ds = api.load(src, from_, skip_errors=skip_errors, report=report, progress=render.progress_bar)
     fmt = to or ds.source_format
+    # The work folder is beside DST: checked against every folder the dataset was read from.
+    guard_destination(dst, sources=api.source_folders(ds), images=api.image_folders(ds),
+                      overwrite=overwrite, force=force)
+    with output_errors(dst):
+        work = make_temp_dir(dst, ".work")
     try:
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".partial", dir=dst.parent))
-    except OSError as e:
-        raise OutputError(f"{dst}: cannot write here ({e.strerror or e})") from None
-    try:
-        out = run(ds, recipe, work, seed=seed, engine=engine, address=address, workers=workers,
-                  progress=render.progress_bar, strict=strict, report=report)
-        api.write(out, dst, fmt, report=report, overwrite=overwrite, skip_errors=skip_errors,
-                  progress=render.progress_bar)
+        with output_errors(dst):
+            out = run(ds, recipe, work, seed=seed, engine=engine, address=address,
+                      workers=workers, progress=render.progress_bar, strict=strict,
+                      report=report)
+        # The work folder's files are this run's own (never the source's): link them.
+        api.write(out, dst, fmt, images="link", report=report, overwrite=overwrite,
+                  force=force, skip_errors=skip_errors, progress=render.progress_bar)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     render.print_report(report)
-    render.err.print(f"[green]wrote {len(out.images)} images, {len(out.annotations)} annotations "
-                     f"({fmt}) to {dst}[/]", highlight=False)
+    render.print_written(report, dst)
 
 
 @command
@@ -74,12 +70,14 @@ def transform(
     strict: StrictOpt = False,
     skip_errors: SkipOpt = False,
     overwrite: OverwriteOpt = False,
+    force: ForceOpt = False,
 ):
     """Preprocess, augment, tile and split a dataset from a recipe.
 
-    A recipe lists `preprocess` steps (every split) and `augment` steps (the train split,
-    `copies` outputs per image); each step is {operation: {parameters}}. Same input, recipe
-    and seed give byte-identical output, with either engine. The source is never modified and
+    A recipe lists `preprocess` steps (every split) and `augment` steps (the train split, or
+    every image of a dataset without splits; `copies` outputs per image); each step is
+    {operation: {parameters}}. Same input, recipe and seed give byte-identical output, with
+    either engine. The source is never modified and
     DST appears complete or not at all.
 
     Examples:
@@ -91,7 +89,7 @@ def transform(
     from ..transforms import Recipe
     _apply(src, dst, Recipe.load(recipe), from_=from_, to=to, seed=seed, engine=engine,
            address=address, workers=workers, strict=strict, skip_errors=skip_errors,
-           overwrite=overwrite)
+           overwrite=overwrite, force=force)
 
 
 @command
@@ -108,6 +106,7 @@ def resize(
     strict: StrictOpt = False,
     skip_errors: SkipOpt = False,
     overwrite: OverwriteOpt = False,
+    force: ForceOpt = False,
 ):
     """Resize every image (up or down); boxes, polygons, masks and keypoints follow.
 
@@ -120,7 +119,7 @@ def resize(
     from ..transforms import OPS, Recipe
     recipe = Recipe(preprocess=(OPS["resize"](size=size, mode=mode, color=color),))
     _apply(src, dst, recipe, from_=from_, to=to, seed=0, workers=workers, strict=strict,
-           skip_errors=skip_errors, overwrite=overwrite)
+           skip_errors=skip_errors, overwrite=overwrite, force=force)
 
 
 @command
@@ -138,6 +137,7 @@ def tile(
     strict: StrictOpt = False,
     skip_errors: SkipOpt = False,
     overwrite: OverwriteOpt = False,
+    force: ForceOpt = False,
 ):
     """Cut images into tiles; objects are clipped per tile.
 
@@ -154,7 +154,7 @@ def tile(
     params["grid" if grid is not None else "tile_size"] = grid if grid is not None else tile_size
     recipe = Recipe(preprocess=(OPS["tile"](**params),))
     _apply(src, dst, recipe, from_=from_, to=to, seed=0, workers=workers, strict=strict,
-           skip_errors=skip_errors, overwrite=overwrite)
+           skip_errors=skip_errors, overwrite=overwrite, force=force)
 
 
 @command
@@ -170,10 +170,16 @@ def split(
         help="Move as few images as possible between the existing splits instead.")] = False,
     to: ToOpt = None,
     from_: FromOpt = None,
+    images: ImagesOpt = "copy",
     skip_errors: SkipOpt = False,
     overwrite: OverwriteOpt = False,
+    force: ForceOpt = False,
 ):
-    """Assign images to train/val/test by ratio (seeded); images are linked, not re-encoded.
+    """Assign images to train/val/test by ratio (seeded); images are copied, never re-encoded.
+
+    Ids numbered per split (Roboflow numbers each split from 0) are renumbered 1..N, and said
+    so. Near-duplicate images stay on one side; when that keeps the split from the ratios, a
+    warning gives the requested and the reached ratios.
 
     Examples:
 
@@ -182,16 +188,19 @@ def split(
       visionflow split data/ out/ --ratios 80,20 --rebalance
     """
     from .. import transforms
+    guard_destination(dst, sources=source_root(src), overwrite=overwrite,
+                      force=force)  # before reading
     report = Report()
     ds = api.load(src, from_, skip_errors=skip_errors, report=report, progress=render.progress_bar)
     if rebalance:
-        out = transforms.rebalance(ds, ratios, seed=seed)
+        out = transforms.rebalance(ds, ratios, seed=seed, report=report)
     else:
         out = transforms.split(ds, ratios, seed=seed, stratify=stratify,
-                               near_duplicates=near_duplicates)
+                               near_duplicates=near_duplicates, report=report)
     fmt = to or ds.source_format
-    api.write(out, dst, fmt, report=report, overwrite=overwrite, skip_errors=skip_errors,
+    api.write(out, dst, fmt, images=images, report=report, overwrite=overwrite, force=force,
+              skip_errors=skip_errors,
               progress=render.progress_bar)
     render.print_report(report)
     counts = ", ".join(f"{s}: {int((out.images.split == s).sum())}" for s in out.images.splits())
-    render.err.print(f"[green]wrote {fmt} to {dst}[/] ({counts})", highlight=False)
+    render.print_written(report, dst, counts)

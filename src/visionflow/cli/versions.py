@@ -15,7 +15,8 @@ from rich.table import Table
 
 from ..core.errors import Error
 from . import render
-from .app import FromOpt, SkipOpt, app, command, parse_options
+from .app import (ForceOpt, FromOpt, ImagesOpt, OverwriteOpt, SkipOpt, app, command,
+                  parse_options)
 
 if TYPE_CHECKING:
     from ..versioning import Workspace
@@ -47,7 +48,7 @@ def _open(workspace: Path | None, lock_timeout: float | None = None) -> Workspac
     from ..versioning import Workspace  # SQLite and hashing: loaded only by these commands
 
     return Workspace.open(workspace, lock_timeout=lock_timeout,
-                          on_wait=lambda msg: render.err.print(f"[yellow]{msg}[/]",
+                          on_wait=lambda msg: render.err.print(render.text((msg, "yellow")),
                                                                highlight=False))
 
 
@@ -72,7 +73,8 @@ def init(directory: Annotated[Path, typer.Argument(help="Folder to make a worksp
 
     ws = Workspace.init(directory)
     ws.close()
-    render.err.print(f"[green]initialized an empty workspace in {ws.dir}[/]", highlight=False)
+    render.err.print(render.text((f"initialized an empty workspace in {ws.dir}", "green")),
+                     highlight=False)
 
 
 @command
@@ -107,9 +109,9 @@ def add(
         render.err.print(f"{result.source}: unchanged since revision {result.revision}; nothing "
                          "recorded", highlight=False)
         return
-    render.err.print(f"[green]{result.source}: revision {result.revision}[/] ({result.images} "
-                     f"images, {result.annotations} annotations, {result.new_blobs} new image "
-                     "files stored)", highlight=False)
+    render.err.print(render.text((f"{result.source}: revision {result.revision}", "green"),
+                                 f" ({result.images} images, {result.annotations} annotations, "
+                                 f"{result.new_blobs} new image files stored)"), highlight=False)
     if result.changes is not None:
         _print_diff(result.changes.to_dict(limit=10))
 
@@ -169,12 +171,13 @@ def merge(
     if as_json:
         return _json(result.to_dict())
     for note in result.notes:
-        render.err.print(f"[dim]note[/]: {note}", highlight=False)
+        render.err.print(render.text(("note", "dim"), f": {note}"), highlight=False)
     if result.unchanged:
         render.err.print(f"{name}: unchanged since revision {result.revision}", highlight=False)
         return
-    render.err.print(f"[green]{name}: revision {result.revision}[/] ({result.images} images, "
-                     f"{result.annotations} annotations)", highlight=False)
+    render.err.print(render.text((f"{name}: revision {result.revision}", "green"),
+                                 f" ({result.images} images, {result.annotations} annotations)"),
+                     highlight=False)
 
 
 @command
@@ -189,10 +192,11 @@ def gc(workspace: WorkspaceOpt = None, lock_timeout: LockOpt = None, as_json: Js
         result = ws.gc()
     if as_json:
         return _json(result.to_dict())
-    render.err.print(f"[green]removed {result.blobs_removed} blob(s)[/] "
-                     f"({result.bytes_freed / 1e6:.1f} MB), {result.snapshots_removed} "
-                     f"snapshot(s), {result.annsets_removed} annotation set(s), "
-                     f"{result.temporary_removed} temporary file(s)", highlight=False)
+    render.err.print(render.text((f"removed {result.blobs_removed} blob(s)", "green"),
+                                 f" ({result.bytes_freed / 1e6:.1f} MB), "
+                                 f"{result.snapshots_removed} snapshot(s), "
+                                 f"{result.annsets_removed} annotation set(s), "
+                                 f"{result.temporary_removed} temporary file(s)"), highlight=False)
 
 
 @command
@@ -211,12 +215,14 @@ def verify(workspace: WorkspaceOpt = None, as_json: JsonOpt = False):
         _json(result.to_dict())
     else:
         for p in result.problems:
-            render.err.print(f"[red]problem[/]: {p}", highlight=False, soft_wrap=True)
+            render.err.print(render.text(("problem", "red"), f": {p}"), highlight=False,
+                             soft_wrap=True)
         for n in result.notes:
-            render.err.print(f"[dim]note[/]: {n}", highlight=False)
+            render.err.print(render.text(("note", "dim"), f": {n}"), highlight=False)
         if result.ok:
-            render.err.print(f"[green]ok[/]: {result.blobs} blob(s) and {result.references} "
-                             "reference(s) checked", highlight=False)
+            render.err.print(render.text(("ok", "green"), f": {result.blobs} blob(s) and "
+                                         f"{result.references} reference(s) checked"),
+                             highlight=False)
     if not result.ok:
         raise typer.Exit(1)
 
@@ -260,8 +266,9 @@ def version_create(
                                  progress=render.progress_bar)
     if as_json:
         return _json(info)
-    render.err.print(f"[green]version {name}[/] ({info['images']} images, {info['annotations']} "
-                     f"annotations) from {', '.join(_pins(info['lineage']))}", highlight=False)
+    render.err.print(render.text((f"version {name}", "green"), f" ({info['images']} images, "
+                                 f"{info['annotations']} annotations) from "
+                                 f"{', '.join(_pins(info['lineage']))}"), highlight=False)
 
 
 @_version_command
@@ -343,28 +350,31 @@ def version_export(
     name: Annotated[str, typer.Argument(help="Version (or SOURCE@REVISION).")],
     dst: Annotated[Path, typer.Argument(help="Output folder (created; must be empty or absent).")],
     to: Annotated[str, typer.Option("--to", "-t", help="Target format, e.g. coco, yolo, voc.")],
-    images: Annotated[str, typer.Option(
-        help="link (hard links to the read-only stored files, copy where impossible), copy, "
-             "or none.")] = "link",
+    images: ImagesOpt = "copy",
     strict: Annotated[bool, typer.Option(help="Fail if the format cannot hold everything.")] = False,
-    overwrite: Annotated[bool, typer.Option(help="Replace a non-empty DST.")] = False,
+    overwrite: OverwriteOpt = False,
+    force: ForceOpt = False,
     option: Annotated[list[str] | None, typer.Option(
         "--option", "-O", help="Writer option KEY=VALUE.")] = None,
     workspace: WorkspaceOpt = None,
 ):
     """Write a version in any format; every image is checked against its hash first.
 
+    DST may not be or contain the workspace; with --images link the output shares the
+    stored (read-only) image files.
+
     Examples:
 
       visionflow version export v1 v1-yolo/ --to yolo
 
-      visionflow version export v1 v1-coco/ --to coco --images copy
+      visionflow version export v1 v1-coco/ --to coco --images link
     """
     with _open(workspace) as ws:
         report = ws.export(name, dst, to, images=images, strict=strict, overwrite=overwrite,
+                           force=force,
                            progress=render.progress_bar, **parse_options(option))
     render.print_report(report)
-    render.err.print(f"[green]wrote {name} as {to} to {dst}[/]", highlight=False)
+    render.print_written(report, dst, f"version {name}")
 
 
 @_version_command

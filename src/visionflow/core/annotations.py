@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .geometry import points_bounds
+from .images import as_int64
 
 
 @dataclass(frozen=True, eq=False)
@@ -27,6 +28,10 @@ class Polygons:
     coords: np.ndarray
     ring_offsets: np.ndarray
     object_offsets: np.ndarray
+
+    def __post_init__(self) -> None:
+        for name in ("coords", "ring_offsets", "object_offsets"):
+            _contiguous(self, name, getattr(self, name))
 
     @classmethod
     def empty(cls, n: int) -> Polygons:
@@ -163,6 +168,8 @@ class Annotations:
                         raise ValueError(f"attrs[{key!r}] has {len(col)} rows, expected {n}")
             elif v is not None and len(v) != n:
                 raise ValueError(f"column {f.name} has {len(v)} rows, expected {n}")
+            else:
+                _contiguous(self, f.name, v)
 
     @classmethod
     def empty(cls) -> Annotations:
@@ -175,8 +182,8 @@ class Annotations:
         """Convenience constructor from plain sequences (used by readers and tests)."""
         image_index = np.asarray(image_index, dtype=np.int64).reshape(-1)
         n = len(image_index)
-        ids = np.arange(1, n + 1, dtype=np.int64) if id is None else np.asarray(id, np.int64)
-        return cls(image_index, np.asarray(category_id, dtype=np.int64).reshape(-1), ids,
+        ids = np.arange(1, n + 1, dtype=np.int64) if id is None else as_int64(id, "id")
+        return cls(image_index, as_int64(category_id, "category id").reshape(-1), ids,
                    np.asarray(xyxy, dtype=np.float64).reshape(n, 4), **columns)
 
     @classmethod
@@ -351,6 +358,13 @@ class Annotations:
         keys = sorted({k for p in parts for k in p.attrs})
         cols["attrs"] = {k: np.concatenate([p.attr(k) for p in parts]) for k in keys}
         return Annotations(**cols)
+
+
+def _contiguous(obj: Any, name: str, col: Any) -> None:
+    """Columns are C-contiguous: a reader's strided slice is copied once here, so writers may
+    hand any column to orjson or a numpy buffer (orjson refuses strided arrays)."""
+    if isinstance(col, np.ndarray) and not col.flags.c_contiguous:
+        object.__setattr__(obj, name, np.ascontiguousarray(col))
 
 
 def _objects(values: Sequence[Any]) -> np.ndarray:

@@ -2,7 +2,9 @@
 
 Each message is one line that says what is wrong, where (file, line or record) and, where it
 helps, what was expected and how to fix it. The CLI prints the message and exits with status 1;
-anything else escaping is a bug in visionflow, not in the user's data.
+anything else escaping is a bug in visionflow, not in the user's data: the CLI prints one
+"internal error: ... (please report)" line and exits with status 70 (the traceback only with
+VISIONFLOW_DEBUG=1; see cli/app.py).
 
     Error
      ├── FormatError            the input is not what its format says

@@ -11,11 +11,14 @@ Convention (every column of the canonical model):
   with COCO's meaning (0 not labelled, 1 labelled but hidden, 2 visible).
 - Masks are COCO RLE: column-major run lengths starting with a run of zeros.
 
-Formats convert at their edge: YOLO's normalized centers, COCO's xywh and VOC's 1-based
-inclusive integers are translated in their own modules with the helpers below.
+Formats convert at their edge: YOLO's normalized centers, COCO's xywh and VOC's <bndbox> (pixel
+edges by default, the devkit's 1-based indices on request) are translated in their own modules
+with the helpers below.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -85,14 +88,23 @@ def iou_xyxy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def rle_counts_decode(counts: str) -> np.ndarray:
-    """COCO compressed RLE string -> run lengths (int64)."""
+    """COCO compressed RLE string -> run lengths (int64). ValueError on a string maskApi
+    would misread: a character outside its alphabet ('0'..'o') or a count cut short."""
     out: list[int] = []
-    data = counts.encode("ascii")
+    try:
+        data = counts.encode("ascii")
+    except UnicodeEncodeError:
+        raise ValueError("compressed RLE counts hold a non-ASCII character") from None
     p, n = 0, len(data)
     while p < n:
         x, k, more = 0, 0, True
         while more:
+            if p >= n:
+                raise ValueError("compressed RLE counts end in the middle of a count")
             c = data[p] - 48
+            if not 0 <= c < 64 or k > 11:
+                raise ValueError(f"compressed RLE counts hold {chr(data[p])!r} at {p} "
+                                 "(not a COCO RLE string)")
             x |= (c & 0x1F) << (5 * k)
             more = bool(c & 0x20)
             p += 1
@@ -101,6 +113,8 @@ def rle_counts_decode(counts: str) -> np.ndarray:
                 x |= -1 << (5 * k)
         if len(out) > 2:
             x += out[-2]
+        if not -(1 << 62) < x < 1 << 62:
+            raise ValueError("compressed RLE counts hold a run too long for any image")
         out.append(x)
     return np.asarray(out, dtype=np.int64)
 
@@ -127,6 +141,43 @@ def rle_area(rle: dict) -> int:
     counts = rle["counts"]
     runs = rle_counts_decode(counts) if isinstance(counts, str) else np.asarray(counts)
     return int(runs[1::2].sum())
+
+
+def rle_problem(rle: Any, width: int, height: int) -> str | None:
+    """Why an RLE mask cannot be the mask of a width x height image, or None.
+
+    Checked on read (core/validate.py) so that a wrong size, counts running past the mask
+    or a garbage string is one clear error, not a 37 GB allocation in a writer."""
+    if not isinstance(rle, dict) or "size" not in rle or "counts" not in rle:
+        return "RLE mask needs 'size' and 'counts'"
+    size = rle["size"]
+    if (not isinstance(size, (list, tuple)) or len(size) != 2
+            or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                       for v in size)):
+        return f"RLE size must be [height, width], got {size!r}"
+    h, w = int(size[0]), int(size[1])
+    if (h, w) != (int(height), int(width)):
+        return f"RLE size {h}x{w} (height x width) disagrees with the image ({height}x{width})"
+    counts = rle["counts"]
+    if isinstance(counts, str):
+        try:
+            runs = rle_counts_decode(counts)
+        except ValueError as e:
+            return str(e)
+    else:
+        try:
+            runs = np.asarray(counts, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            return "RLE counts must be a list of integers or a COCO RLE string"
+        if not np.isfinite(runs).all() or (runs != np.floor(runs)).any():
+            return "RLE counts must be whole numbers"
+    if (runs < 0).any():
+        return "RLE counts hold a negative run"
+    total = float(runs.sum())
+    if total != h * w:  # pycocotools leaves the rest of the mask uninitialized when short
+        return (f"RLE counts cover {total:.0f} pixels, the {h}x{w} mask has {h * w}"
+                + (" (they run past the mask)" if total > h * w else ""))
+    return None
 
 
 def rle_to_mask(rle: dict) -> np.ndarray:

@@ -8,20 +8,42 @@ file for it. Pixels are never loaded here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
 
+from .errors import ValidationError
+
 UNSPLIT = ""  # split of images whose source has no split
 _SPLIT_ALIASES = {"valid": "val", "validation": "val", "training": "train", "testing": "test"}
+
+
+# (source name, canonical name) pairs met while reading; api.load collects them into a finding.
+_renamed: ContextVar[set[tuple[str, str]] | None] = ContextVar("renamed_splits", default=None)
 
 
 def canonical_split(name: str) -> str:
     """One name per split: Roboflow's 'valid' and others' 'validation' are 'val'."""
     key = name.strip()
-    return _SPLIT_ALIASES.get(key.lower(), key)
+    out = _SPLIT_ALIASES.get(key.lower(), key)
+    seen = _renamed.get()
+    if seen is not None and out != name:
+        seen.add((name, out))
+    return out
+
+
+@contextmanager
+def split_renames() -> Iterator[set[tuple[str, str]]]:
+    """Collect the split names `canonical_split` changes inside the block (for a report)."""
+    token = _renamed.set(set())
+    try:
+        yield _renamed.get()  # type: ignore[misc]
+    finally:
+        _renamed.reset(token)
 
 
 @dataclass(frozen=True, eq=False)
@@ -42,6 +64,8 @@ class Images:
             for name, col in cols:
                 if len(col) != n:
                     raise ValueError(f"images column {name} has {len(col)} rows, expected {n}")
+            if f.name != "attrs":
+                _contiguous(self, f.name, v)
 
     @classmethod
     def build(cls, file_name: Sequence[str], width: Sequence[int], height: Sequence[int], *,
@@ -49,11 +73,12 @@ class Images:
               path: Sequence[str | None] | None = None,
               attrs: dict[str, Sequence[Any]] | None = None) -> Images:
         n = len(file_name)
-        ids = np.arange(1, n + 1, dtype=np.int64) if id is None else np.asarray(id, np.int64)
+        ids = (np.arange(1, n + 1, dtype=np.int64) if id is None
+               else as_int64(id, "id", file_name))
         splits = np.full(n, split, dtype=object) if isinstance(split, str) else _objects(split)
         paths = np.full(n, None, dtype=object) if path is None else _objects(path)
-        return cls(ids, _objects(file_name), np.asarray(width, np.int64).reshape(-1),
-                   np.asarray(height, np.int64).reshape(-1), splits, paths,
+        return cls(ids, _objects(file_name), as_int64(width, "width", file_name).reshape(-1),
+                   as_int64(height, "height", file_name).reshape(-1), splits, paths,
                    {k: _objects(v) for k, v in (attrs or {}).items()})
 
     @classmethod
@@ -105,6 +130,30 @@ class Images:
         return Images(*(np.concatenate([getattr(p, n) for p in parts])
                         for n in ("id", "file_name", "width", "height", "split", "path")),
                       attrs={k: np.concatenate([p.attr(k) for p in parts]) for k in keys})
+
+
+def _contiguous(obj: Any, name: str, col: Any) -> None:
+    """Columns are C-contiguous: a reader's column slice (sizes[:, 0]) is copied once here, so
+    writers may hand any column to orjson/numpy buffers (orjson refuses strided arrays)."""
+    if isinstance(col, np.ndarray) and not col.flags.c_contiguous:
+        object.__setattr__(obj, name, np.ascontiguousarray(col))
+
+
+def as_int64(values: Any, what: str, names: Sequence[Any] | None = None) -> np.ndarray:
+    """np.asarray(values, int64), or a ValidationError naming the first value that is no
+    64-bit integer (a declared width of 1e308 must be a message, not an OverflowError)."""
+    try:
+        return np.asarray(values, np.int64)
+    except (OverflowError, ValueError, TypeError):
+        pass
+    for i, v in enumerate(values):
+        try:
+            np.int64(v)
+        except (OverflowError, ValueError, TypeError):
+            name = (f"image {names[i]!r}" if names is not None and i < len(names)
+                    else f"annotation row {i}")
+            raise ValidationError(name, f"{what} {v!r} is not a 64-bit integer") from None
+    return np.asarray(values, np.int64)
 
 
 def _objects(values: Sequence[Any]) -> np.ndarray:

@@ -33,6 +33,8 @@ class Finding:
 @dataclass
 class Report:
     findings: list[Finding] = field(default_factory=list)
+    # Set by a write: {"format", "images", "annotations", "categories"} actually written.
+    written: dict | None = None
 
     def add(self, severity: Severity, code: str, message: str, *, count: int = 1,
             where: str | None = None) -> None:

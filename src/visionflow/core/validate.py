@@ -15,6 +15,7 @@ import numpy as np
 
 from .dataset import Dataset
 from .errors import ValidationError
+from .geometry import rle_problem
 from .report import Report
 
 # How far (in pixels) a box may reach past the image edge before it is an error. Real exports
@@ -24,8 +25,16 @@ EDGE_TOLERANCE_PX = 1.0
 
 def validate(ds: Dataset, *, report: Report, skip_errors: bool,
              where_annotation: Callable[[int], str],
-             where_image: Callable[[int], str], keep_invalid: bool = False) -> Dataset:
-    problems_img: dict[int, str] = {}
+             where_image: Callable[[int], str], keep_invalid: bool = False,
+             image_problems: dict[int, str] | None = None) -> Dataset:
+    """image_problems: what the caller found wrong with image files, by row (formats/common
+    check_image_files: unreadable, truncated, a size disagreeing with the annotation)."""
+    empty = [c.id for c in ds.categories if not str(c.name).strip()]
+    if empty:  # real exports have them (Datumaro's CVAT assets): a warning, writers decide
+        report.add("warning", "class.empty_name", f"class id(s) {', '.join(map(str, empty))} "
+                   "have an empty name; most formats cannot write one (rename it)",
+                   count=len(empty))
+    problems_img: dict[int, str] = dict(image_problems or {})
     imgs = ds.images
     bad_size = np.flatnonzero((imgs.width <= 0) | (imgs.height <= 0))
     for i in bad_size:
@@ -68,6 +77,10 @@ def validate(ds: Dataset, *, report: Report, skip_errors: bool,
             problems.setdefault(int(i), f"{what} {_fmt_box(b[i])} on image "
                                 f"{ds.images.file_name[ann.image_index[i]]!r} "
                                 f"({w[i]:.0f}x{h[i]:.0f})")
+    for i, problem in _geometry_problems(ann, w, h):
+        problems.setdefault(i, f"{problem} on image "
+                            f"{ds.images.file_name[ann.image_index[i]]!r} "
+                            f"({w[i]:.0f}x{h[i]:.0f})")
     for i, problem in sorted(problems.items()):
         _fail(ValidationError(where_annotation(i), problem), report, skip_errors, keep_invalid)
     if keep_invalid:
@@ -81,6 +94,38 @@ def validate(ds: Dataset, *, report: Report, skip_errors: bool,
         keep[list(problems_img)] = False
         ds = ds.select_images(keep)
     return ds
+
+
+def _geometry_problems(ann, w: np.ndarray, h: np.ndarray) -> list[tuple[int, str]]:
+    """RLE masks that do not fit their image (wrong size, counts past the mask, garbage) and
+    polygons lying wholly outside it: both pass the box checks when the record's box is
+    fine, then crash or misplace a writer."""
+    out: list[tuple[int, str]] = []
+    if ann.rle is not None:
+        for i, rle in enumerate(ann.rle):
+            if rle is not None:
+                problem = rle_problem(rle, int(w[i]), int(h[i]))
+                if problem is not None:
+                    out.append((i, problem))
+    polys = ann.polygons
+    if polys is not None and len(polys.coords):
+        starts = polys.ring_offsets[polys.object_offsets[:-1]]
+        rows = np.flatnonzero(polys.ring_offsets[polys.object_offsets[1:]] > starts)
+        if len(rows):
+            c = polys.coords
+            lo = np.minimum.reduceat(c, starts[rows], axis=0)
+            hi = np.maximum.reduceat(c, starts[rows], axis=0)
+            t = EDGE_TOLERANCE_PX
+            with np.errstate(invalid="ignore"):
+                away = ((hi[:, 0] < -t) | (hi[:, 1] < -t) | (lo[:, 0] > w[rows] + t)
+                        | (lo[:, 1] > h[rows] + t))
+                bad = ~np.isfinite(lo).all(axis=1) | ~np.isfinite(hi).all(axis=1)
+            for k in np.flatnonzero(away | bad):
+                i = int(rows[k])
+                out.append((i, "polygon has a NaN or infinite vertex" if bad[k] else
+                            f"polygon lies wholly outside the image (its bounds "
+                            f"{_fmt_box(np.concatenate([lo[k], hi[k]]))})"))
+    return out
 
 
 def _fmt_box(b: np.ndarray) -> str:

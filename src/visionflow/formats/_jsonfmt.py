@@ -19,6 +19,7 @@ from ..core.dataset import Dataset
 from ..core.errors import ParseError
 from ..core.gc_pause import gc_paused
 from ..core.images import UNSPLIT, Images
+from ..io.safe_load import bytes_of
 from . import common
 from .common import head  # noqa: F401 (jf.head: the formats' detection reads)
 from .base import ReadContext
@@ -36,7 +37,9 @@ def load(path: Path) -> Any:
     try:
         if path.stat().st_size > MAX_JSON_BYTES:
             raise ParseError(path, "file larger than 4 GiB; refused")
-        data = path.read_bytes()
+        data = bytes_of(path)
+        if data.startswith(b"\xef\xbb\xbf"):  # a BOM (Windows tools): JSON readers skip it
+            data = data[3:]
     except OSError as e:
         raise ParseError(path, f"cannot read file ({e.strerror or e.__class__.__name__})") \
             from None

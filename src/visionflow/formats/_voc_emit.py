@@ -42,11 +42,12 @@ def header_text(file_name: str, width: int, height: int) -> str | None:
 FOOTER = "</annotation>\n"
 
 
-def object_texts(boxes: Annotations, rows: np.ndarray,
-                 names: dict[int, str]) -> list[str | None]:
+def object_texts(boxes: Annotations, rows: np.ndarray, names: dict[int, str],
+                 offset: int = 0) -> list[str | None]:
     """The <object> element `annotation_xml` writes for each box of `rows`, as text; None for
     a box that needs the lxml path (text to escape, empty text, attrs that become <voc.tag>
-    or <actions> elements). Built one column at a time over the rows."""
+    or <actions> elements). Built one column at a time over the rows. `offset` is added to
+    xmin/ymin: 1 for the devkit's 1-based indices (voc.py, coords)."""
     n = len(rows)
     cats = boxes.category_id[rows].tolist()
     name_of = {c: names.get(c, "") for c in dict.fromkeys(cats)}  # "": lxml path, its error
@@ -62,7 +63,7 @@ def object_texts(boxes: Annotations, rows: np.ndarray,
             ok = [o and (t is None or _plain(t)) for o, t in zip(ok, texts)]
 
     xy = boxes.xyxy[rows]
-    low = np.maximum(xy[:, :2], 0.0) + 1  # edges left of/above the image: loss reported
+    low = np.maximum(xy[:, :2], 0.0) + offset  # edges left of/above the image: loss reported
     numbers = _fmt_floats(np.column_stack([low, xy[:, 2:]]).ravel().tolist())
     it = iter(numbers)
     columns.append([f"    <bndbox>\n      <xmin>{a}</xmin>\n      <ymin>{b}</ymin>\n      "
@@ -123,7 +124,7 @@ def _image_attr_tag(key: str) -> list[str] | None:
 
 
 def annotation_xml(ds: Dataset, i: int, boxes: Annotations, rows: np.ndarray,
-                   names: dict[int, str]) -> bytes:
+                   names: dict[int, str], offset: int = 0) -> bytes:
     """One annotation file, built as an lxml tree: every case, text escaped as needed."""
     from lxml import etree  # loaded only when a file needs it (~30 ms)
 
@@ -159,12 +160,12 @@ def annotation_xml(ds: Dataset, i: int, boxes: Annotations, rows: np.ndarray,
         if tag not in groups:
             _sub(root, tag, value)
     for r in rows:
-        root.append(_object_xml(boxes, int(r), names))
+        root.append(_object_xml(boxes, int(r), names, offset))
     etree.indent(root, space="  ")
     return etree.tostring(root, encoding="utf-8", pretty_print=True)
 
 
-def _object_xml(ann: Annotations, r: int, names: dict[int, str]) -> Any:
+def _object_xml(ann: Annotations, r: int, names: dict[int, str], offset: int) -> Any:
     from lxml import etree
 
     obj = etree.Element("object")
@@ -178,7 +179,8 @@ def _object_xml(ann: Annotations, r: int, names: dict[int, str]) -> Any:
     bb = etree.SubElement(obj, "bndbox")
     x1, y1, x2, y2 = (float(v) for v in ann.xyxy[r])
     x1, y1 = max(x1, 0.0), max(y1, 0.0)  # reported as loss.negative_coordinates
-    for tag, value in (("xmin", x1 + 1), ("ymin", y1 + 1), ("xmax", x2), ("ymax", y2)):
+    for tag, value in (("xmin", x1 + offset), ("ymin", y1 + offset), ("xmax", x2),
+                       ("ymax", y2)):
         _sub(bb, tag, common.fmt_float(value))
     actions, others = [], []
     for key in sorted(attrs):

@@ -18,6 +18,8 @@ from ..core.errors import FormatError, MissingImageError, ParseError, UnsafeInpu
 from ..core.images import UNSPLIT
 from ..io.images import IMAGE_SUFFIXES
 from ..io.paths import FileIndex, clean_relative, is_inside
+from ..io.safe_load import text_of
+from . import common
 from ._voc_parse import Header, Record
 from .base import ReadContext
 
@@ -173,13 +175,24 @@ def _subdirs(path: Path) -> list[Path]:
         return []
 
 
-def first_xml_files(folder: Path, n: int) -> list[Path]:
-    try:
-        names = sorted(e.name for e in os.scandir(folder)
-                       if e.name.lower().endswith(".xml") and not e.name.startswith("."))
-    except OSError:
-        return []
-    return [folder / name for name in names[:n]]
+def first_xml_files(folder: Path, n: int, *, max_dirs: int = 64) -> list[Path]:
+    """Up to n .xml files of folder, or, when it holds none, of its sub-folders (breadth
+    first, at most max_dirs folders looked at): Annotations/<sub>/*.xml is VOC too."""
+    queue, seen = [folder], 0
+    while queue and seen < max_dirs:
+        current = queue.pop(0)
+        seen += 1
+        try:
+            entries = sorted(os.scandir(current), key=lambda e: e.name)
+        except OSError:
+            continue
+        names = [e.name for e in entries
+                 if e.name.lower().endswith(".xml") and not e.name.startswith(".")]
+        if names:
+            return [Path(current) / name for name in names[:n]]
+        queue += [Path(e.path) for e in entries if not e.name.startswith(".")
+                  and e.is_dir(follow_symlinks=False)]
+    return []
 
 
 def read_labelmap(path: Path, ctx: ReadContext) -> tuple[list[str], dict[str, str]]:
@@ -189,7 +202,7 @@ def read_labelmap(path: Path, ctx: ReadContext) -> tuple[list[str], dict[str, st
     names: list[str] = []
     rest: dict[str, str] = {}
     try:
-        text = path.read_text(encoding="utf-8")
+        text = text_of(path, "utf-8")
     except (OSError, UnicodeDecodeError) as e:
         ctx.fail(ParseError(path, f"cannot read label map ({e.__class__.__name__})"))
         return [], {}
@@ -204,6 +217,9 @@ def read_labelmap(path: Path, ctx: ReadContext) -> tuple[list[str], dict[str, st
     return names, rest
 
 
+NO_SPLIT_LIST = "default"
+
+
 def split_lists(layout: Layout,
                 ctx: ReadContext) -> list[tuple[str, Path, list[tuple[int, str]]]]:
     """(split, list file, [(line, image id)]) in order train, val, test, others sorted."""
@@ -213,7 +229,7 @@ def split_lists(layout: Layout,
     found: dict[str, tuple[Path, list[tuple[int, str]]]] = {}
     for f in sorted(main.glob("*.txt")):
         try:
-            lines = f.read_text(encoding="utf-8").splitlines()
+            lines = text_of(f, "utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as e:
             ctx.fail(ParseError(f, f"cannot read split list ({e.__class__.__name__})"))
             continue
@@ -226,7 +242,8 @@ def split_lists(layout: Layout,
         found.pop("trainval", None)
     order = [s for s in STANDARD_SPLITS if s in found]
     order += sorted(s for s in found if s not in STANDARD_SPLITS)
-    return [(s, *found[s]) for s in order]
+    # default.txt: CVAT's and Datumaro's list of the images of no subset
+    return [(UNSPLIT if s == NO_SPLIT_LIST else s, *found[s]) for s in order]
 
 
 def listed_xml(layout: Layout, image_id: str, where: str) -> XmlFile | None:
@@ -281,6 +298,17 @@ def find_by_stem(layout: Layout, stem: str, where: str,
     return None, None
 
 
+def _by_stem_in_images_dir(ctx: ReadContext, layout: Layout, stem: str,
+                           where: str) -> tuple[str | None, str | None]:
+    """find_by_stem for --images-dir: <stem>.<any image suffix> there (common.find_image)."""
+    for suffix in IMAGE_SUFFIXES:
+        for s in (suffix, suffix.upper()):
+            image = common.find_image(ctx, layout.root, [f"{stem}{s}"], where=where)
+            if image is not None:
+                return f"{stem}{s}", image
+    return None, None
+
+
 def _locate(layout: Layout, rel: str, where: str) -> str | None:
     """os.path.abspath(root / rel) when that is a file inside the root, else None."""
     rel = clean_relative(rel, where=where)
@@ -296,10 +324,18 @@ def image_record(xml: XmlFile, header: Header, layout: Layout,
     rel_dir = xml.rel.rpartition("/")[0]
     beside = (rel_dir or ".") if xml.base == "." else \
         f"{xml.base}/{rel_dir}" if rel_dir else xml.base  # the file's folder, from the root
+    layout.files.follow_links = ctx.follow_links  # --follow-links: links out are followed
     try:
-        if header.filename:
+        if header.filename and ctx.images_dir is not None:
+            name = clean_relative(header.filename, where=where)
+            file_name = f"{rel_dir}/{name}" if rel_dir and "/" not in name else name
+            image = common.find_image(ctx, layout.root, [file_name], where=where)
+        elif header.filename:
             file_name, image = find_image(layout, clean_relative(header.filename, where=where),
                                           rel_dir, beside, header.folder, where)
+        elif ctx.images_dir is not None:
+            file_name, image = _by_stem_in_images_dir(ctx, layout, without_suffix(xml.rel),
+                                                      where)
         else:
             file_name, image = find_by_stem(layout, without_suffix(xml.rel), where, beside)
             if file_name is None:
@@ -321,7 +357,9 @@ def listed_image_record(image_id: str, where: str, layout: Layout,
                         ctx: ReadContext) -> Record | None:
     """A listed image without an annotation file: an image without objects."""
     try:
-        file_name, image = find_by_stem(layout, image_id, where, layout.annotations_rel)
+        file_name, image = (find_by_stem(layout, image_id, where, layout.annotations_rel)
+                            if ctx.images_dir is None else
+                            _by_stem_in_images_dir(ctx, layout, image_id, where))
     except UnsafeInputError as e:
         ctx.fail(e)
         return None

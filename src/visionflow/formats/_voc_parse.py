@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.errors import ParseError, UnsafeInputError
+from ..io.safe_load import sniff_text
 from . import common
 
 FLAGS = ("truncated", "occluded", "difficult")   # annotation attrs held as ints
@@ -61,7 +62,7 @@ class Record:
 class Objects:
     """Every object read, as flat columns shared by all files: no Python object per box.
 
-    coords holds xmin, ymin, xmax, ymax per object as written (1-based, unclamped), as
+    coords holds xmin, ymin, xmax, ymax per object as written (unshifted, unclamped), as
     doubles; the reader converts them with numpy once. numbers is the object's 1-based
     position in its file and lines the line of its <object>, for error messages. Objects
     with the same name share one string, and with the same attrs text one attrs dict
@@ -93,6 +94,7 @@ def read_bytes(path: str) -> bytes:
     fd = os.open(path, os.O_RDONLY)
     try:
         chunks = [os.read(fd, 1 << 16)]
+        sniff_text(path, chunks[0])  # a 2 GB file of zeros: refused before reading it whole
         while chunks[-1]:
             chunks.append(os.read(fd, 1 << 20))
         return b"".join(chunks)

@@ -39,6 +39,7 @@ from ..core.geometry import mask_to_rle
 from ..core.images import UNSPLIT, Images, canonical_split
 from ..io.images import is_image_file
 from ..io.paths import clean_relative, resolve_inside
+from ..io.safe_load import text_of
 from . import common
 from .base import CLASS_ORDER, MASKS, Detection, Format, ReadContext, WriteContext
 from .masks import mask_bounds, object_mask, read_png, rows_by_image, save_png
@@ -73,6 +74,9 @@ def detect(path: Path) -> Detection | None:
 # --- read ---------------------------------------------------------------------------------
 
 def read(path: Path, ctx: ReadContext) -> Dataset:
+    common.refuse_images_dir(ctx, "binary-masks", "images are paired with their mask PNGs by "
+                             "listing the dataset's folders (a linked folder is followed with "
+                             "--follow-links)")
     path = Path(path)
     if path.is_dir() and path.name == MASK_DIR:
         path = path.parent
@@ -202,7 +206,8 @@ def _walk(folder: Path, top: Path, ctx: ReadContext) -> list[tuple[str, Path]]:
                 continue
             if f.is_symlink() or Path(dirpath) != folder and Path(dirpath).is_symlink():
                 try:
-                    resolve_inside(top, os.path.relpath(f, top), where=str(f))
+                    resolve_inside(top, os.path.relpath(f, top), where=str(f),
+                                   follow_links=ctx.follow_links)
                 except Error as e:
                     ctx.fail(e)
                     continue
@@ -249,7 +254,7 @@ def _parse_name(rel: str, f: Path, images: dict[str, Path],
 
 def _read_classes(path: Path) -> list[str]:
     try:
-        lines = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines()]
+        lines = [line.strip() for line in text_of(path, "utf-8-sig").splitlines()]
     except (OSError, UnicodeDecodeError):
         raise ParseError(path, "class names file is not readable UTF-8 text") from None
     while lines and not lines[-1]:
@@ -280,11 +285,9 @@ def _read_mask(path: Path) -> np.ndarray:
 
 def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     imgs = ds.images
-    for c in ds.categories:
-        if not c.name.strip() or c.name != c.name.strip() or any(ch in c.name for ch in
-                                                                 "/\\\x00\n\r"):
-            raise OutputError(f"category {c.id} name {c.name!r} cannot be part of a mask file "
-                              "name (empty, surrounding spaces, '/', '\\' or newline); rename it")
+    common.refuse_names(ds.categories.names, "class name", "a mask file name", padded=True,
+                        chars="/\\")
+    common.refuse_names(imgs.file_name, "image name", "a mask file name")
     names = {c.id: c.name for c in ds.categories}
     splits = sorted({str(s) for s in imgs.split} - {UNSPLIT})
     for s in splits:

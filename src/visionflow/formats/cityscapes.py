@@ -33,8 +33,8 @@ Writing: labelIds (8-bit), instanceIds (16-bit) and color PNGs for every image (
 image without objects, so negatives are kept), images as leftImg8bit/<split>/<file_name with
 _leftImg8bit before the suffix>, UNSPLIT images in split "default". Categories that all belong
 to the standard table (same id and name, ignoring spaces) keep their ids and no label map is
-written (CATEGORY_IDS is still not declared, as custom classes are renumbered, so the generic
-report flags a subset such as {7, 24, 26} as loss.category_ids although its ids survive); any others are written with values 1..n in class order and a label_colors.txt (at most
+written (CATEGORY_IDS is not declared, as custom classes are renumbered; `categories_after`
+tells the generic report that a subset such as {7, 24, 26} keeps its ids); any others are written with values 1..n in class order and a label_colors.txt (at most
 65 classes: 65 * 1000 + 999 is the largest 16-bit instance value). Objects are painted in
 annotation order, later over earlier; an object of a thing class (every class of a custom label
 map) gets value class * 1000 + k, k = 0, 1, ... counting the instances of its image, a crowd
@@ -59,6 +59,7 @@ from ..core.geometry import mask_to_rle
 from ..core.images import UNSPLIT, Images
 from ..io.images import is_image_file
 from ..io.paths import clean_relative, resolve_inside
+from ..io.safe_load import text_of
 from . import common
 from .base import (
     CLASS_ORDER,
@@ -142,6 +143,9 @@ def detect(path: Path) -> Detection | None:
 # --- read ---------------------------------------------------------------------------------
 
 def read(path: Path, ctx: ReadContext) -> Dataset:
+    common.refuse_images_dir(ctx, "cityscapes", "images are paired with their gtFine files by "
+                             "listing the dataset's folders (a linked folder is followed with "
+                             "--follow-links)")
     root = _root(Path(path))
     if root is None:
         raise FormatError(f"{path}: no {GT_DIR}/ or {IMAGE_DIR}/ folder; expected a Cityscapes "
@@ -254,7 +258,7 @@ def _label_dict(row: tuple) -> dict[str, Any]:
 def _read_label_map(path: Path) -> dict[int, str]:
     """label_colors.txt -> {value: name} with Datumaro's background rule (value 0)."""
     try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
+        lines = text_of(path, "utf-8-sig").splitlines()
     except (OSError, UnicodeDecodeError) as e:
         raise ParseError(path, f"cannot read label map ({e.__class__.__name__})") from None
     labels: list[tuple[str, tuple[int, ...] | None]] = []
@@ -305,7 +309,8 @@ def _subdirs(folder: Path, root: Path, ctx: ReadContext) -> list[str]:
 
 def _inside(root: Path, path: Path, ctx: ReadContext) -> bool:
     try:
-        resolve_inside(root, os.path.relpath(path, root), where=str(path))
+        resolve_inside(root, os.path.relpath(path, root), where=str(path),
+                       follow_links=ctx.follow_links)
         return True
     except Error as e:
         ctx.fail(e)
@@ -414,9 +419,9 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
         if len(ds.categories) > MAX_CUSTOM_CLASSES:
             raise OutputError(f"{len(ds.categories)} classes; a Cityscapes instanceIds PNG "
                               f"(16 bit, class * 1000 + n) holds at most {MAX_CUSTOM_CLASSES}")
+        common.refuse_names(ds.categories.names, "class name", LABEL_MAP, padded=True)
         for c in ds.categories:
-            if not c.name.strip() or c.name != c.name.strip() or "\n" in c.name \
-                    or c.name.startswith("#") or c.name == "background":
+            if c.name.startswith("#") or c.name == "background":
                 raise OutputError(f"category {c.id} name {c.name!r} cannot be written to "
                                   f"{LABEL_MAP} (empty, surrounding spaces, newline, leading "
                                   "'#' or 'background'); rename it")
@@ -433,7 +438,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     has_rle, has_poly = ann.has_rle(), ann.has_polygon()
     crowd = ann.iscrowd if ann.iscrowd is not None else np.zeros(len(ann), bool)
     order, bounds = rows_by_image(ann, len(imgs))
-    hidden = merged = crowd_lost = 0
+    hidden = merged = crowd_lost = written = 0
     with ctx.progress("Writing Cityscapes masks", len(imgs)) as advance:
         for i in range(len(imgs)):
             w, h = int(imgs.width[i]), int(imgs.height[i])
@@ -458,12 +463,14 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
                 drawn.append((value, int(mask.sum())))
             hidden += sum(1 for v, n in drawn if int((ids == v).sum()) < n
                           and sum(v == u for u, _ in drawn) == 1)
+            written += sum(1 for v in {v for v, _ in drawn} if (ids == v).any())
             labels = np.where(ids >= 1000, ids // 1000, ids).astype(np.uint8)
             gt = out_dir / GT_DIR / dests[i][0]
             save_png(gt.with_name(f"{gt.name}_{GT_DIR}_instanceIds.png"), ids)
             save_png(gt.with_name(f"{gt.name}_{GT_DIR}_labelIds.png"), labels)
             save_png(gt.with_name(f"{gt.name}_{GT_DIR}_color.png"), lut[labels])
             advance(1)
+    ctx.written_annotations = written  # regions and instances a read gives back
     ctx.loss("masks.overlap", hidden, "objects whose mask is partly or wholly covered by a "
              "later object (a Cityscapes id map holds one object per pixel)")
     ctx.loss("masks.merged", merged, "objects of a class without instances sharing an image "
@@ -475,6 +482,14 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
             f"{' '.join(map(str, colors[value_of[c.id]]))} {c.name}\n" for c in ds.categories]
         (out_dir / LABEL_MAP).write_text("".join(lines), encoding="utf-8")
     common.write_images(ds, lambda i: out_dir / IMAGE_DIR / dests[i][1], ctx)
+
+
+def _categories_after(cats: Categories) -> list[Category]:
+    """What a read of the output gives back: a standard subset keeps its ids, with the
+    table's categories as supercategories; custom classes become 1..n without any."""
+    if _is_standard(cats):
+        return [Category(c.id, c.name, _BY_ID[c.id][3]) for c in cats]
+    return [Category(i + 1, c.name) for i, c in enumerate(cats)]
 
 
 def _is_standard(cats: Categories) -> bool:
@@ -509,4 +524,5 @@ FORMAT = Format(
     detect=detect,
     read=read,
     write=write,
+    categories_after=_categories_after,
 )

@@ -38,8 +38,9 @@ from ..core.categories import Categories
 from ..core.dataset import Dataset
 from ..core.errors import Error, FormatError, MissingImageError, OutputError, ParseError
 from ..core.images import UNSPLIT, Images, canonical_split
-from ..io.images import is_image_file
+from ..io.images import IMAGE_SUFFIXES, is_image_file
 from ..io.paths import clean_relative, resolve_inside
+from ..io.safe_load import text_of
 from . import common
 from .base import CLASS_ORDER, LABELS, Detection, Format, ReadContext, WriteContext
 
@@ -114,14 +115,15 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
     for rec in recs:
         try:
             rec["file_name"], rec["path"] = _find_image(root, rec["csv"].parent, rec["split"],
-                                                        rec["name"], rec["where"])
+                                                        rec["name"], rec["where"], ctx)
         except Error as e:
             ctx.fail(e)
             rec["path"] = None
     bad = [r for r in recs if r["path"] is None and "file_name" in r]
     for r in bad:
         ctx.fail(MissingImageError(r["where"], f"image {r['name']!r} not found (looked in "
-                                   "images/<split>/, images/ and beside the CSV)"))
+                                   + ("images/<split>/, images/ and beside the CSV)"
+                                      if ctx.images_dir is None else f"{ctx.images_dir})")))
     recs = [r for r in recs if r["path"] is not None]
     sizes = common.read_sizes([r["path"] for r in recs], ctx, where=lambda i: recs[i]["where"])
     recs = [r for r, (w, h) in zip(recs, sizes) if w > 0]
@@ -161,7 +163,7 @@ def _read_classes(path: Path) -> list[str]:
     if not path.is_file():
         return []
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = text_of(path, "utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
         raise ParseError(path, f"cannot read class list ({e.__class__.__name__})") from None
     return [line.strip() for line in text.splitlines() if line.strip()]
@@ -186,7 +188,7 @@ def _image_col(header: list[str]) -> int:
 def _rows(file: Path, ctx: ReadContext):
     """(image name, labels, where, one-hot columns) per data row."""
     try:
-        text = file.read_text(encoding="utf-8-sig")
+        text = text_of(file, "utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
         ctx.fail(ParseError(file, f"cannot read as UTF-8 text ({e.__class__.__name__})"))
         return
@@ -242,21 +244,32 @@ def _rows(file: Path, ctx: ReadContext):
         yield name, labels, where, columns
 
 
-def _find_image(root: Path, folder: Path, split: str, name: str, where: str) -> tuple[str, str | None]:
+def _find_image(root: Path, folder: Path, split: str, name: str, where: str,
+                ctx: ReadContext) -> tuple[str, str | None]:
     rel = clean_relative(name, where=where)
+    if ctx.images_dir is not None:  # as named, else <name>.<image suffix> when it has none
+        names = [rel] if Path(rel).suffix and is_image_file(rel) else \
+            [rel, *(f"{rel}{s}" for s in IMAGE_SUFFIXES)]
+        for n in names:
+            found = common.find_image(ctx, root, [n], where=where)
+            if found is not None:
+                return n, found
+        return rel, None
     bases = ([f"images/{split}"] if split else []) + ["images", ""]
     base_dirs = [folder / b if b else folder for b in bases]
     for base in base_dirs:
         if not base.is_dir():
             continue
-        candidate = resolve_inside(root, os.path.relpath(base / rel, root), where=where)
+        candidate = resolve_inside(root, os.path.relpath(base / rel, root), where=where,
+                                   follow_links=ctx.follow_links)
         if candidate.is_file():
             return rel, str(candidate.absolute())
         if not Path(rel).suffix or not is_image_file(rel):
             matches = sorted(p for p in candidate.parent.glob(f"{candidate.name}.*")
                              if is_image_file(p))
             if matches:
-                resolve_inside(root, os.path.relpath(matches[0], root), where=where)
+                resolve_inside(root, os.path.relpath(matches[0], root), where=where,
+                               follow_links=ctx.follow_links)
                 return f"{rel}{matches[0].suffix}", str(matches[0].absolute())
     return rel, None
 
@@ -277,9 +290,8 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
         raise Error(f"style must be one of {', '.join(STYLES)}, got {style!r}")
     imgs = ds.images
     names = ds.categories.names
-    for n in names:
-        if not n.strip() or "\n" in n or n != n.strip():
-            raise OutputError(f"class name {n!r} cannot be written to {CLASSES}; rename it")
+    common.refuse_names(names, "class name", f"{CLASSES} and the CSV", padded=True)
+    common.refuse_names(imgs.file_name, "image name", "the CSV", padded=True)
     name_of = {c.id: c.name for c in ds.categories}
     labels = ds.annotations[ds.annotations.is_label]
     per_image: list[list[str]] = [[] for _ in range(len(imgs))]

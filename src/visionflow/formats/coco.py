@@ -31,10 +31,11 @@ from ..core.geometry import polygon_area, rle_area, xywh_to_xyxy, xyxy_to_xywh
 from ..core.images import UNSPLIT, Images, canonical_split
 from ..io.atomic import write_bytes_atomic
 from ..io.paths import FileIndex, clean_relative, is_simple
+from ..io.safe_load import bytes_of
 from .base import (ANNOTATION_IDS, CATEGORY_META, CLASS_ORDER, IMAGE_IDS, ATTRIBUTES, BOXES, CATEGORY_IDS, ISCROWD, KEYPOINTS, MASKS, POLYGONS, SCORES,
                    TRACK_IDS, Detection, Format, ReadContext, WriteContext)
 from ._jsonfmt import line_col
-from .common import finish_read, write_images
+from .common import finish_read, image_index, write_images
 
 ROBOFLOW_FILE = "_annotations.coco.json"
 DEFAULT_SPLIT_NAME = "default"  # file/folder name for images with no split
@@ -59,7 +60,11 @@ def detect(path: Path) -> Detection | None:
         return None
     named = first.name == ROBOFLOW_FILE or first.stem.startswith(_TASK_PREFIXES)
     hits = [k.decode() for k in (b'"images"', b'"annotations"', b'"categories"') if k in head]
-    if head.lstrip()[:1] != b"{" and not named:
+    if '"images"' in hits and len(hits) < 2 and len(head) == 1 << 16:
+        # A long images list can fill the head; the other keys then sit in the tail.
+        tail = _tail(first, 1 << 16)
+        hits += [k.decode() for k in (b'"annotations"', b'"categories"') if k in tail]
+    if head.removeprefix(_BOM).lstrip()[:1] != b"{" and not named:
         return None
     if not named and ('"images"' not in hits or len(hits) < 2):
         return None  # COCO always has "images"; Datumaro JSON has annotations + categories
@@ -71,6 +76,16 @@ def detect(path: Path) -> Detection | None:
         reasons.append("standard layout (annotations/instances_<split>.json)")
     return Detection("coco", min(0.95, 0.6 + 0.1 * len(hits) + (0.05 if named else 0)),
                      tuple(reasons))
+
+
+def _tail(path: Path, size: int) -> bytes:
+    """The last `size` bytes of a file (empty when it cannot be read)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.fstat(f.fileno()).st_size - size))
+            return f.read(size)
+    except OSError:
+        return b""
 
 
 def _annotation_files(path: Path) -> list[tuple[str, Path]]:
@@ -142,7 +157,9 @@ class _Part:
 def _read_file(file: Path, split: str, root: Path, ctx: ReadContext) -> _Part:
     if file.stat().st_size > _MAX_JSON_BYTES:
         raise ParseError(file, "file larger than 8 GiB; refused")
-    data = file.read_bytes()
+    data = bytes_of(file)
+    if data.startswith(_BOM):  # Windows tools write one; JSON readers (Python's utf-8-sig) skip it
+        data = data[len(_BOM):]
     top, decode = _top_level(file, data)
     for key in ("images", "categories"):
         if key not in top:
@@ -172,10 +189,16 @@ def _top_level(file: Path, data: bytes) -> tuple[dict, Any]:
     records: no dict per box and never the whole file's objects at once (memory below a plain
     `json.load`). Anything msgspec refuses is read again with orjson for the error message.
     """
+    def decode(value: Any) -> Any:
+        try:
+            return msgspec.json.decode(value)
+        except (msgspec.MsgspecError, RecursionError) as e:
+            raise ParseError(file, f"invalid JSON value ({_msgspec_problem(e)})") from None
+
     try:
-        return msgspec.json.decode(data, type=dict[str, msgspec.Raw]), msgspec.json.decode
-    except msgspec.MsgspecError:
-        pass
+        return msgspec.json.decode(data, type=dict[str, msgspec.Raw]), decode
+    except (msgspec.MsgspecError, RecursionError):
+        pass  # orjson below names the line (and refuses nesting past 1024 levels)
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as e:
@@ -185,6 +208,33 @@ def _top_level(file: Path, data: bytes) -> tuple[dict, Any]:
         raise ParseError(file, "expected a JSON object with images, annotations and "
                          f"categories, got {type(doc).__name__}")
     return doc, lambda value: value
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def _msgspec_problem(e: Exception) -> str:
+    if isinstance(e, RecursionError):
+        return "nested too deeply"
+    return str(e).replace("`$", "`record")
+
+
+class _BadRecord:
+    """An annotation record msgspec cannot decode (a number out of range, nesting too
+    deep): reported for its own index, the rest of the chunk is read."""
+
+    def __init__(self, problem: str):
+        self.problem = problem
+
+
+def _decode_each(chunk: list) -> list:
+    out: list = []
+    for raw in chunk:
+        try:
+            out.append(msgspec.json.decode(raw))
+        except (msgspec.MsgspecError, RecursionError) as e:
+            out.append(_BadRecord(_msgspec_problem(e)))
+    return out
 
 
 class _PlainImage(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -204,7 +254,7 @@ def _images(value: Any, decode) -> Any:
     if isinstance(value, msgspec.Raw):
         try:
             return _decode_plain_images(value)
-        except msgspec.MsgspecError:
+        except (msgspec.MsgspecError, RecursionError):
             pass
     return decode(value)
 
@@ -216,7 +266,7 @@ def _records(file: Path, raw: Any) -> list:
     if isinstance(raw, msgspec.Raw):
         try:
             return msgspec.json.decode(raw, type=list[msgspec.Raw])
-        except msgspec.ValidationError:
+        except (msgspec.ValidationError, RecursionError):
             raise ParseError(file, "'annotations' must be a list") from None
     if not isinstance(raw, list):
         raise ParseError(file, "'annotations' must be a list")
@@ -248,7 +298,7 @@ def _parse_categories(file: Path, raw: list) -> Categories:
 def _parse_images(file: Path, raw: list, split: str, root: Path,
                   ctx: ReadContext) -> tuple[Images, dict[int, int]]:
     image_dir = _image_dir(file, split, root, raw)
-    files = FileIndex(image_dir)
+    files = image_index(ctx, image_dir, root)  # --images-dir, --follow-links
     bulk = _plain_images(file, raw, split, files)
     if bulk is not None:
         return bulk
@@ -312,7 +362,7 @@ def _plain_images(file: Path, raw: list, split: str,
     paths = [os.path.join(base, n) if files.listed(n) else None for n in names]
     for i in (i for i, p in enumerate(paths) if p is None):  # missing, or behind a symlink
         located = files.locate(names[i], where=f"{file}: images[{i}] (id {ids[i]})")
-        paths[i] = None if located is None else os.path.join(base, names[i])
+        paths[i] = None if located is None else os.path.abspath(located)  # maybe a tail
     extra: dict[str, None] = {}  # keys beyond the four, in order of first appearance
     for im in raw:
         if type(im) is dict and len(im) > len(_IMAGE_KEYS):
@@ -379,13 +429,21 @@ def _parse_annotations(file: Path, records: list, images: Images, image_rows: di
             joined = b"[" + b",".join(chunk) + b"]"
             if cols.fill_structs(_structs(joined), start):
                 continue
-            chunk = msgspec.json.decode(joined)
+            try:
+                chunk = msgspec.json.decode(joined)
+            except (msgspec.MsgspecError, RecursionError):
+                chunk = _decode_each(chunk)
         plain = np.fromiter((type(a) is dict and a.keys() <= _PLAIN_KEYS
                              and not a.get("segmentation") for a in chunk), bool, len(chunk))
         if not cols.fill_dicts(chunk, np.flatnonzero(plain), start):
             plain[:] = False
         for i in np.flatnonzero(~plain).tolist():
             a = chunk[i]
+            if isinstance(a, _BadRecord):
+                ctx.fail(ParseError(f"{file}: annotations[{start + i}]",
+                                    f"invalid JSON value ({a.problem})"))
+                cols.keep[start + i] = False
+                continue
             aid = a.get("id", "?") if isinstance(a, dict) else "?"
             try:
                 cols.fill_one(a, start + i,
@@ -400,7 +458,7 @@ def _parse_annotations(file: Path, records: list, images: Images, image_rows: di
 def _structs(joined: bytes) -> list[_BoxRecord] | None:
     try:
         return _decode_records(joined)
-    except msgspec.MsgspecError:
+    except (msgspec.MsgspecError, RecursionError):
         return None
 
 
@@ -703,7 +761,7 @@ def write(ds: Dataset, out: Path, ctx: WriteContext) -> None:
     if layout not in ("standard", "roboflow"):
         raise Error(f"coco: layout must be 'standard' or 'roboflow', got {layout!r}")
     meta = ds.meta.get("coco", {})
-    categories = [c.to_dict() for c in ds.categories]
+    categories = _categories_out(ds)
     ann = ds.annotations
     order = np.argsort(ann.image_index, kind="stable")
     order = order[~ann.is_label[order]]  # image-level labels have no COCO form (loss reported)
@@ -721,6 +779,23 @@ def write(ds: Dataset, out: Path, ctx: WriteContext) -> None:
             advance(len(rows))
     write_images(ds, lambda r: _layout(out, ds.images.split[r], layout)[1]
                  / ds.images.file_name[r], ctx)
+
+
+def _categories_out(ds: Dataset) -> list[dict]:
+    """Categories as COCO dicts. A class whose objects have keypoints but that has no keypoint
+    names gets kp0..kpK-1 and an empty skeleton: COCO keypoint tools (pycocotools, Datumaro,
+    mmpose) expect both keys on a keypoint category."""
+    out = [c.to_dict() for c in ds.categories]
+    ann = ds.annotations
+    if ann.keypoints is None:
+        return out
+    k = ann.keypoints.shape[1]
+    with_kp = set(ann.category_id[ann.has_keypoints()].tolist())
+    for d in out:
+        if d["id"] in with_kp:
+            d.setdefault("keypoints", [f"kp{j}" for j in range(k)])
+            d.setdefault("skeleton", [])
+    return out
 
 
 def _layout(out: Path, split: str, layout: str) -> tuple[Path, Path]:

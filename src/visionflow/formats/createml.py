@@ -24,7 +24,6 @@ files are objects or JSON lines; Label Studio's list items have "data").
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ import numpy as np
 from ..core.dataset import Dataset
 from ..core.errors import Error, FormatError, MissingImageError, OutputError, ParseError
 from ..core.images import UNSPLIT
-from ..io.paths import clean_relative, resolve_inside
+from ..io.paths import clean_relative
 from . import _jsonfmt as jf
 from . import common
 from .base import BOXES, CLASS_ORDER, Detection, Format, ReadContext, WriteContext
@@ -121,23 +120,18 @@ def _read_file(f: Path, split: str, ctx: ReadContext) -> list[_Record]:
     for i, item in enumerate(doc):
         where = f"{f}: [{i}]"
         try:
-            out.append(_parse_item(item, where, base, split))
+            out.append(_parse_item(item, where, base, split, ctx))
         except Error as e:
             ctx.fail(e)
     return out
 
 
-def _parse_item(item: Any, where: str, base: Path, split: str) -> _Record:
+def _parse_item(item: Any, where: str, base: Path, split: str, ctx: ReadContext) -> _Record:
     if not isinstance(item, dict) or not isinstance(item.get("image"), str):
         raise ParseError(where, "expected an object with an 'image' file name")
     name = clean_relative(item["image"], where=where)
     where = f"{where} ({name})"
-    image = None
-    for rel in (name, f"images/{name}"):
-        p = resolve_inside(base, rel, where=where)
-        if p.is_file():
-            image = os.path.abspath(p)
-            break
+    image = common.find_image(ctx, base, (name, f"images/{name}"), where=where)
     rec = _Record(name, split, image, where)
     anns = item.get("annotations", [])
     if not isinstance(anns, list):

@@ -35,7 +35,9 @@ Mapping (pixel coordinates are continuous in CVAT and here, so values pass uncha
   "cvat.z_order", "cvat.source", "cvat.group_id"; <attribute name="n">v</attribute> -> attr "n"
   (ints, floats' repr and true/false come back typed, other text stays a string);
 - tracks (CVAT for video), cuboids and skeletons are not read (warning "cvat.skipped").
-Classes: the <labels> of <meta> in order (CLASS_ORDER), then undeclared names sorted. The
+Classes: the <labels> of <meta> in order (CLASS_ORDER), then undeclared names sorted (when
+<labels> declares any: warning "cvat.undeclared" naming the first shape, an error when reading
+strictly). The
 label attribute specs are kept in meta "cvat.labels" and written back; for other datasets
 the writer declares each attribute a label's annotations use as a text attribute.
 
@@ -60,7 +62,8 @@ from ..core.dataset import Dataset
 from ..core.errors import Error, FormatError, OutputError, ParseError, UnsafeInputError
 from ..core.geometry import mask_to_rle, points_bounds, rle_to_mask
 from ..core.images import UNSPLIT, Images, canonical_split
-from ..io.paths import clean_relative, resolve_inside
+from ..io.images import MAX_PIXELS
+from ..io.paths import clean_relative
 from . import _jsonfmt as jf
 from . import common
 from .base import (
@@ -209,7 +212,7 @@ def _read_images(doc: etree._Element, f: Path, root_dir: Path, ctx: ReadContext,
             continue
         where = f"{f}:{el.sourceline}"
         try:
-            rec = _image_record(el, where, default_split, root_dir)
+            rec = _image_record(el, where, default_split, root_dir, ctx)
         except Error as e:
             ctx.fail(e)
             continue
@@ -228,7 +231,7 @@ def _read_images(doc: etree._Element, f: Path, root_dir: Path, ctx: ReadContext,
 
 
 def _image_record(el: etree._Element, where: str, default_split: str,
-                  root_dir: Path) -> _Record:
+                  root_dir: Path, ctx: ReadContext) -> _Record:
     a = el.attrib
     for key in ("id", "name", "width", "height"):
         if key not in a:
@@ -240,13 +243,9 @@ def _image_record(el: etree._Element, where: str, default_split: str,
                          f"{a['id']!r}, {a['width']!r}, {a['height']!r}") from None
     name = clean_relative(a["name"], where=where)
     split = canonical_split(a["subset"]) if a.get("subset") else default_split
-    image = None
     subset_dirs = [a["subset"]] if a.get("subset") else []
-    for rel in [*(f"images/{s}/{name}" for s in subset_dirs), f"images/{name}", name]:
-        p = resolve_inside(root_dir, rel, where=where)
-        if p.is_file():
-            image = os.path.abspath(p)
-            break
+    image = common.find_image(ctx, root_dir, [*(f"images/{s}/{name}" for s in subset_dirs),
+                                              f"images/{name}", name], where=where)
     rec = _Record(image_id, name, split, width, height, image, where)
     for key, value in a.items():
         if key not in _IMAGE_XML_ATTRS:
@@ -368,6 +367,9 @@ def _mask(a: Any, where: str, rec: _Record) -> tuple[dict, np.ndarray]:
     if left < 0 or top < 0 or left + w > rec.width or top + h > rec.height:
         raise ParseError(where, f"mask {w}x{h} at ({left}, {top}) does not fit the "
                          f"{rec.width}x{rec.height} image")
+    if rec.width * rec.height > MAX_PIXELS:  # the mask is rasterized at the image's size
+        raise UnsafeInputError(where, f"image of {rec.width}x{rec.height} is more than "
+                               f"{MAX_PIXELS} pixels; refused as a possible decompression bomb")
     values = np.zeros(len(runs), bool)
     values[1::2] = True
     crop = np.repeat(values, runs).reshape(h, w)
@@ -388,6 +390,11 @@ def _typed(text: str) -> Any:
 def _build(records: list[_Record], labels: dict[str, list], ctx: ReadContext) -> Dataset:
     found = [s.label for r in records for s in r.shapes]
     names = list(labels) + jf.category_order([n for n in found if n not in labels])
+    if labels and len(names) > len(labels):
+        first = next(s.where for r in records for s in r.shapes if s.label not in labels)
+        common.undeclared(ctx, "cvat.undeclared", first, "labels not declared in <meta> "
+                          f"<labels> were added as classes: {', '.join(names[len(labels):])}",
+                          count=len(names) - len(labels))
     cat_id = {n: i for i, n in enumerate(names, 1)}
     img_keys = list(dict.fromkeys(k for r in records for k in r.attrs))
     images = Images.build([r.file_name for r in records], [r.width for r in records],
@@ -411,6 +418,8 @@ def _build(records: list[_Record], labels: dict[str, list], ctx: ReadContext) ->
 def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     imgs, ann = ds.images, ds.annotations
     names = {c.id: c.name for c in ds.categories}
+    common.refuse_names(names.values(), "class name", "CVAT XML", lines=False, xml=True)
+    common.refuse_names(imgs.file_name, "image name", "CVAT XML", lines=False, xml=True)
     if ann.polygons is not None:
         ctx.loss("polygon_rings", int((ann.polygons.counts() > 1).sum()), "objects made of "
                  "several polygons (written as one CVAT polygon per part)")

@@ -45,7 +45,8 @@ from ..core.dataset import Dataset
 from ..core.errors import Error, FormatError, MissingImageError, OutputError, ParseError
 from ..core.geometry import rle_bounds
 from ..core.images import UNSPLIT, Images
-from ..io.paths import clean_relative, resolve_inside
+from ..io.paths import clean_relative
+from ..io.safe_load import bytes_of
 from . import common
 from .base import (
     ANNOTATION_IDS,
@@ -99,7 +100,7 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
     rows: list[dict[str, Any]] = []
     for subset, file in files:
         try:
-            doc = orjson.loads(file.read_bytes())
+            doc = orjson.loads(bytes_of(file))
         except (OSError, orjson.JSONDecodeError) as e:
             raise ParseError(file, f"invalid JSON ({e})") from None
         labels = (((doc.get("categories") or {}).get("label") or {}).get("labels")
@@ -117,7 +118,7 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
         for k, item in enumerate(doc["items"]):
             where = f"{file}: item {k}"
             try:
-                _read_item(item, where, split, subset, root, len(names), images, rows)
+                _read_item(item, where, split, subset, root, len(names), images, rows, ctx)
             except Error as e:
                 ctx.fail(e)
     names = names or []
@@ -148,7 +149,7 @@ def _files(path: Path) -> list[tuple[str, Path]]:
 
 
 def _read_item(item: Any, where: str, split: str, subset: str, root: Path, n_labels: int,
-               images: list, rows: list) -> None:
+               images: list, rows: list, ctx: ReadContext) -> None:
     if not isinstance(item, dict) or not isinstance(item.get("annotations", []), list):
         raise ParseError(where, "expected an object with id and annotations")
     image = item.get("image") or item.get("media") or {}
@@ -156,12 +157,9 @@ def _read_item(item: Any, where: str, split: str, subset: str, root: Path, n_lab
     rel = image.get("path") if isinstance(image, dict) else None
     where = f"{where} ({item_id!r})"
     name = clean_relative(rel or f"{item_id}.jpg", where=where)
-    path = None
-    for base in (f"images/{subset}", "images", ""):
-        candidate = resolve_inside(root, f"{base}/{name}" if base else name, where=where)
-        if candidate.is_file():
-            path = str(candidate.absolute())
-            break
+    path = common.find_image(ctx, root, [f"{base}/{name}" if base else name
+                                         for base in (f"images/{subset}", "images", "")],
+                             where=where)
     if name.startswith(f"{subset}/") and path is not None and \
             Path(path) == (root / "images" / name).absolute():
         name = name[len(subset) + 1:]  # older exports: "<subset>/x.jpg" relative to images/

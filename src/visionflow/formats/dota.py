@@ -47,6 +47,8 @@ from ..core.errors import FormatError, MissingImageError, OutputError, ParseErro
 from ..core.images import UNSPLIT, Images, canonical_split
 from ..io.images import is_image_file
 from ..io.paths import clean_relative, resolve_inside
+from ..io.safe_load import load_yaml as safe_yaml
+from ..io.safe_load import text_of
 from . import common
 from .base import (
     ATTRIBUTES,
@@ -100,16 +102,22 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
 
     entries: list[dict[str, Any]] = []  # file_name, split, path, label, where
     for split, images_dir, labels_dir in units:
+        if ctx.images_dir is not None:  # --images-dir: the images, by stem, are there
+            images_dir, ctx.images_dir_used = ctx.images_dir, True
         images = {}
         if images_dir.is_dir():
             for f in sorted(images_dir.iterdir()):
                 if f.is_file() and is_image_file(f) and not f.name.startswith("."):
                     images.setdefault(f.stem, f)
         labels = {f.stem: f for f in sorted(labels_dir.glob("*.txt")) if f.is_file()}
-        for stem in sorted(set(images) | set(labels)):
+        # an --images-dir folder may hold other images: only the labelled ones are read
+        stems = set(labels) if ctx.images_dir is not None else set(images) | set(labels)
+        for stem in sorted(stems):
             image, label = images.get(stem), labels.get(stem)
             if image is not None:
-                resolve_inside(root, os.path.relpath(image, root), where=str(image))
+                top = images_dir if ctx.images_dir is not None else root
+                resolve_inside(top, os.path.relpath(image, top), where=str(image),
+                               follow_links=ctx.follow_links)
             if label is not None:
                 resolve_inside(root, os.path.relpath(label, root), where=str(label))
             entries.append({"images_dir": images_dir,
@@ -238,7 +246,7 @@ def _load_sidecar(path: Path) -> dict:
     if not path.is_file():
         return {}
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = safe_yaml(path, path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
         raise ParseError(path, f"cannot read the visionflow sidecar ({e.__class__.__name__})") \
             from None
@@ -248,7 +256,7 @@ def _load_sidecar(path: Path) -> dict:
 def _parse_label_file(label: Path, image: int, rows: list, ctx: ReadContext) -> dict[str, str]:
     """Append (image, class, corners, difficult, where) rows; return the header attrs."""
     try:
-        text = label.read_text(encoding="utf-8-sig")
+        text = text_of(label, "utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
         ctx.fail(ParseError(label, f"cannot read label file as UTF-8 text "
                             f"({e.__class__.__name__})"))
@@ -292,9 +300,11 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
                               "rename the split")
         folders.append(f"{split}/" if split != UNSPLIT else "")
     names = {c.id: c.name for c in ds.categories}
-    bad = [n for n in names.values() if not n.strip() or "\n" in n or n != n.strip()]
-    if bad:
-        raise OutputError(f"category name {bad[0]!r} cannot be written to a DOTA line; rename it")
+    common.refuse_names(names.values(), "class name", "a DOTA line", padded=True)
+    bad = [n for n in names.values() if " ".join(n.split()) != n]
+    if bad:  # the reader joins the words of a name with one space
+        raise OutputError(f"class name {bad[0]!r} has tabs or runs of spaces, which a DOTA line "
+                          "cannot hold (it would read back different); rename it")
     spaced = [n for n in names.values() if any(ch.isspace() for ch in n)]
     if spaced:
         ctx.report.add("warning", "dota.name_spaces", "class names with spaces are written "

@@ -51,7 +51,7 @@ from ..core.errors import Error, FormatError, MissingImageError, OutputError, Pa
 from ..core.geometry import xywh_to_xyxy, xyxy_to_xywh
 from ..core.images import UNSPLIT, Images, canonical_split
 from ..io.cache import cache_dir, source_key
-from ..io.paths import clean_relative, resolve_inside
+from ..io.paths import clean_relative
 from . import common
 from .base import (
     ANNOTATION_IDS,
@@ -116,6 +116,8 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
     if not files:
         raise FormatError(f"{path}: no .parquet files (expected data/<split>-00000-of-00001"
                           ".parquet or a .parquet file)")
+    # --images-dir serves the rows naming an image path; embedded bytes need no folder
+    ctx.images_dir_used = ctx.images_dir is not None
     root = path.parent if path.is_file() else path
     if root.name == "data" and path.is_file():
         root = root.parent
@@ -242,8 +244,7 @@ def _read_table(table, file: Path, split: str, root: Path, records: list, object
                     cache = _cache_dir(file, ctx)
                 path = _extract(cache / (split or "_unsplit") / name, data)
             elif rel:
-                candidate = resolve_inside(root, rel, where=where)
-                path = str(candidate.absolute()) if candidate.is_file() else None
+                path = common.find_image(ctx, root, (rel,), where=where)
         except Error as e:
             ctx.fail(e)
             continue
@@ -459,4 +460,6 @@ FORMAT = Format(
     read=read,
     write=write,
     aliases=("huggingface", "hf", "parquet"),
+    read_options={"bbox_format": "xywh (default, COCO style) or xyxy",
+                  "image_dir": "folder to extract embedded images to (default: the cache)"},
 )

@@ -36,7 +36,8 @@ from ..core.categories import Categories
 from ..core.dataset import Dataset
 from ..core.errors import Error, FormatError, MissingImageError, OutputError, ParseError
 from ..core.images import UNSPLIT, Images, canonical_split
-from ..io.paths import clean_relative, resolve_inside
+from ..io.paths import clean_relative
+from ..io.safe_load import bytes_of
 from . import common
 from .base import BOXES, CLASS_ORDER, Detection, Format, ReadContext, WriteContext
 
@@ -87,7 +88,7 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
     prefix_names: list[str] = []
     for split, file in files:
         try:
-            lines = file.read_bytes().splitlines()
+            lines = bytes_of(file).splitlines()
         except OSError as e:
             raise ParseError(file, f"cannot read ({e.strerror})") from None
         for n, raw in enumerate(lines, 1):
@@ -107,7 +108,7 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
                 continue
             try:
                 objects, names = _parse(doc.get("prefix", ""), doc.get("suffix", ""), where)
-                name, image = _find_image(root, split, doc["image"], where)
+                name, image = _find_image(root, split, doc["image"], where, ctx)
             except Error as e:
                 ctx.fail(e)
                 continue
@@ -200,13 +201,12 @@ def _decode(style: str, loc: list[int], w: int, h: int) -> list[float]:
             (y2 + 0.5) / 1000 * h]
 
 
-def _find_image(root: Path, split: str, name: str, where: str) -> tuple[str, str | None]:
+def _find_image(root: Path, split: str, name: str, where: str,
+                ctx: ReadContext) -> tuple[str, str | None]:
     rel = clean_relative(name, where=where)
-    for base in ([split] if split else []) + ["images", ""]:
-        candidate = resolve_inside(root, f"{base}/{rel}" if base else rel, where=where)
-        if candidate.is_file():
-            return rel, str(candidate.absolute())
-    return rel, None
+    return rel, common.find_image(ctx, root, [f"{base}/{rel}" if base else rel for base in
+                                              ([split] if split else []) + ["images", ""]],
+                                  where=where)
 
 
 # --- write --------------------------------------------------------------------------------

@@ -18,7 +18,9 @@ Rules:
   name, and a type matching a name there once its spaces are underscores reads back as it.
 - DontCare regions are objects of class "DontCare", like any other type.
 - Classes: Datumaro's dataset_meta.json ({"label_map": {"0": name, ...}}) beside label_2 or in
-  the dataset folder gives the order; other names follow sorted. Ids are 1..N in that order.
+  the dataset folder gives the order; other names follow sorted (when the file is there:
+  warning "kitti.undeclared" naming the first line, an error when reading strictly). Ids are
+  1..N in that order.
   The writer writes dataset_meta.json into each split folder.
 - Images without a label file are kept (no objects); a label file without an image needs the
   image for its size: MissingImageError.
@@ -42,6 +44,7 @@ from ..core.errors import FormatError, MissingImageError, OutputError, ParseErro
 from ..core.images import UNSPLIT, Images, canonical_split
 from ..io.images import is_image_file
 from ..io.paths import clean_relative
+from ..io.safe_load import bytes_of, text_of
 from . import common
 from .base import (
     ATTRIBUTES,
@@ -140,6 +143,11 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
             o["type"] = by_token.get(o["type"], o["type"])
     found = {o["type"] for im in images for o in im.objects}
     names = [n for n in order] + sorted(found - set(order))
+    if order and found - set(order):
+        first = next(o["where"] for im in images for o in im.objects if o["type"] not in order)
+        common.undeclared(ctx, "kitti.undeclared", first, f"types not in {META_FILE} were "
+                          f"added as classes: {', '.join(sorted(found - set(order)))}",
+                          count=len(found - set(order)))
     cat_id = {n: i for i, n in enumerate(names, 1)}
     objects = [(i, o) for i, im in enumerate(images) for o in im.objects]
     table = Images.build([im.file_name for im in images], [im.width for im in images],
@@ -186,7 +194,7 @@ def _meta_names(root: Path, parts: list[tuple[Path, str]], ctx: ReadContext) -> 
         if not meta.is_file():
             continue
         try:
-            data = orjson.loads(meta.read_bytes())
+            data = orjson.loads(bytes_of(meta))
             label_map = data.get("label_map", {}) if isinstance(data, dict) else None
             items = sorted(label_map.items(), key=lambda kv: int(kv[0]))  # type: ignore[union-attr]
             labels = [str(v) for _, v in items] or [str(v) for v in data.get("labels", [])]
@@ -200,6 +208,8 @@ def _meta_names(root: Path, parts: list[tuple[Path, str]], ctx: ReadContext) -> 
 
 def _read_part(folder: Path, split: str, ctx: ReadContext) -> list[_Image]:
     label_dir, image_dir = folder / LABELS_DIR, folder / IMAGES_DIR
+    if ctx.images_dir is not None:  # --images-dir: the images, by stem, are there
+        image_dir, ctx.images_dir_used = ctx.images_dir, True
     images_by_stem: dict[str, Path] = {}
     if image_dir.is_dir():
         for dirpath, _, files in os.walk(image_dir):
@@ -211,7 +221,9 @@ def _read_part(folder: Path, split: str, ctx: ReadContext) -> list[_Image]:
     labels = sorted(label_dir.rglob("*.txt"))
     stems = {f.relative_to(label_dir).with_suffix("").as_posix(): f for f in labels}
     out: list[_Image] = []
-    for stem in sorted(set(stems) | set(images_by_stem)):
+    # an --images-dir folder may hold other images: only the labelled ones are read
+    for stem in sorted(set(stems) if ctx.images_dir is not None
+                       else set(stems) | set(images_by_stem)):
         img_path = images_by_stem.get(stem)
         label = stems.get(stem)
         file_name = img_path.relative_to(image_dir).as_posix() if img_path else f"{stem}.png"
@@ -225,7 +237,7 @@ def _read_part(folder: Path, split: str, ctx: ReadContext) -> list[_Image]:
 
 def _read_label_file(file: Path, ctx: ReadContext) -> list[dict[str, Any]]:
     try:
-        text = file.read_text(encoding="utf-8")
+        text = text_of(file, "utf-8")
     except (OSError, UnicodeDecodeError) as e:
         ctx.fail(ParseError(file, f"cannot read as UTF-8 text ({e.__class__.__name__})"))
         return []
@@ -320,8 +332,9 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
 
 
 def _token(name: str) -> str:
-    """A class name as a KITTI type: whitespace becomes '_' (dataset_meta.json keeps the name)."""
-    return "_".join(name.split(" ")).replace("\t", "_").replace("\n", "_").replace("\r", "_")
+    """A class name as a KITTI type: whitespace becomes '_' (dataset_meta.json keeps the name).
+    Every character str.split() splits a line on, not only space, tab and newline."""
+    return "".join("_" if ch.isspace() else ch for ch in name)
 
 
 def _line(ann: Annotations, r: int, names: dict[int, str]) -> tuple[str, bool]:

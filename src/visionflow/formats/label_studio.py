@@ -30,7 +30,9 @@ URL is kept (image attr "label-studio.image") and written back. The image size c
 original_width/height, else from the image header. Task ids are kept as image ids.
 
 Classes: from `label_config.xml` beside the JSON when present (every <Label>/<Choice> value in
-order), then other names sorted; without it sorted by name. The writer writes label_config.xml
+order), then other names sorted (when the config is there: warning "label_studio.undeclared"
+naming the first result, an error when reading strictly); without it sorted by name. The
+writer writes label_config.xml
 (one control tag per kind of result written, each listing every class) and `result.json`, with
 the images beside it, in `<split>/` folders when the dataset has splits.
 """
@@ -38,7 +40,6 @@ the images beside it, in `<split>/` folders when the dataset has splits.
 from __future__ import annotations
 
 import math
-import os
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -53,7 +54,8 @@ from ..core.dataset import Dataset
 from ..core.errors import Error, FormatError, OutputError, ParseError, UnsafeInputError
 from ..core.geometry import mask_to_rle, points_bounds, rle_to_mask
 from ..core.images import UNSPLIT, Images
-from ..io.paths import clean_relative, resolve_inside
+from ..io.images import MAX_PIXELS
+from ..io.paths import clean_relative
 from . import _jsonfmt as jf
 from . import common
 from .base import (
@@ -161,7 +163,7 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
         for i, task in enumerate(doc):
             where = f"{f}: task [{i}]"
             try:
-                records.append(_parse_task(task, where, f.parent, split, counts))
+                records.append(_parse_task(task, where, f.parent, split, counts, ctx))
             except Error as e:
                 ctx.fail(e)
     if not found:
@@ -183,7 +185,8 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
     return _build(records, _read_config(root / CONFIG_FILE, ctx), ctx)
 
 
-def _parse_task(task: Any, where: str, base: Path, split: str, counts: dict) -> _Record:
+def _parse_task(task: Any, where: str, base: Path, split: str, counts: dict,
+                ctx: ReadContext) -> _Record:
     if not isinstance(task, dict):
         raise ParseError(where, f"expected a task object, got {type(task).__name__}")
     if "data" in task:
@@ -198,12 +201,7 @@ def _parse_task(task: Any, where: str, base: Path, split: str, counts: dict) -> 
     task_id = task.get("id") if isinstance(task.get("id"), int) else None
     where = f"{where} (id {task_id})" if task_id is not None else where
     file_name, candidates = _image_name(url, where)
-    image = None
-    for rel in candidates:
-        p = resolve_inside(base, rel, where=where)
-        if p.is_file():
-            image = os.path.abspath(p)
-            break
+    image = common.find_image(ctx, base, candidates, where=where)
     rec = _Record(task_id, file_name, split, image, where)
     if url != file_name:
         rec.attrs[NS + "image"] = url
@@ -348,9 +346,12 @@ def _brush(value: dict, rec: _Record, where: str) -> tuple[dict, np.ndarray]:
     runs = value.get("rle")
     if value.get("format", "rle") != "rle" or not isinstance(runs, list) or not runs:
         raise ParseError(where, "brush value needs 'rle' (a list of bytes, format 'rle')")
-    try:
-        flat = decode_rle(bytes(runs))
-    except (ValueError, IndexError):
+    if rec.width * rec.height > MAX_PIXELS:
+        raise UnsafeInputError(where, f"image of {rec.width}x{rec.height} is more than "
+                               f"{MAX_PIXELS} pixels; refused as a possible decompression bomb")
+    try:  # a few bytes may claim 4 billion values: refused before allocating them
+        flat = decode_rle(bytes(runs), limit=rec.width * rec.height * 4)
+    except (ValueError, IndexError, TypeError):
         raise ParseError(where, "brush rle is not valid Label Studio RLE") from None
     if flat.size != rec.width * rec.height * 4:
         raise ParseError(where, f"brush rle holds {flat.size} values, expected "
@@ -363,7 +364,7 @@ def _brush(value: dict, rec: _Record, where: str) -> tuple[dict, np.ndarray]:
                                        np.float64)
 
 
-def decode_rle(data: bytes) -> np.ndarray:
+def decode_rle(data: bytes, limit: int | None = None) -> np.ndarray:
     """Label Studio brush RLE (thi.ng/rle-pack) -> the flat uint8 values (RGBA per pixel).
 
     Header: 32 bits count, 5 bits word size - 1, four 4-bit run-length field sizes - 1. Then
@@ -382,6 +383,8 @@ def decode_rle(data: bytes) -> np.ndarray:
         return int(chunk.dot(1 << np.arange(n - 1, -1, -1, dtype=np.int64))) if n else 0
 
     count = take(32)
+    if limit is not None and count > limit:
+        raise ValueError(f"claims {count} values, more than the {limit} of its image")
     word = take(5) + 1
     sizes = [take(4) + 1 for _ in range(4)]
     if word > 8:
@@ -449,6 +452,11 @@ def _read_config(path: Path, ctx: ReadContext) -> list[str]:
 def _build(records: list[_Record], config: list[str], ctx: ReadContext) -> Dataset:
     found = [o.label for r in records for o in r.objects]
     names = config + jf.category_order([n for n in found if n not in set(config)])
+    if config and len(names) > len(config):
+        first = next(o.where for r in records for o in r.objects if o.label not in config)
+        common.undeclared(ctx, "label_studio.undeclared", first, f"labels not in {CONFIG_FILE} "
+                          f"were added as classes: {', '.join(names[len(config):])}",
+                          count=len(names) - len(config))
     cat_id = {n: i for i, n in enumerate(names, 1)}
     ids = [r.id for r in records]
     if any(i is None for i in ids):
@@ -474,6 +482,9 @@ def _build(records: list[_Record], config: list[str], ctx: ReadContext) -> Datas
 def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     imgs, ann = ds.images, ds.annotations
     names = {c.id: c.name for c in ds.categories}
+    # class names go into the labelling config, an XML file
+    common.refuse_names(names.values(), "class name", "the Label Studio labelling config "
+                        "(XML)", lines=False, xml=True)
     if ann.polygons is not None:
         ctx.loss("polygon_rings", int((ann.polygons.counts() > 1).sum()), "objects made of "
                  "several polygons (Label Studio keeps the first)")

@@ -32,10 +32,17 @@ imageData: when the image file is absent, the embedded bytes are kept in the ima
 `common.IMAGE_BYTES`, and writers place them as the image file. The size comes from
 imageWidth/imageHeight, else from the image header.
 
+Objects: shapes of one image with the same label and group_id (not null) are one object, as
+labelme2coco makes them: polygons, rectangles and circles become the rings of one polygon
+(box = their union; info "labelme.group_id"). Shapes labelled "__ignore__" (labelme's regions
+to leave out) are not objects (info "labelme.ignore").
+
 Classes: from `labels.txt` beside the JSON files when present (labelme's `--labels` file: one
-name per line, "__ignore__" and "_background_" skipped), then names it lacks sorted; without it
-sorted by name. Ids 1..N. The writer writes labels.txt in class order, so classes without
-shapes and the class order survive.
+name per line; "__ignore__" is never a class, "_background_" only when shapes carry it), then
+names it lacks sorted; without it sorted by name. Ids 1..N. The writer writes labels.txt in
+class order after labelme's "__ignore__" and "_background_" lines (so labelme2coco and
+labelme2voc take it), so classes without shapes and the class order survive; it gives the
+parts of a several-ring object one group_id, so they are read back as one object.
 """
 
 from __future__ import annotations
@@ -55,10 +62,13 @@ from PIL import Image
 from ..core.annotations import Annotations
 from ..core.categories import Categories
 from ..core.dataset import Dataset
-from ..core.errors import Error, FormatError, OutputError, ParseError, UnsafeInputError
+from ..core.errors import (Error, FormatError, OutputError, ParseError, UnsafeInputError,
+                           ValidationError)
 from ..core.geometry import mask_to_rle, points_bounds, rle_to_mask
 from ..core.images import UNSPLIT, Images
-from ..io.paths import clean_relative, resolve_inside
+from ..io.images import MAX_PIXELS, embedded_size
+from ..io.paths import clean_relative
+from ..io.safe_load import text_of
 from . import _jsonfmt as jf
 from . import common
 from .base import (
@@ -75,7 +85,10 @@ from .base import (
 
 VERSION = "5.2.1"
 LABELS_FILE = "labels.txt"
-_SPECIAL_LABELS = ("__ignore__", "_background_")
+IGNORE, BACKGROUND = "__ignore__", "_background_"
+_SPECIAL_LABELS = (IGNORE, BACKGROUND)
+# labelme.shape_type of the shapes a group_id joins (None: a polygon or a rectangle)
+_JOINABLE = (None, "circle")
 CIRCLE_VERTICES = 32
 _SHAPE_KEYS = ("label", "points", "group_id", "description", "shape_type", "flags", "mask")
 _TOP_KEYS = ("version", "flags", "shapes", "imagePath", "imageData", "imageHeight",
@@ -87,17 +100,47 @@ _POINT_COUNTS = {"rectangle": (2, 2), "circle": (2, 2), "point": (1, 1), "line":
 
 # --- detect ---------------------------------------------------------------------------------
 
+_KEYS = (b'"shapes"', b'"imagePath"')
+_SCAN_LIMIT = 256 << 20  # bytes read past an embedded imageData to find the other keys
+
+
 def detect(path: Path) -> Detection | None:
-    """A .json object with "shapes" and "imagePath" (LabelMe's own keys); never an XML file."""
+    """A .json object with "shapes" and "imagePath" (LabelMe's own keys); never an XML file.
+    Files that embed imageData before "shapes" (older labelme, other writers) are read on
+    until the keys show up: base64 holds no '"', so the keys cannot be matched inside it."""
     files = [path] if path.is_file() else _json_files(path, limit=5)
     for f in files:
         if f.suffix.lower() != ".json":
             continue
         h = jf.head(f)
-        if h.lstrip()[:1] == b"{" and b'"shapes"' in h and b'"imagePath"' in h:
+        if h.removeprefix(b"\xef\xbb\xbf").lstrip()[:1] != b"{":
+            continue
+        if all(k in h for k in _KEYS):
             return Detection("labelme", 0.9, (
                 f"{f.name}: JSON object with LabelMe's \"shapes\" and \"imagePath\" keys",))
+        if b'"imageData"' in h and _keys_further(f):
+            return Detection("labelme", 0.9, (
+                f"{f.name}: JSON object with LabelMe's \"imageData\", then \"shapes\" and "
+                "\"imagePath\" keys",))
     return None
+
+
+def _keys_further(f: Path) -> bool:
+    """Whether both LabelMe keys occur in f (read in 1 MiB chunks, up to _SCAN_LIMIT)."""
+    found: set[bytes] = set()
+    tail = b""
+    try:
+        with open(f, "rb") as fh:
+            while len(found) < len(_KEYS) and fh.tell() < _SCAN_LIMIT:
+                chunk = fh.read(1 << 20)
+                if not chunk:
+                    break
+                window = tail + chunk
+                found.update(k for k in _KEYS if k in window)
+                tail = window[-16:]
+    except OSError:
+        return False
+    return len(found) == len(_KEYS)
 
 
 def _json_files(folder: Path, limit: int | None = None) -> list[Path]:
@@ -186,11 +229,11 @@ def _read_labels(path: Path, ctx: ReadContext) -> list[str]:
     if not path.is_file():
         return []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = text_of(path, "utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
         ctx.fail(ParseError(path, f"cannot read the class list ({e.__class__.__name__})"))
         return []
-    names = [s.strip() for s in lines if s.strip() and s.strip() not in _SPECIAL_LABELS]
+    names = [s.strip() for s in lines if s.strip() and s.strip() != IGNORE]
     return list(dict.fromkeys(names))
 
 
@@ -219,8 +262,7 @@ def _read_file(f: Path, root: Path, ctx: ReadContext) -> _Record | str | None:
                                "and the images")
     file_name = clean_relative(joined, where=where)
     split_root = root / parts[0] if split != UNSPLIT else root
-    located = resolve_inside(split_root, file_name, where=where)
-    image = os.path.abspath(located) if located.is_file() else None
+    image = common.find_image(ctx, split_root, (file_name,), where=where)
     data = None
     if image is None and doc.get("imageData"):
         try:
@@ -232,6 +274,9 @@ def _read_file(f: Path, root: Path, ctx: ReadContext) -> _Record | str | None:
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)
                                   or value <= 0):
             raise ParseError(where, f"{key} must be a positive integer, got {value!r}")
+    if width and height and width * height > MAX_PIXELS:
+        raise UnsafeInputError(where, f"imageWidth x imageHeight {width}x{height} is more than "
+                               f"{MAX_PIXELS} pixels; refused as a possible decompression bomb")
     rec = _Record(file_name, split, width or 0, height or 0, image, where, data)
     for key, value in doc.items():
         if key == "flags":
@@ -316,9 +361,20 @@ def _mask_rle(mask_b64: Any, xy: np.ndarray, rec: _Record, where: str) -> tuple[
     if rec.width <= 0 or rec.height <= 0:
         raise ParseError(where, "a mask shape needs imageWidth and imageHeight")
     try:
-        with Image.open(io.BytesIO(base64.b64decode(mask_b64, validate=True))) as im:
+        png = base64.b64decode(mask_b64, validate=True)
+    except (binascii.Error, ValueError):
+        raise ParseError(where, "mask is not a base64-encoded image") from None
+    try:
+        mw, mh = embedded_size(png, where)
+    except ValidationError:
+        raise ParseError(where, "mask is not a base64-encoded image") from None
+    if mw * mh > rec.width * rec.height:  # refused before decoding its pixels
+        raise ParseError(where, f"mask of {mw}x{mh} does not fit the "
+                         f"{rec.width}x{rec.height} image")
+    try:
+        with Image.open(io.BytesIO(png)) as im:
             crop = np.asarray(im.convert("L")) > 0
-    except (binascii.Error, ValueError, OSError):
+    except (ValueError, OSError, SyntaxError):
         raise ParseError(where, "mask is not a base64-encoded image") from None
     x1, y1 = (round(v) for v in xy.min(axis=0))
     h, w = crop.shape
@@ -344,10 +400,11 @@ def _fill_sizes(records: list[_Record], ctx: ReadContext) -> None:
     for r in need:
         if r.path is None and r.data is not None:
             try:
-                with Image.open(io.BytesIO(r.data)) as im:
-                    r.width, r.height = im.size
-            except OSError:
+                r.width, r.height = embedded_size(r.data, r.where)
+            except ValidationError:
                 ctx.fail(ParseError(r.where, "imageData is not an image"))
+            except UnsafeInputError as e:
+                ctx.fail(e)
         elif r.path is None:
             ctx.fail(ParseError(r.where, "no imageWidth/imageHeight, no imageData and image "
                                 f"file {r.file_name!r} not found; the size cannot be known"))
@@ -355,7 +412,22 @@ def _fill_sizes(records: list[_Record], ctx: ReadContext) -> None:
 
 def _build(records: list[_Record], labels: list[str], ctx: ReadContext) -> Dataset:
     records.sort(key=lambda r: (r.split, r.file_name))
+    ignored = joined = 0
+    for r in records:
+        kept = [s for s in r.shapes if s.label != IGNORE]
+        ignored += len(r.shapes) - len(kept)
+        r.shapes = _join_groups(kept)
+        joined += len(kept) - len(r.shapes)
+    if ignored:
+        ctx.report.add("info", "labelme.ignore", f"shapes labelled {IGNORE!r} (labelme's "
+                       "regions to leave out) are not objects", count=ignored)
+    if joined:
+        ctx.report.add("info", "labelme.group_id", "shapes sharing a label and group_id were "
+                       "joined into one object each (several rings), as labelme2coco does",
+                       count=joined)
     found = [s.label for r in records for s in r.shapes]
+    if BACKGROUND in labels and BACKGROUND not in found:
+        labels = [n for n in labels if n != BACKGROUND]
     names = labels + jf.category_order([n for n in found if n not in set(labels)])
     cat_id = {n: i for i, n in enumerate(names, 1)}
     img_keys = list(dict.fromkeys(k for r in records for k in r.attrs))
@@ -373,6 +445,36 @@ def _build(records: list[_Record], labels: list[str], ctx: ReadContext) -> Datas
                               where_image=lambda i: records[i].where)
 
 
+def _join_groups(shapes: list[_Shape]) -> list[_Shape]:
+    """One shape per (label, group_id) for polygons, rectangles and circles, in first-seen
+    order, their rings together (a rectangle joins as its four corners). Masks, points and
+    lines, and shapes without a group_id stay apart."""
+    out: list[_Shape] = []
+    groups: dict[tuple[str, str], _Shape] = {}
+    for s in shapes:
+        gid = s.attrs.get("labelme.group_id")
+        if gid is None or s.rle is not None or \
+                s.attrs.get("labelme.shape_type") not in _JOINABLE:
+            out.append(s)
+            continue
+        first = groups.setdefault((s.label, repr(gid)), s)
+        if first is s:
+            out.append(s)
+            continue
+        if first.attrs.get("labelme.shape_type") == "circle":  # several rings: not a circle
+            del first.attrs["labelme.shape_type"]
+            first.attrs.pop("labelme.points", None)
+        first.rings = (first.rings or [_corners(first.box)]) + (s.rings or [_corners(s.box)])
+        first.box = np.concatenate([np.minimum(first.box[:2], s.box[:2]),
+                                    np.maximum(first.box[2:], s.box[2:])])
+    return out
+
+
+def _corners(box: np.ndarray) -> np.ndarray:
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], np.float64)
+
+
 # --- write ----------------------------------------------------------------------------------
 
 def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
@@ -382,16 +484,20 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     objects = ann[~ann.is_label]
     order = np.argsort(objects.image_index, kind="stable")
     bounds = np.searchsorted(objects.image_index[order], np.arange(len(imgs) + 1))
-    rings = objects.polygons.counts() if objects.polygons is not None else None
-    if rings is not None:
-        ctx.loss("polygon_rings", int((rings > 1).sum()), "objects made of several polygons "
-                 "(written as one LabelMe polygon shape per part, sharing a group_id only if "
-                 "they had one)")
+    if any(c.name == IGNORE for c in ds.categories):
+        raise OutputError(f"class name {IGNORE!r} is LabelMe's mark for regions to leave out; "
+                          "its shapes would not be read back as objects: rename it")
+    ring_counts = objects.polygons.counts() if objects.polygons is not None else \
+        np.zeros(len(objects), np.int64)  # once: _group_ids looks at each image's rows
+    backgrounds = {c.id for c in ds.categories if c.name == BACKGROUND}
+    ctx.loss("background_class", int(bool(backgrounds) and not np.isin(
+        objects.category_id, list(backgrounds)).any()), f"the class {BACKGROUND!r} without "
+        "shapes (labels.txt lists it as labelme's background entry, read back as no class)")
     with ctx.progress("Writing LabelMe", len(imgs)) as advance:
         for i in range(len(imgs)):
             image_rel, json_rel = dests[i]
             rows = order[bounds[i]:bounds[i + 1]]
-            doc = _image_doc(ds, i, image_rel, objects, rows, names)
+            doc = _image_doc(ds, i, image_rel, objects, rows, names, ring_counts)
             target = out_dir / json_rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(jf.dump(doc))
@@ -401,13 +507,11 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
 
 
 def _labels_text(ds: Dataset) -> str:
+    """labelme's --labels file: "__ignore__", "_background_", then the classes in order."""
     names = list(dict.fromkeys(c.name for c in ds.categories))
-    for name in names:
-        if not name.strip() or name != name.strip() or "\n" in name or "\r" in name \
-                or name in _SPECIAL_LABELS:
-            raise OutputError(f"class name {name!r} cannot be written to {LABELS_FILE} (empty, "
-                              "surrounding spaces, a newline or a reserved name); rename it")
-    return "".join(f"{n}\n" for n in names)
+    common.refuse_names(names, "class name", f"{LABELS_FILE} (one name a line)", padded=True)
+    return "".join(f"{n}\n" for n in (*_SPECIAL_LABELS,
+                                        *(n for n in names if n not in _SPECIAL_LABELS)))
 
 
 def _destinations(ds: Dataset, out_dir: Path) -> list[tuple[str, str]]:
@@ -432,12 +536,13 @@ def _destinations(ds: Dataset, out_dir: Path) -> list[tuple[str, str]]:
 
 
 def _image_doc(ds: Dataset, i: int, image_rel: str, objects: Annotations, rows: np.ndarray,
-               names: dict[int, str]) -> dict[str, Any]:
+               names: dict[int, str], ring_counts: np.ndarray) -> dict[str, Any]:
     imgs = ds.images
     attrs = {k: v[i] for k, v in imgs.attrs.items() if v[i] is not None}
     doc: dict[str, Any] = {"version": attrs.get("labelme.version") or VERSION,
                            "flags": attrs.get("labelme.flags") or {}}
-    doc["shapes"] = [s for r in rows for s in _shapes(objects, int(r), names)]
+    doc["shapes"] = [s for r, gid in zip(rows, _group_ids(objects, rows, ring_counts))
+                     for s in _shapes(objects, int(r), names, gid)]
     doc["imagePath"] = PurePosixPath(image_rel).name
     doc["imageData"] = None
     doc["imageHeight"] = int(imgs.height[i])
@@ -450,7 +555,22 @@ def _image_doc(ds: Dataset, i: int, image_rel: str, objects: Annotations, rows: 
     return doc
 
 
-def _shapes(ann: Annotations, r: int, names: dict[int, str]) -> list[dict[str, Any]]:
+def _group_ids(ann: Annotations, rows: np.ndarray, ring_counts: np.ndarray) -> list[Any]:
+    """The group_id of each object of one image: its own, or, for an object of several rings
+    without one, a number no other object of the image uses (the reader joins the parts)."""
+    col = ann.attrs.get("labelme.group_id")
+    ids = [None if col is None else col[r] for r in rows]
+    counts = ring_counts[rows]
+    used = [g for g in ids if isinstance(g, (int, np.integer)) and not isinstance(g, bool)]
+    fresh = int(max(used, default=-1)) + 1
+    for k, n in enumerate(counts.tolist()):
+        if n > 1 and ids[k] is None:
+            ids[k], fresh = fresh, fresh + 1
+    return ids
+
+
+def _shapes(ann: Annotations, r: int, names: dict[int, str],
+            group_id: Any = None) -> list[dict[str, Any]]:
     attrs = {k: v[r] for k, v in ann.attrs.items() if v[r] is not None}
     kind = attrs.get("labelme.shape_type")
     vertices = attrs.get("labelme.points")
@@ -468,7 +588,7 @@ def _shapes(ann: Annotations, r: int, names: dict[int, str]) -> list[dict[str, A
     out = []
     for shape_type, points, mask in geoms:
         shape: dict[str, Any] = {"label": names[int(ann.category_id[r])], "points": points,
-                                 "group_id": attrs.get("labelme.group_id"),
+                                 "group_id": _plain(group_id),
                                  "description": attrs.get("labelme.description", ""),
                                  "shape_type": shape_type,
                                  "flags": attrs.get("labelme.flags") or {}}

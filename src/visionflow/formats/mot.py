@@ -16,12 +16,16 @@ Rules:
   the file has no such field or -1).
 - Classes: gt/labels.txt (Datumaro: line k names class k); else the MOT17/20 classes
   (1 pedestrian ... 12 reflection). A missing or non-positive class is class 1. Category ids
-  are class numbers; the writer numbers classes by their order and writes labels.txt.
+  are class numbers; a number beyond the names is one class "class_<n>" (warning
+  "mot.undeclared" naming the line; an error when reading strictly). The writer numbers
+  classes by their order and writes labels.txt.
 - Images: frames 1..seqLength when seqinfo.ini (or PathTrack's info.xml: imw, imh,
   num_frames) says so (size from imWidth/imHeight), else the
   images in img1/ plus every frame the file names; sizes from headers otherwise.
-- Image ids are frame numbers (1..N when several sequences share a split). File names are `<frame:06d><imExt>`; a `visionflow.json`
-  sidecar (which MOT tools ignore) keeps other names the writer renamed, so they come back.
+- Image ids are frame numbers (1..N when several sequences share a split). File names are
+  `<frame:06d><imExt>`, the only name MOTChallenge tools (devkit, TrackEval, py-motmetrics)
+  know a frame by; other names are renamed, reported as loss "file_names" (--strict refuses),
+  and kept in a `visionflow.json` sidecar ({"file_names": {frame: name}}), so they come back.
 - Writer: one sequence at the root (UNSPLIT) or one per split folder (<split>/gt/gt.txt,
   "default/" for UNSPLIT beside splits); seqinfo.ini when every frame has the same size and
   extension (seqinfo fields read from a single-sequence source are written back).
@@ -41,12 +45,13 @@ import orjson
 from lxml import etree
 
 from ..core.annotations import Annotations
-from ..core.categories import Categories
+from ..core.categories import Categories, Category
 from ..core.dataset import Dataset
 from ..core.errors import FormatError, MissingImageError, OutputError, ParseError
 from ..core.images import UNSPLIT, Images, canonical_split
 from ..io.images import is_image_file
 from ..io.paths import clean_relative
+from ..io.safe_load import bytes_of, text_of
 from . import common
 from .base import (
     ATTRIBUTES,
@@ -165,8 +170,16 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
             ctx.fail(MissingImageError(f.where, f"frame {f.frame}: image {f.file_name!r} not "
                                        f"found and no {SEQINFO} size"))
     frames = [f for f in frames if f.width > 0 and f.height > 0]
-    max_class = max((r["class"] for f in frames for r in f.rows), default=0)
-    names += [f"class_{k}" for k in range(len(names) + 1, max_class + 1)]
+    first_use: dict[int, str] = {}  # class numbers beyond the names: where first used
+    for f in frames:
+        for r in f.rows:
+            if r["class"] > len(names):
+                first_use.setdefault(r["class"], r["where"])
+    if first_use:  # one class per number used, not a placeholder for every number below it
+        common.undeclared(ctx, "mot.undeclared", next(iter(first_use.values())),
+                          f"class numbers beyond the {len(names)} class names were added as "
+                          f"classes: {', '.join(f'class_{c}' for c in sorted(first_use))}",
+                          count=len(first_use))
 
     rows = [(i, r) for i, f in enumerate(frames) for r in f.rows]
     attrs: dict[str, np.ndarray] = {}
@@ -184,7 +197,9 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
                             np.array([r["box"] for _, r in rows], np.float64).reshape(-1, 4),
                             track_id=np.array([r["track"] for _, r in rows], np.int64),
                             attrs=attrs)
-    ds = Dataset(table, ann, Categories.from_names(names), meta)
+    cats = Categories([Category(k, n) for k, n in enumerate(names, 1)]
+                      + [Category(c, f"class_{c}") for c in sorted(first_use)])
+    ds = Dataset(table, ann, cats, meta)
     return common.finish_read(ds, ctx, where_annotation=lambda k: rows[k][1]["where"],
                               where_image=lambda k: frames[k].where)
 
@@ -269,7 +284,7 @@ def _pathtrack_info(p: Path, ctx: ReadContext) -> dict[str, str]:
     if not p.is_file():
         return {}
     try:
-        data = p.read_bytes()
+        data = bytes_of(p)
         if b"<!ENTITY" in data or b"<!DOCTYPE" in data:
             raise ValueError("DOCTYPE declarations are refused")
         root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True,
@@ -311,6 +326,10 @@ def _read_sequence(seq: _Sequence, info: dict[str, str], ctx: ReadContext) -> li
     if ".." in Path(lower.get("imdir") or IMAGE_DIR).parts or Path(
             lower.get("imdir") or IMAGE_DIR).is_absolute():
         image_dir = seq.folder / IMAGE_DIR
+    if ctx.images_dir is not None:  # --images-dir: <it>/<sequence>/, else the folder itself
+        ctx.images_dir_used = True
+        image_dir = ctx.images_dir / seq.folder.name
+        image_dir = image_dir if image_dir.is_dir() else ctx.images_dir
     on_disk: dict[int, Path] = {}
     if image_dir.is_dir():
         for p in sorted(image_dir.iterdir()):
@@ -333,7 +352,7 @@ def _read_sequence(seq: _Sequence, info: dict[str, str], ctx: ReadContext) -> li
     for n in sorted(on_disk):
         frame(n, str(on_disk[n]))
     try:
-        text = seq.gt.read_text(encoding="utf-8")
+        text = text_of(seq.gt, "utf-8")
     except (OSError, UnicodeDecodeError) as e:
         ctx.fail(ParseError(seq.gt, f"cannot read as UTF-8 text ({e.__class__.__name__})"))
         text = ""
@@ -388,7 +407,7 @@ def _sidecar_names(seq: _Sequence, ctx: ReadContext) -> dict[int, str]:
     if not p.is_file():
         return {}
     try:
-        data = orjson.loads(p.read_bytes())
+        data = orjson.loads(bytes_of(p))
         names = {int(k): str(v) for k, v in data.get("file_names", {}).items()}
     except (OSError, orjson.JSONDecodeError, AttributeError, ValueError, TypeError) as e:
         ctx.fail(ParseError(p, f"expected {{\"file_names\": {{frame: name}}}} "
@@ -413,10 +432,15 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     order = np.argsort(boxes.image_index, kind="stable")
     bounds = np.searchsorted(boxes.image_index[order], np.arange(len(imgs) + 1))
     labels = "".join(f"{c.name}\n" for c in ds.categories)
-    if any("\n" in c.name or not c.name.strip() for c in ds.categories):
-        raise OutputError(f"{out_dir}: class names must be non-empty single lines for "
-                          f"{LABELS_FILE}")
+    common.refuse_names(ds.categories.names, "class name", f"{LABELS_FILE} (one name a line)",
+                        padded=True)
     dest: dict[int, Path] = {}
+    frames_of = [np.flatnonzero(imgs.split == split) for split in splits]
+    ctx.loss("file_names", sum(int(imgs.file_name[i] != f"{frame:06d}"
+                                   f"{PurePosixPath(str(imgs.file_name[i])).suffix or '.jpg'}")
+                               for rows in frames_of for frame, i in enumerate(rows, 1)),
+             "image file names (MOT names frames img1/000001.jpg, ... in image order; the "
+             f"original names are kept in {SIDECAR}, which MOT tools ignore)")
     for split in splits:
         if splits == [UNSPLIT]:
             folder = out_dir

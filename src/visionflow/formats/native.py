@@ -20,10 +20,11 @@ from ..core.dataset import Dataset
 from ..core.errors import ParseError
 from ..core.images import Images
 from ..io.atomic import write_bytes_atomic
-from ..io.paths import clean_relative, resolve_inside
+from ..io.paths import clean_relative
+from ..io.safe_load import bytes_of
 from .base import (ANNOTATION_IDS, CATEGORY_META, CLASS_ORDER, IMAGE_IDS, ATTRIBUTES, BOXES, CATEGORY_IDS, ISCROWD, KEYPOINTS, LABELS, MASKS, OBB,
                    POLYGONS, SCORES, TRACK_IDS, Detection, Format, ReadContext, WriteContext)
-from .common import IMAGE_BYTES, finish_read, write_images
+from .common import IMAGE_BYTES, find_image, finish_read, write_images
 
 SCHEMA_VERSION = "1.0"
 FILE_NAME = "visionflow.json"
@@ -45,7 +46,7 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
     file = path / FILE_NAME if path.is_dir() else path
     root = file.parent
     try:
-        doc = orjson.loads(file.read_bytes())
+        doc = orjson.loads(bytes_of(file))
     except (OSError, orjson.JSONDecodeError) as e:
         raise ParseError(file, f"not a readable visionflow file ({e})") from None
     version = str(doc.get("schema_version", "")) if isinstance(doc, dict) else ""
@@ -53,7 +54,7 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
         raise ParseError(file, f"schema_version {version or '(none)'} is not supported by this "
                          f"visionflow (reads {SCHEMA_VERSION.split('.')[0]}.x); upgrade visionflow")
     try:
-        ds = _from_doc(doc, root, file)
+        ds = _from_doc(doc, root, file, ctx)
     except (KeyError, TypeError, ValueError) as e:
         raise ParseError(file, f"invalid visionflow file ({e.__class__.__name__}: {e})") from None
     return finish_read(ds, ctx, where_annotation=lambda i: f"{file}: annotation row {i}",
@@ -79,7 +80,8 @@ def loads(data: bytes, where: str = "<visionflow json>") -> Dataset:
         raise ParseError(where, f"invalid visionflow JSON ({e.__class__.__name__}: {e})") from None
 
 
-def _from_doc(doc: dict, root: Path | None, file: Path | str) -> Dataset:
+def _from_doc(doc: dict, root: Path | None, file: Path | str,
+              ctx: ReadContext | None = None) -> Dataset:
     im = doc["images"]
     names = [clean_relative(n, where=f"{file}: images.file_name") for n in im["file_name"]]
     paths: list[str | None] = []
@@ -87,8 +89,8 @@ def _from_doc(doc: dict, root: Path | None, file: Path | str) -> Dataset:
         if root is None:  # loads(): bytes with no folder of images beside them
             paths.append(None)
             continue
-        p = resolve_inside(root, f"images/{split or UNSPLIT_DIR}/{name}", where=str(file))
-        paths.append(str(p.absolute()) if p.is_file() else None)
+        paths.append(find_image(ctx or ReadContext(), root, [f"images/{split or UNSPLIT_DIR}/"
+                                                            f"{name}"], where=str(file)))
     images = Images.build(names, im["width"], im["height"], id=im["id"], split=im["split"],
                           path=paths, attrs=im.get("attrs") or {})
     a = doc["annotations"]
@@ -165,7 +167,16 @@ def dumps(ds: Dataset) -> bytes:
             "attrs": {k: list(v) for k, v in sorted(a.attrs.items())},
         },
     }
-    return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_INDENT_2)
+    return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_INDENT_2,
+                        default=_strided)
+
+
+def _strided(obj: Any) -> Any:
+    """orjson writes C-contiguous arrays only; model columns are (core), but an attribute
+    value may be any array a reader or a user put there."""
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
 
 
 def _nullable(arr: np.ndarray) -> Any:

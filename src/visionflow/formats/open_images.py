@@ -12,6 +12,9 @@
 Layouts read: the dataset folder (CSVs in annotations/ or at its top level, V6 `oidv6-` names
 and V5 `*-images-with-labels-with-rotation.csv` alike), the annotations folder, or one bbox or
 image-label CSV (then only that file's annotations, and the images of its subset, are read).
+A CSV under any other name is an annotation file when its header has the bbox or image-label
+columns (train.csv, validation.csv, val.csv and test.csv name their subset; other names none:
+their images are UNSPLIT), its images found in any images/ sub-folder or at the top of images/.
 
 Rules:
 - Box coordinates are normalized (0..1) and multiplied by the image size, which comes from
@@ -24,12 +27,13 @@ Rules:
   category. The MIDs are kept in `meta["open-images"]["label_names"]` ({"<category id>": MID});
   the writer uses them and, for categories without one, the category name itself as its MID
   (as Datumaro does; "<name>#<id>" if taken). A LabelName no description file lists is a
-  ValidationError. bbox_labels_600_hierarchy.json gives each class's supercategory (its first
+  ValidationError; with no description file at all, each LabelName is its class's name
+  (reported as info). bbox_labels_600_hierarchy.json gives each class's supercategory (its first
   parent's name, when the parent is a class); the writer writes a supercategory that names
   another class back into it (others are reported as lost).
 - Image labels -> image-level labels (all-NaN box). Confidence -> score; the text "1" (a human
-  annotation) means no score and is what the writer writes for one, any other text ("0" for a
-  verified absent label, "0.7", "1.0") is a score.
+  annotation) or an empty field means no score ("1" is what the writer writes for one), any
+  other text ("0" for a verified absent label, "0.7", "1.0") is a score.
 - Attrs: IsOccluded/IsTruncated -> "occluded"/"truncated" (as VOC and KITTI name them),
   IsGroupOf/IsDepiction/IsInside -> "open-images.is_group_of" / ".is_depiction" /
   ".is_inside", as 0/1 ints, None for -1 (unknown). Source -> "open-images.source" (None when
@@ -38,7 +42,8 @@ Rules:
 - Subsets: "train", "validation" -> "val", "test"; "default" is UNSPLIT (Datumaro's name), which
   the writer writes back. Images are read in the order train, val, test, others, each in the
   order of the files. ImageIDs are global: an ImageID in two subsets is an OutputError when
-  writing. The ImageID is the file name without its extension (subfolders allowed).
+  writing. The ImageID is the file name without its extension (subfolders allowed); an image
+  suffix left in it ("a.jpg") is taken off. Numbers may use a decimal comma ("0,358", quoted).
 - Written (Datumaro's layout): annotations/class-descriptions-boxable.csv (no header, as in V6),
   <subset>-images-with-rotation.csv, <subset>-annotations-bbox.csv and
   <subset>-annotations-human-imagelabels.csv (when the subset has boxes / labels), images.meta,
@@ -74,6 +79,7 @@ from ..core.errors import (
 from ..core.images import UNSPLIT, Images, canonical_split
 from ..io.images import is_image_file
 from ..io.paths import clean_relative, resolve_inside
+from ..io.safe_load import bytes_of, text_of
 from . import common
 from .base import (
     ATTRIBUTES,
@@ -115,6 +121,7 @@ _SUBSET_OUT = {"val": "validation", UNSPLIT: DEFAULT_SUBSET}
 _OIDV = re.compile(r"^oidv\d+-")
 DECIMALS = 12
 _SPLIT_ORDER = {"train": 0, "val": 1, "test": 2}
+_SNIFFED = 256  # CSVs of a folder whose header is read to find annotation files by content
 
 
 # --- detect ---------------------------------------------------------------------------------
@@ -211,9 +218,13 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
     order = list(mids)
     seen = set(order)
     good: list[_Row] = []
+    if not files["classes"] and rows:
+        ctx.report.add("info", NS + "no_class_descriptions", f"no class description file "
+                       f"({CLASS_FILE}): each LabelName is used as its class name",
+                       where=str(ann_dir))
     for r in rows:
         if r.mid not in seen:
-            if r.mid not in extra_names:
+            if r.mid not in extra_names and files["classes"]:
                 ctx.fail(ValidationError(r.where, f"LabelName {r.mid!r} is not in the class "
                                          f"descriptions ({_names(files['classes'])}); add it "
                                          "there"))
@@ -258,7 +269,8 @@ def _locate(path: Path) -> tuple[Path, Path, dict[str, list[Path]]] | None:
     """(dataset folder, annotations folder, files by kind) or None."""
     only: Path | None = None
     if path.is_file():
-        if not (path.name.endswith(BOX_SUFFIX) or _LABEL_FILE.fullmatch(path.name)):
+        if not (path.name.endswith(BOX_SUFFIX) or _LABEL_FILE.fullmatch(path.name)
+                or (path.suffix.lower() == ".csv" and _kind_by_header(path))):
             return None
         only, ann_dir = path, path.parent
     elif path.is_dir():
@@ -283,6 +295,11 @@ def _locate(path: Path) -> tuple[Path, Path, dict[str, list[Path]]] | None:
     files["labels"] = [ann_dir / n for n in names if _LABEL_FILE.fullmatch(n)]
     files["boxes"] = [ann_dir / n for n in names if n.endswith(BOX_SUFFIX)]
     files["masks"] = [ann_dir / n for n in names if n.endswith(MASK_SUFFIX)]
+    named = {p.name for k in files.values() for p in k}
+    for n in names[:_SNIFFED]:  # any other file name: an annotation CSV by its header
+        kind = None if n in named else _kind_by_header(ann_dir / n)
+        if kind is not None:
+            files[kind].append(ann_dir / n)
     if only is not None:
         files["labels"] = [only] if only in files["labels"] else []
         files["boxes"] = [only] if only in files["boxes"] else []
@@ -290,6 +307,18 @@ def _locate(path: Path) -> tuple[Path, Path, dict[str, list[Path]]] | None:
     if not (files["boxes"] or files["labels"] or (files["images"] and files["classes"])):
         return None
     return root, ann_dir, files
+
+
+def _kind_by_header(file: Path) -> str | None:
+    """"boxes" or "labels" when the CSV's header holds that table's columns (any file name)."""
+    header = _header(file)
+    if header is None:
+        return None
+    if all(c in header for c in BOX_FIELDS[:8]):
+        return "boxes"
+    if all(c in header for c in LABEL_FIELDS):
+        return "labels"
+    return None
 
 
 def _names(files: list[Path]) -> str:
@@ -302,6 +331,10 @@ def _subset_of_file(file: Path) -> str:
     m = _LABEL_FILE.fullmatch(name)
     if m:
         name = name[:m.start(1) - len("-annotations-")]
+    elif not name.endswith((BOX_SUFFIX, *IMAGES_SUFFIXES, MASK_SUFFIX)):
+        # a file named otherwise (found by its header): train.csv names its subset, others none
+        stem = name.rsplit(".", 1)[0]
+        return stem if stem in ("train", "validation", "val", "test") else DEFAULT_SUBSET
     for suffix in (BOX_SUFFIX, *IMAGES_SUFFIXES, MASK_SUFFIX):
         name = name.removesuffix(suffix)
     return _OIDV.sub("", name) or DEFAULT_SUBSET
@@ -315,7 +348,7 @@ def _csv_rows(file: Path, ctx: ReadContext, need: tuple[str, ...]
               ) -> tuple[dict[str, int], list[tuple[int, list[str]]]] | None:
     """Column index by name and (line, row) of every non-empty row; None after a ctx.fail."""
     try:
-        text = file.read_text(encoding="utf-8-sig")
+        text = text_of(file, "utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
         ctx.fail(ParseError(file, f"cannot read CSV as UTF-8 ({e.__class__.__name__})"))
         return None
@@ -359,7 +392,7 @@ def _read_classes(files: list[Path], ctx: ReadContext
     extra: dict[str, str] = {}
     for k, file in enumerate(files):
         try:
-            text = file.read_text(encoding="utf-8-sig")
+            text = text_of(file, "utf-8-sig")
             rows = list(csv.reader(io.StringIO(text, newline="")))
         except (OSError, UnicodeDecodeError, csv.Error) as e:
             ctx.fail(ParseError(file, f"cannot read CSV as UTF-8 ({e.__class__.__name__})"))
@@ -391,7 +424,7 @@ def _read_hierarchy(file: Path, ctx: ReadContext) -> dict[str, str]:
     if not file.is_file():
         return {}
     try:
-        root = orjson.loads(file.read_bytes())
+        root = orjson.loads(bytes_of(file))
     except (OSError, orjson.JSONDecodeError) as e:
         ctx.fail(ParseError(file, f"invalid JSON ({e.__class__.__name__}); expected "
                             "{\"LabelName\": ..., \"Subcategory\": [...]}"))
@@ -417,10 +450,19 @@ def _safe_subset(subset: str, where: str) -> str:
     return subset
 
 
-def _new_image(image_id: str, subset: str, where: str) -> _Image:
+def _image_id(text: str) -> str:
+    """An ImageID as given, less an image suffix some exports leave in it ("a.jpg" -> "a")."""
+    text = text.strip()
+    return text.rsplit(".", 1)[0] if is_image_file(text) and "." in text[:-1] else text
+
+
+def _new_image(image_id: str, subset: str, where: str, given: str = "") -> _Image:
     image_id = clean_relative(image_id, where=where)
     subset = _safe_subset(subset, where)
-    return _Image(image_id, _split(subset), subset, where)
+    im = _Image(image_id, _split(subset), subset, where)
+    if given and given != image_id:  # the ImageID held the file name: the fallback name
+        im.file_name = clean_relative(given, where=where)
+    return im
 
 
 def _read_image_list(file: Path, images: dict[str, _Image], only_split: str | None,
@@ -431,13 +473,14 @@ def _read_image_list(file: Path, images: dict[str, _Image], only_split: str | No
     cols, rows = parsed
     for line, row in rows:
         where = f"{file}:{line}"
-        image_id, subset = row[cols["ImageID"]].strip(), row[cols["Subset"]].strip()
+        given, subset = row[cols["ImageID"]].strip(), row[cols["Subset"]].strip()
+        image_id = _image_id(given)
         if image_id in images:
             ctx.fail(ValidationError(where, f"ImageID {image_id!r} listed twice (first at "
                                      f"{images[image_id].where})"))
             continue
         try:
-            im = _new_image(image_id, subset, where)
+            im = _new_image(image_id, subset, where, given)
         except UnsafeInputError as e:
             ctx.fail(e)
             continue
@@ -456,34 +499,41 @@ def _read_annotations(file: Path, is_box: bool, images: dict[str, _Image], rows:
     source_col = cols.get("Source")
     for line, row in table:
         where = f"{file}:{line}"
-        image_id = row[cols["ImageID"]].strip()
+        given = row[cols["ImageID"]].strip()
+        image_id = _image_id(given)
         im = images.get(image_id)
         if im is None:
             try:
-                im = images[image_id] = _new_image(image_id, subset, where)
+                im = images[image_id] = _new_image(image_id, subset, where, given)
             except UnsafeInputError as e:
                 ctx.fail(e)
                 continue
-        try:
-            score = _number(row[cols["Confidence"]], "Confidence")
+        confidence = row[cols["Confidence"]].strip()
+        try:  # an empty Confidence (some exports) is what "1" is: a human's, no score
+            score = _number(confidence, "Confidence") if confidence not in ("", "1") \
+                else float("nan")
             box = tuple(_number(row[cols[c]], c) for c in ("XMin", "XMax", "YMin", "YMax")) \
                 if is_box else None
             attrs: dict[str, Any] = {a: _flag(row[cols[c]], c) for c, a in flags}
         except ValueError as e:
             ctx.fail(ParseError(where, str(e)))
             continue
+        except IndexError:  # a short row: the optional columns it lacks
+            ctx.fail(ParseError(where, f"{len(row)} fields, fewer than the header's columns"))
+            continue
         mid = row[cols["LabelName"]].strip()
         if not mid:
             ctx.fail(ParseError(where, "empty LabelName"))
             continue
-        if row[cols["Confidence"]].strip() == "1":
-            score = float("nan")
         source = row[source_col].strip() if source_col is not None else ""
         attrs[SOURCE] = source or None
         rows.append(_Row(im, mid, where, box, score, attrs))  # type: ignore[arg-type]
 
 
 def _number(text: str, column: str) -> float:
+    """A number; a decimal comma ("0,358", quoted in the CSV by exports in such locales) too."""
+    if "," in text and "." not in text and text.count(",") == 1:
+        text = text.replace(",", ".")
     try:
         value = float(text)
     except ValueError:
@@ -503,15 +553,37 @@ def _flag(text: str, column: str) -> int | None:
 
 
 def _locate_images(root: Path, images: list[_Image], ctx: ReadContext) -> None:
-    """file_name and path of each image: images/<subset>/<ImageID>.<ext>."""
+    """file_name and path of each image: images/<subset>/<ImageID>.<ext>, else in another
+    subset's folder, else at the top of images/ (--images-dir: that folder instead)."""
     image_dir = root / IMAGES_DIR
+    if ctx.images_dir is not None:
+        image_dir = ctx.images_dir
+        ctx.images_dir_used = True
     by_stem: dict[tuple[str, str], str] = {}
     any_folder: dict[str, str | None] = {}
     if image_dir.is_dir():
-        for dirpath, dirnames, files in os.walk(image_dir):
+        walked: set[str] = set()  # real folders: a followed link loop is walked once
+        for dirpath, dirnames, files in os.walk(image_dir, followlinks=ctx.follow_links):
             dirnames.sort()
+            if ctx.follow_links:
+                real = os.path.realpath(dirpath)
+                if real in walked:
+                    dirnames.clear()
+                    continue
+                walked.add(real)
+            else:  # a linked folder is not walked: say so when it leads out
+                for d in [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+                    rel = os.path.relpath(os.path.join(dirpath, d), image_dir)
+                    try:
+                        resolve_inside(image_dir, rel.replace(os.sep, "/"),
+                                       where=os.path.join(dirpath, d))
+                    except UnsafeInputError as e:
+                        ctx.fail(e)
             rel_dir = Path(dirpath).relative_to(image_dir).as_posix()
-            if rel_dir == ".":
+            if rel_dir == ".":  # images of no subset folder: found by ImageID only
+                for name in sorted(files):
+                    if not name.startswith(".") and is_image_file(name):
+                        by_stem.setdefault(("", name.rsplit(".", 1)[0]), name)
                 continue
             subset, _, sub = rel_dir.partition("/")
             for name in sorted(files):
@@ -527,12 +599,15 @@ def _locate_images(root: Path, images: list[_Image], ctx: ReadContext) -> None:
         folder = im.subset
         if rel is None and any_folder.get(im.image_id):
             folder, _, rel = any_folder[im.image_id].partition("/")  # type: ignore[union-attr]
+        if rel is None and ("", im.image_id) in by_stem:
+            folder, rel = "", by_stem[("", im.image_id)]
         if rel is None:
-            im.file_name = f"{im.image_id}.jpg"
+            im.file_name = im.file_name or f"{im.image_id}.jpg"
             continue
         im.file_name = rel
         try:
-            p = resolve_inside(image_dir, f"{folder}/{rel}", where=im.where)
+            p = resolve_inside(image_dir, f"{folder}/{rel}" if folder else rel, where=im.where,
+                               follow_links=ctx.follow_links)
         except UnsafeInputError as e:
             ctx.fail(e)
             continue
@@ -562,7 +637,7 @@ def _read_image_meta(file: Path, ctx: ReadContext) -> dict[str, tuple[int, int]]
         return {}
     out: dict[str, tuple[int, int]] = {}
     try:
-        lines = file.read_text(encoding="utf-8").splitlines()
+        lines = text_of(file, "utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
         ctx.fail(ParseError(file, f"cannot read as UTF-8 text ({e.__class__.__name__})"))
         return out
@@ -592,6 +667,9 @@ def _objects(values: list[Any]) -> np.ndarray:
 
 def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     imgs, ann = ds.images, ds.annotations
+    common.refuse_names(ds.categories.names, "class name", "the Open Images CSVs")
+    common.refuse_names(imgs.file_name, "image name", "images.meta (space-separated fields)",
+                        whitespace=True)
     mids = _label_names(ds)
     ann_dir = out_dir / ANN_DIR
     ann_dir.mkdir()
@@ -754,4 +832,7 @@ FORMAT = Format(
     write=write,
     aliases=("open_images", "openimages", "oid"),
     attributes=frozenset({"occluded", "truncated", *list(FLAGS.values())[2:], SOURCE}),
+    # ids 1..N; supercategories go to the hierarchy, whose writer reports those it cannot link
+    categories_after=lambda cats: [Category(i + 1, c.name, c.supercategory)
+                                   for i, c in enumerate(cats)],
 )

@@ -46,6 +46,7 @@ from ..core.errors import Error, FormatError, OutputError, ParseError, Validatio
 from ..core.geometry import mask_to_rle
 from ..core.images import UNSPLIT, Images
 from ..io.paths import clean_relative, resolve_inside
+from ..io.safe_load import bytes_of
 from . import _jsonfmt as jf
 from . import common
 from .base import (
@@ -117,7 +118,7 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
     attribute = None
     for split, f in files:
         try:
-            lines = f.read_bytes().splitlines()
+            lines = bytes_of(f).splitlines()
         except OSError as e:
             raise ParseError(f, f"cannot read file ({e.strerror})") from None
         for n, raw in enumerate(lines, 1):
@@ -130,7 +131,7 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
                 ctx.fail(ParseError(f"{where}:{e.pos + 1}", f"malformed JSON ({e.msg})"))
                 continue
             try:
-                rec, attr = _parse_line(doc, where, f.parent, split, classes)
+                rec, attr = _parse_line(doc, where, f.parent, split, classes, ctx)
             except Error as e:
                 ctx.fail(e)
                 continue
@@ -141,11 +142,11 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
     return _build(records, classes, attribute, ctx)
 
 
-def _parse_line(doc: Any, where: str, base: Path, split: str,
-                classes: dict[int, str]) -> tuple[_Record, str | None]:
+def _parse_line(doc: Any, where: str, base: Path, split: str, classes: dict[int, str],
+                ctx: ReadContext) -> tuple[_Record, str | None]:
     if not isinstance(doc, dict) or not isinstance(doc.get("source-ref"), str):
         raise ParseError(where, "expected a JSON object with a \"source-ref\"")
-    file_name, image = _locate(doc["source-ref"], base, where, ("images",))
+    file_name, image = _locate(doc["source-ref"], base, where, ("images",), ctx)
     rec = _Record(file_name, split, image, f"{where} ({file_name})")
     for key, meta in doc.items():
         if not key.endswith("-metadata") or not isinstance(meta, dict):
@@ -160,8 +161,10 @@ def _parse_line(doc: Any, where: str, base: Path, split: str,
     return rec, None
 
 
-def _locate(ref: str, base: Path, where: str, dirs: tuple[str, ...]) -> tuple[str, str | None]:
-    """(file name, absolute path or None) of an s3:// URI or relative path; never fetched."""
+def _locate(ref: str, base: Path, where: str, dirs: tuple[str, ...],
+            ctx: ReadContext | None = None) -> tuple[str, str | None]:
+    """(file name, absolute path or None) of an s3:// URI or relative path; never fetched.
+    With ctx (an image, not a mask): --images-dir and --follow-links apply."""
     if "://" in ref:
         name = PurePosixPath(ref.split("://", 1)[1].split("?", 1)[0]).name
         if not name:
@@ -170,6 +173,8 @@ def _locate(ref: str, base: Path, where: str, dirs: tuple[str, ...]) -> tuple[st
     else:
         name = clean_relative(ref, where=where)
         candidates = [name, *(f"{d}/{name}" for d in dirs)]
+    if ctx is not None:
+        return name, common.find_image(ctx, base, candidates, where=where)
     for rel in candidates:
         p = resolve_inside(base, rel, where=where)
         if p.is_file():

@@ -46,7 +46,8 @@ from ..core.errors import (
     UnsafeInputError,
 )
 from ..core.images import UNSPLIT, Images, canonical_split
-from ..io.paths import resolve_inside
+from ..io.paths import clean_relative
+from ..io.safe_load import text_of
 from . import common, tfrecord
 from .base import (
     BOXES,
@@ -222,7 +223,7 @@ def _image_dir(file: Path, first_name: str | None) -> Path:
 def _read_file(file: Path, split: str, images: dict[tuple[str, str], _Image],
                ctx: ReadContext) -> None:
     try:
-        text = file.read_text(encoding="utf-8-sig")
+        text = text_of(file, "utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
         ctx.fail(ParseError(file, f"cannot read CSV as UTF-8 ({e.__class__.__name__})"))
         return
@@ -260,7 +261,7 @@ def _read_file(file: Path, split: str, images: dict[tuple[str, str], _Image],
         if image_dir is None:
             image_dir = _image_dir(file, name)
         try:
-            img_path = resolve_inside(image_dir, name, where=where)
+            img_path = common.image_file(ctx, image_dir, name, where=where)
         except UnsafeInputError as e:
             ctx.fail(e)
             continue
@@ -276,7 +277,7 @@ def _read_file(file: Path, split: str, images: dict[tuple[str, str], _Image],
         if box is not None and not label:
             ctx.fail(ParseError(where, "empty class for a box"))
             continue
-        key = (split, img_path.relative_to(image_dir).as_posix())
+        key = (split, clean_relative(name, where=where))  # image_file took it already
         img = images.get(key)
         if img is None:
             img = images[key] = _Image(key[1], split, *size, where,
@@ -314,6 +315,8 @@ def _float(text: str, column: str) -> float:
 def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     imgs = ds.images
     names = {c.id: c.name for c in ds.categories}
+    common.refuse_names(names.values(), "class name", "a TensorFlow CSV row", padded=True)
+    common.refuse_names(imgs.file_name, "image name", "a TensorFlow CSV row", padded=True)
     cats, _ = tfrecord.label_ids(ds, ctx)
     (out_dir / tfrecord.LABEL_MAP).write_text(tfrecord.label_map_text(cats), encoding="utf-8")
     dup = len(names) - len(set(names.values()))

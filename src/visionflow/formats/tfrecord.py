@@ -20,7 +20,11 @@ Rules:
 - Category ids are the label map's ids (TF OD: 1-based, 0 = background); order is the label
   map's; classes only in records follow, by id. An object with label <= 0 and no text has no
   class: dropped, reported as warning "tfrecord.unlabeled". A text disagreeing with the label
-  map's name for the label is reported ("tfrecord.class_text"); the label map wins.
+  map's name for the label is reported ("tfrecord.class_text"); the label map wins. With a
+  label map, a class it lacks is reported as warning "tfrecord.undeclared" naming the record
+  (an error when reading strictly), and a label it lacks whose text names one of its classes
+  is that class, not a second class of the same name. Item 0 named "background" (the API's
+  reserved id) is not a class.
 - Image ids: image/source_id when every one is a plain integer unique in its split; otherwise
   1..N and the source ids kept as image attr "tfrecord.source_id" (written back as they were).
 - Embedded images are extracted once into visionflow's cache folder (io/cache.py), never beside
@@ -61,6 +65,7 @@ from ..core.images import UNSPLIT, Images, canonical_split
 from ..io import cache
 from ..io import tfrecord as tfr
 from ..io.paths import clean_relative, resolve_inside
+from ..io.safe_load import text_of
 from . import common
 from .base import (
     ATTRIBUTES,
@@ -155,6 +160,8 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
         raise FormatError(f"{path}: no TFRecord files (*.tfrecord, *.record or shards named "
                           "*.tfrecord-00000-of-0000N)")
     root = path if path.is_dir() else path.parent
+    # --images-dir serves the records without image/encoded; those with it need no folder
+    ctx.images_dir_used = ctx.images_dir is not None
     for s in sets:
         _check_shards(s, ctx)
     label_map = _read_label_maps(sets, root, ctx)
@@ -186,7 +193,7 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
                             cache.put_file(target, encoded)
                             img.path = str(target)
                     else:
-                        img.path = _image_on_disk(img.file_name, s.folder, root)
+                        img.path = _image_on_disk(img.file_name, s.folder, root, where, ctx)
                         if img.width <= 0 or img.height <= 0:
                             if img.path is None:
                                 ctx.fail(MissingImageError(where, "no image/encoded, no image/"
@@ -318,7 +325,7 @@ def read_label_map(p: Path, ctx: ReadContext,
     """A TF OD label map's items as id -> (name, "file:line"), added to `out` in file order."""
     out = {} if out is None else out
     try:
-        items = tfr.parse_text_proto(p.read_text(encoding="utf-8-sig"))
+        items = tfr.parse_text_proto(text_of(p, "utf-8-sig"))
     except (OSError, UnicodeDecodeError) as e:
         ctx.fail(ParseError(p, f"cannot read label map ({e.__class__.__name__})"))
         return out
@@ -468,11 +475,21 @@ def _size_of(data: bytes, where: str, ctx: ReadContext) -> tuple[int, int] | Non
     return (h, w) if orientation in {5, 6, 7, 8} else (w, h)
 
 
-def _image_on_disk(file_name: str, folder: Path, root: Path) -> str | None:
+def _image_on_disk(file_name: str, folder: Path, root: Path, where: str,
+                   ctx: ReadContext) -> str | None:
+    """The image file of a record without image/encoded (boxes only): in --images-dir when
+    given, else beside the records or in an images/ folder near them."""
+    if ctx.images_dir is not None:
+        try:
+            p = common.image_file(ctx, root, file_name, where=where)
+        except UnsafeInputError as e:
+            ctx.fail(e)
+            return None
+        return str(p) if p.is_file() else None
     for base in dict.fromkeys([folder, folder / "images", root, root / "images",
                                folder.parent / "images"]):
         try:
-            p = resolve_inside(base, file_name, where=str(base))
+            p = resolve_inside(base, file_name, where=str(base), follow_links=ctx.follow_links)
         except UnsafeInputError:
             continue
         if p.is_file():
@@ -483,10 +500,15 @@ def _image_on_disk(file_name: str, folder: Path, root: Path) -> str | None:
 def _build(images: list[_Image], label_map: dict[int, tuple[str, str]],
            ctx: ReadContext) -> Dataset:
     names = {cid: name for cid, (name, _) in label_map.items()}
+    if str(names.get(0, "")).lower() == "background":  # the TF OD API reserves id 0 for it
+        del names[0]
+        ctx.report.add("info", "tfrecord.background", "label map item 0 'background' (the TF "
+                       "Object Detection API's reserved background id) is not a class")
     by_name: dict[str, int] = {}
     for cid, name in names.items():
         by_name.setdefault(name, cid)
     extra: dict[int, str] = {}
+    made_up: dict[int, str] = {}  # extra class id -> where it was first used (label map given)
     mismatched = unlabeled = 0
     rows, cat_ids, boxes, wheres, kept = [], [], [], [], []
     has_crowd = any("is_crowd" in o for img in images for o in img.objects)
@@ -501,6 +523,7 @@ def _build(images: list[_Image], label_map: dict[int, tuple[str, str]],
                 if label <= 0:
                     label = max([*names, *extra, 0]) + 1
                     extra[label] = text
+                    made_up[label] = o["where"]
             elif label in names:
                 if text and text != names[label]:
                     mismatched += 1
@@ -509,8 +532,13 @@ def _build(images: list[_Image], label_map: dict[int, tuple[str, str]],
                     ctx.fail(ParseError(o["where"], f"class {label} is named {text!r} here "
                                         f"but {extra[label]!r} in an earlier record"))
                     continue
+            elif text and text in by_name:
+                # the label map names this class under another id: one class, not two
+                made_up.setdefault(-label, o["where"])
+                label = by_name[text]
             else:
                 extra[label] = text or f"class_{label}"
+                made_up[label] = o["where"]
             x1, y1, x2, y2 = o["box"]
             rows.append(i)
             cat_ids.append(label)
@@ -525,6 +553,15 @@ def _build(images: list[_Image], label_map: dict[int, tuple[str, str]],
     if unlabeled:
         ctx.report.add("warning", "tfrecord.unlabeled", "objects with neither a class label "
                        "nor a class text are not kept", count=unlabeled)
+    if label_map and made_up:
+        added = [f"{extra[c]!r} (label {c})" for c in sorted(c for c in made_up if c > 0)]
+        moved = [f"label {-c}" for c in sorted(c for c in made_up if c < 0)]
+        where = next(iter(made_up.values()))  # the first use
+        common.undeclared(ctx, "tfrecord.undeclared", where, "classes not in the label map "
+                          + (f"were added: {', '.join(added)}" if added else "")
+                          + ("; " if added and moved else "")
+                          + (f"{', '.join(moved)} taken as the label map's class of the same "
+                             "name" if moved else ""), count=len(made_up))
     cats = Categories([Category(cid, name) for cid, name in names.items()] +
                       [Category(cid, extra[cid]) for cid in sorted(extra)])
 
@@ -754,4 +791,5 @@ FORMAT = Format(
     attributes=frozenset({"difficult", "truncated", "view"}),
     options={"shards": "number of files per split (default 1); names like "
                        "train.tfrecord-00000-of-00004"},
+    read_options={"images": "extract (default: embedded images to the cache) or none"},
 )

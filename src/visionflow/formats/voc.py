@@ -12,14 +12,30 @@ Splits come from ImageSets/Main/<split>.txt (one image id per line, '#' comments
 lists ("<class>_<split>.txt", lines "id  1") are ignored. trainval.txt is used only when neither
 train.txt nor val.txt exists. Images in no list are UNSPLIT; the writer writes no list for them.
 
-Coordinates: VOC's <bndbox> holds 1-based inclusive pixel indices, converted at the edge as
-detectron2 and supervision do: x1 = xmin - 1, y1 = ymin - 1, x2 = xmax, y2 = ymax (so a box
-with xmin == xmax is one pixel wide). Floats are accepted. A 0-based file (xmin = 0) would give
-x1 = -1: such values in [-1, 0) are clamped to 0 and reported once as warning "voc.zero_based".
+Coordinates (read and write option coords=zero-based|one-based; the one used is reported as
+info "voc.coordinates"):
+- zero-based (default): <bndbox> values are pixel edges, x1 = xmin, y1 = ymin, x2 = xmax,
+  y2 = ymax. This is what the tools that write VOC today do, so boxes land where they do in the
+  same tool's COCO/YOLO export: Datumaro (and CVAT, whose "PASCAL VOC 1.1" export is Datumaro)
+  writes xmin = x, xmax = x + w and reads bbox = [xmin, ymin, xmax - xmin, ymax - ymin];
+  LabelImg (pascal_voc_io.py) writes its canvas coordinates as they are and reads them back
+  unchanged (it clamps xmin/ymin below 1 up to 1: 36 of raccoon's 217 boxes and 610 of BCCD's
+  4888 sit at 1, none at 0); Roboflow's VOC export writes xmin 0 where its COCO export of the
+  same box says x 0 (Datumaro's roboflow_dataset fixtures: voc/train_002.xml <xmin>0</xmin>,
+  <xmax>2</xmax> == coco bbox [0, 0, 2, 4]). A box with xmin == xmax (or ymin == ymax), a
+  click without a drag, is read one pixel wide ("voc.zero_size").
+- one-based: the VOC devkit's 1-based inclusive indices, as in the original VOC2007/2012
+  files, detectron2 and supervision: x1 = xmin - 1, y1 = ymin - 1, x2 = xmax, y2 = ymax (a box
+  with xmin == xmax is one pixel wide). Read, values in [-1, 0) (a 0-based file) are clamped
+  to 0 and reported once as warning "voc.zero_based". The devkit's own files (<database>The
+  VOC2007 Database</database>) read without it get warning "voc.devkit_files".
+Floats are accepted either way.
 
 Categories: VOC has no ids. labelmap.txt (Datumaro/CVAT: "name:color:parts:actions" lines)
-gives the class order when present; names it lacks follow in alphabetical order; without it
-the order is alphabetical. Ids are 1..N in that order. The writer writes labelmap.txt.
+gives the class order when present; names it lacks follow in alphabetical order (reported);
+without it the order is alphabetical. Ids are 1..N in that order. A "background" entry
+(Datumaro and CVAT write one first, for segmentation masks) is not a class unless an object is
+named so (info "voc.background"). The writer writes labelmap.txt.
 
 Attributes kept (annotation attrs): "difficult", "truncated", "occluded" (ints), "voc.pose"
 (string), "voc.<tag>" for other simple children of <object>, "voc.action.<name>" for
@@ -128,6 +144,7 @@ def _root_tag(head: bytes) -> str | None:
 # --- read -----------------------------------------------------------------------------------
 
 def read(path: Path, ctx: ReadContext) -> Dataset:
+    coordinates(ctx, "read")  # a wrong option fails before any file is read
     layout = folders.find_layout(Path(path), list_files=True)
     if not layout.xml_files and not (layout.root / "ImageSets" / "Main").is_dir():
         raise FormatError(f"{layout.annotations_dir}: no Pascal VOC .xml annotation files")
@@ -243,6 +260,11 @@ def _build(rows: list[tuple[Record, str]], table: Objects, labelmap: list[str],
     all_names = table.names
     obj_names = take(all_names)
     found = set(obj_names)
+    if BACKGROUND in labelmap and BACKGROUND not in found:
+        labelmap = [n for n in labelmap if n != BACKGROUND]
+        ctx.report.add("info", "voc.background", f"{LABELMAP}: entry {BACKGROUND!r} (the "
+                       "segmentation background Datumaro and CVAT list first) is not a class: "
+                       "no object is named so")
     names = labelmap + sorted(found - set(labelmap))
     if labelmap and found - set(labelmap):
         ctx.report.add("warning", "voc.labelmap", f"class names not in {LABELMAP} were added "
@@ -256,14 +278,34 @@ def _build(rows: list[tuple[Record, str]], table: Objects, labelmap: list[str],
         split=[s for _, s in rows], path=[r.path for r in recs],
         attrs={k: [r.attrs.get(k) for r in recs] for k in image_attr_keys})
 
-    # VOC's 1-based inclusive indices: x1 = xmin - 1, y1 = ymin - 1; values in [-1, 0) (a
-    # 0-based file) are clamped to 0, counted once an object (a file listed twice: once).
     boxes = np.array(table.coords, dtype=np.float64).reshape(-1, 4)
-    boxes[:, :2] -= 1
-    with np.errstate(invalid="ignore"):
-        low = (boxes[:, :2] >= -1) & (boxes[:, :2] < 0)
-    zero_based = int(low.any(axis=1)[_object_rows(unique)].sum())
-    boxes[:, :2][low] = 0.0
+    one_based = coordinates(ctx, "read") == ONE_BASED
+    zero_based = 0
+    if one_based:
+        # The devkit's 1-based inclusive indices: x1 = xmin - 1, y1 = ymin - 1; values in
+        # [-1, 0) (a 0-based file) are clamped to 0, counted once an object (a file listed
+        # twice: once).
+        boxes[:, :2] -= 1
+        with np.errstate(invalid="ignore"):
+            low = (boxes[:, :2] >= -1) & (boxes[:, :2] < 0)
+        zero_based = int(low.any(axis=1)[_object_rows(unique)].sum())
+        boxes[:, :2][low] = 0.0
+    else:
+        # xmin == xmax is a click without a drag (BCCD has two): one pixel wide, as the
+        # devkit reading gives, not a zero-size box refused by validation.
+        flat = boxes[:, 2:] == boxes[:, :2]
+        widened = int(flat.any(axis=1)[_object_rows(unique)].sum())
+        boxes[:, 2:][flat] += 1.0
+        if widened:
+            ctx.report.add("warning", "voc.zero_size", "boxes with xmin == xmax or ymin == "
+                           "ymax were read one pixel wide or high", count=widened)
+    ctx.report.add("info", "voc.coordinates", "VOC boxes read " + _CONVENTION[one_based])
+    databases = Counter(r.attrs.get("voc.source.database") for r in unique)
+    devkit = sum(n for v, n in databases.items() if v and _DEVKIT.match(str(v)))
+    if devkit and not one_based:
+        ctx.report.add("warning", "voc.devkit_files", "annotation files of the VOC devkit itself "
+                       "(<database>The VOC20xx Database</database>) hold 1-based indices; read "
+                       "with coords=one-based for the boxes the devkit means", count=devkit)
     image_index = np.repeat(np.arange(len(recs)), [r.last - r.first for r in recs])
     ann = Annotations.build(image_index, [cat_id[n] for n in obj_names],
                             boxes if identity else boxes[sel],
@@ -297,6 +339,27 @@ def _build(rows: list[tuple[Record, str]], table: Objects, labelmap: list[str],
 
     return common.finish_read(ds, ctx, where_annotation=where_ann,
                               where_image=lambda i: recs[i].where)
+
+
+ZERO_BASED, ONE_BASED = "zero-based", "one-based"
+_DEVKIT = re.compile(r"The VOC\d{4} Database$")
+BACKGROUND = "background"
+_CONVENTION = {
+    False: "as 0-based pixel edges (x1 = xmin, x2 = xmax: what CVAT, Datumaro, LabelImg and "
+           "Roboflow write); coords=one-based for the VOC devkit's 1-based indices",
+    True: "as the VOC devkit's 1-based indices (x1 = xmin - 1, x2 = xmax; coords=one-based)"}
+
+
+def coordinates(ctx: ReadContext | WriteContext, side: str) -> str:
+    """The coords option: which <bndbox> convention to read or write (see the docstring)."""
+    value = str(ctx.options.get("coords", ZERO_BASED)).strip().lower().replace("_", "-")
+    value = {"0": ZERO_BASED, "1": ONE_BASED}.get(value, value)
+    if value not in (ZERO_BASED, ONE_BASED):
+        error = FormatError if side == "read" else OutputError
+        raise error(f"voc {side} option coords={ctx.options.get('coords')!r}: expected "
+                    f"{ZERO_BASED!r} (default: pixel edges, as CVAT, Datumaro, LabelImg and "
+                    f"Roboflow write) or {ONE_BASED!r} (the VOC devkit's indices)")
+    return value
 
 
 def _attr_columns(attrs: list[dict[str, Any]]) -> dict[str, np.ndarray]:
@@ -349,10 +412,11 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     names = _category_names(ds, ctx)
 
     boxes = ann[~ann.is_label]
+    offset = 1 if coordinates(ctx, "write") == ONE_BASED else 0
     with np.errstate(invalid="ignore"):
         ctx.loss("negative_coordinates", int((boxes.xyxy[:, :2] < 0).any(axis=1).sum()),
-                 "box edges left of or above the image (VOC indices start at 1; written "
-                 "clamped to the image edge)")
+                 "box edges left of or above the image (written clamped to the image edge)")
+    ctx.report.add("info", "voc.coordinates", "VOC boxes written " + _CONVENTION[bool(offset)])
     order = np.argsort(boxes.image_index, kind="stable")  # each image's boxes together
     bounds = np.searchsorted(boxes.image_index[order], np.arange(len(imgs) + 1)).tolist()
     with_attrs = np.zeros(len(imgs), bool)
@@ -367,7 +431,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     with ctx.progress("Writing VOC annotations", len(imgs)) as advance:
         for start in range(0, len(imgs), _CHUNK):
             stop = min(start + _CHUNK, len(imgs))
-            texts = emit.object_texts(boxes, order[bounds[start]:bounds[stop]], names)
+            texts = emit.object_texts(boxes, order[bounds[start]:bounds[stop]], names, offset)
             for i in range(start, stop):
                 objects = texts[bounds[i] - bounds[start]:bounds[i + 1] - bounds[start]]
                 head = None if with_attrs[i] else emit.header_text(
@@ -376,14 +440,16 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
                     data = "".join((head, *objects, emit.FOOTER)).encode("utf-8")
                 else:
                     data = emit.annotation_xml(ds, i, boxes, order[bounds[i]:bounds[i + 1]],
-                                               names)
+                                               names, offset)
                 _write_file(f"{ann_str}/{stems[i]}.xml", data)
                 advance(1)
 
     lists: dict[str, list[str]] = {}
-    for i, split in enumerate(imgs.split):
-        if split != UNSPLIT:
-            lists.setdefault(split, []).append(stems[i])
+    for i, split in enumerate(imgs.split):  # Datumaro and CVAT import only listed images
+        lists.setdefault(split or folders.NO_SPLIT_LIST, []).append(stems[i])
+    ctx.loss("splits.default", int((imgs.split == folders.NO_SPLIT_LIST).sum()), "images of a "
+             f"split named {folders.NO_SPLIT_LIST!r} (CVAT's and Datumaro's list of images "
+             "without a split; read back without one)")
     if lists:
         main = out_dir / "ImageSets" / "Main"
         main.mkdir(parents=True)
@@ -391,7 +457,8 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
             (main / f"{split}.txt").write_text("".join(f"{e}\n" for e in entries),
                                                encoding="utf-8")
     (out_dir / LABELMAP).write_text(_labelmap_text(ds, names), encoding="utf-8")
-    common.write_images(ds, lambda i: out_dir / "JPEGImages" / imgs.file_name[i], ctx)
+    common.write_images(ds, lambda i: out_dir / folders.IMAGE_DIRS[0] / _in_images_dir(
+        clean_relative(str(imgs.file_name[i]), where=f"image {imgs.file_name[i]!r}")), ctx)
 
 
 def _write_file(path: str, data: bytes) -> None:
@@ -412,7 +479,10 @@ def _stems(ds: Dataset, out_dir: Path) -> list[str]:
     seen: dict[str, int] = {}
     good_split: dict[str, bool] = {UNSPLIT: True}
     for i, (name, split) in enumerate(zip(imgs.file_name.tolist(), imgs.split.tolist())):
-        stem = folders.without_suffix(clean_relative(str(name), where=f"image {name!r}"))
+        stem = folders.without_suffix(_in_images_dir(clean_relative(str(name),
+                                                                     where=f"image {name!r}")))
+        common.refuse_names((stem,), "image name", "a VOC split list (one name a line)",
+                            padded=True, xml=True)
         if split not in good_split:
             good_split[split] = bool(re.fullmatch(r"[\w.-]+", split)) \
                 and not split.startswith(".")
@@ -432,12 +502,21 @@ def _stems(ds: Dataset, out_dir: Path) -> list[str]:
     return stems
 
 
+def _in_images_dir(rel: str) -> str:
+    """A file name relative to JPEGImages/: one already starting with "JPEGImages/" (read from
+    a VOC folder by another tool) is not nested in a second one."""
+    prefix = folders.IMAGE_DIRS[0] + "/"
+    return rel[len(prefix):] if rel.startswith(prefix) else rel
+
+
 def _category_names(ds: Dataset, ctx: WriteContext) -> dict[int, str]:
     names = {c.id: c.name for c in ds.categories}
+    common.refuse_names(names.values(), "class name", f"{LABELMAP} and the XML <name>",
+                        padded=True, xml=True, chars=":")
     for c in ds.categories:
-        if ":" in c.name or "\n" in c.name or c.name.startswith("#") or not c.name.strip():
+        if c.name.startswith("#"):
             raise OutputError(f"category {c.id} name {c.name!r} cannot be written to "
-                              f"{LABELMAP} (empty, ':', newline or leading '#'); rename it")
+                              f"{LABELMAP} (a leading '#' makes a comment); rename it")
     dup = [n for n, k in Counter(names.values()).items() if k > 1]
     if dup:
         ctx.loss("duplicate_category_names", len(dup), "categories sharing a name (VOC "
@@ -466,4 +545,10 @@ FORMAT = Format(
     write=write,
     aliases=("pascal-voc", "pascal_voc", "pascalvoc"),
     attributes=None,
+    options={"coords": "zero-based (default: <bndbox> holds pixel edges, as CVAT, Datumaro, "
+                       "LabelImg and Roboflow write) or one-based (the VOC devkit's indices, "
+                       "xmin = x1 + 1)"},
+    read_options={"coords": "zero-based (default: x1 = xmin, as CVAT, Datumaro, LabelImg and "
+                            "Roboflow write) or one-based (the VOC devkit's indices: x1 = "
+                            "xmin - 1)"},
 )

@@ -44,6 +44,7 @@ from ..core.geometry import mask_to_rle
 from ..core.images import UNSPLIT, Images
 from ..io.images import MAX_PIXELS, is_image_file
 from ..io.paths import clean_relative, resolve_inside
+from ..io.safe_load import text_of
 from . import common
 from .base import CLASS_ORDER, MASKS, Detection, Format, ReadContext, WriteContext
 from .masks import object_mask, rle_bounds
@@ -55,6 +56,7 @@ VOID = 255
 VOID_COLOR = (224, 224, 192)
 CLASS_DIR, OBJECT_DIR, IMAGE_DIR = "SegmentationClass", "SegmentationObject", "JPEGImages"
 LISTS = Path("ImageSets") / "Segmentation"
+NO_SPLIT_LIST = "default"  # CVAT's and Datumaro's list of the images of no subset
 LABELMAP = "labelmap.txt"
 
 
@@ -99,6 +101,9 @@ def detect(path: Path) -> Detection | None:
 # --- read ---------------------------------------------------------------------------------
 
 def read(path: Path, ctx: ReadContext) -> Dataset:
+    common.refuse_images_dir(ctx, "voc-seg", "images are paired with their mask PNGs by listing "
+                             "the dataset's folders (a linked folder is followed with "
+                             "--follow-links)")
     root = _root(Path(path))
     if root is None:
         raise FormatError(f"{path}: no {CLASS_DIR}/ or {OBJECT_DIR}/ folder of PNG masks")
@@ -125,7 +130,8 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
         try:
             for f in (class_pngs.get(stem), object_pngs.get(stem), image):
                 if f is not None:
-                    resolve_inside(root, os.path.relpath(f, root), where=str(f))
+                    resolve_inside(root, os.path.relpath(f, root), where=str(f),
+                                   follow_links=ctx.follow_links)
             cls = _index_png(class_pngs[stem], color_to_class, "class", ctx) \
                 if stem in class_pngs else None
             obj = _index_png(object_pngs[stem], color_to_instance, "instance", ctx) \
@@ -226,7 +232,7 @@ def _read_labelmap(path: Path, ctx: ReadContext) -> tuple[list[str], list[tuple[
     names, colors = list(VOC_CLASSES), list(COLORMAP[:len(VOC_CLASSES)])
     if path.is_file():
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
+            lines = text_of(path, "utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as e:
             raise ParseError(path, f"cannot read label map ({e.__class__.__name__})") from None
         names, colors = [], []
@@ -272,7 +278,7 @@ def _split_lists(root: Path, ctx: ReadContext) -> list[tuple[str, str]]:
     for split in order:
         f = found[split]
         try:
-            lines = f.read_text(encoding="utf-8").splitlines()
+            lines = text_of(f, "utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as e:
             ctx.fail(ParseError(f, f"cannot read split list ({e.__class__.__name__})"))
             continue
@@ -287,7 +293,7 @@ def _split_lists(root: Path, ctx: ReadContext) -> list[tuple[str, str]]:
                 continue
             if stem not in seen:
                 seen.add(stem)
-                out.append((stem, split))
+                out.append((stem, UNSPLIT if split == NO_SPLIT_LIST else split))
     return out
 
 
@@ -343,10 +349,11 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     if len(ds.categories) > 254:
         raise OutputError(f"{len(ds.categories)} classes; a VOC class PNG holds at most 254 "
                           "(indices 1..254)")
+    common.refuse_names(ds.categories.names, "class name", LABELMAP, padded=True, chars=":")
     for c in ds.categories:
-        if ":" in c.name or "\n" in c.name or c.name.startswith("#") or not c.name.strip():
+        if c.name.startswith("#"):
             raise OutputError(f"category {c.id} name {c.name!r} cannot be written to "
-                              f"{LABELMAP} (empty, ':', newline or leading '#'); rename it")
+                              f"{LABELMAP} (a leading '#' makes a comment); rename it")
     class_index = {c.id: i + 1 for i, c in enumerate(ds.categories)}
     stems = _stems(imgs, out_dir)
     ann = ds.annotations[~ds.annotations.is_label]
@@ -354,7 +361,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     order = np.argsort(ann.image_index, kind="stable")
     bounds = np.searchsorted(ann.image_index[order], np.arange(len(imgs) + 1))
     palette = [v for rgb in COLORMAP for v in rgb]
-    hidden = 0
+    hidden = written = 0
     with ctx.progress("Writing VOC masks", len(imgs)) as advance:
         for i in range(len(imgs)):
             w, h = int(imgs.width[i]), int(imgs.height[i])
@@ -373,6 +380,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
                 obj[mask] = k
                 drawn.append((k, int(mask.sum())))
             hidden += sum(1 for k, n in drawn if n and int((obj == k).sum()) < n)
+            written += sum(1 for k, _ in drawn if (obj == k).any())
             for folder, arr in ((CLASS_DIR, cls), (OBJECT_DIR, obj)):
                 png = out_dir / folder / f"{stems[i]}.png"
                 png.parent.mkdir(parents=True, exist_ok=True)
@@ -380,13 +388,16 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
                 im.putpalette(palette)
                 im.save(png, format="PNG")
             advance(1)
+    ctx.written_annotations = written  # objects with a pixel left: what a read gives back
     ctx.loss("masks.overlap", hidden, "objects whose mask is partly or wholly covered by a "
              "later object (a VOC label map holds one object per pixel)")
 
     lists: dict[str, list[str]] = {}
     for i, split in enumerate(imgs.split):
-        if split != UNSPLIT:
-            lists.setdefault(str(split), []).append(stems[i])
+        lists.setdefault(str(split) or NO_SPLIT_LIST, []).append(stems[i])
+    ctx.loss("splits.default", int((imgs.split == NO_SPLIT_LIST).sum()), "images of a split "
+             f"named {NO_SPLIT_LIST!r} (CVAT's and Datumaro's list of images without a split; "
+             "read back without one)")
     for split, entries in lists.items():
         f = out_dir / LISTS / f"{split}.txt"
         f.parent.mkdir(parents=True, exist_ok=True)
@@ -404,6 +415,8 @@ def _stems(imgs: Images, out_dir: Path) -> list[str]:
     for i, (name, split) in enumerate(zip(imgs.file_name, imgs.split)):
         clean = clean_relative(str(name), where=f"image {name!r}")
         stem = str(PurePosixPath(clean).with_suffix(""))
+        common.refuse_names((stem,), "image name", "a VOC split list (whitespace-separated)",
+                            whitespace=True)
         if split != UNSPLIT and (not all(ch.isalnum() or ch in "_.-" for ch in split)
                                  or split.startswith(".")):
             raise OutputError(f"{out_dir}: split name {split!r} cannot be a list file name "

@@ -38,7 +38,8 @@ from ..core.errors import (
 )
 from ..core.images import UNSPLIT
 from ..io.images import is_image_file
-from ..io.paths import clean_relative, resolve_inside
+from ..io.paths import clean_relative
+from ..io.safe_load import text_of
 from . import _jsonfmt as jf
 from . import common
 from .base import BOXES, CLASS_ORDER, Detection, Format, ReadContext, WriteContext
@@ -118,7 +119,7 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
 
 def _read_csv(f: Path, split: str, ctx: ReadContext) -> list[_Record]:
     try:
-        text = f.read_text(encoding="utf-8-sig")
+        text = text_of(f, "utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
         raise ParseError(f, f"cannot read CSV ({e.__class__.__name__})") from None
     by_name: dict[str, _Record] = {}
@@ -148,7 +149,7 @@ def _read_csv(f: Path, split: str, ctx: ReadContext) -> list[_Record]:
                 continue
             rec = by_name.get(name)
             if rec is None:
-                p = resolve_inside(f.parent, name, where=where)
+                p = common.image_file(ctx, f.parent, name, where=where)
                 rec = by_name[name] = _Record(name, split,
                                               os.path.abspath(p) if p.is_file() else None,
                                               where)
@@ -173,6 +174,8 @@ def _unlisted_images(folder: Path, split: str, listed: set[str]) -> list[_Record
 def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     imgs, ann = ds.images, ds.annotations
     names = {c.id: c.name for c in ds.categories}
+    common.refuse_names(names.values(), "class name", "a VoTT CSV row")
+    common.refuse_names(imgs.file_name, "image name", "a VoTT CSV row")
     boxes = ann[~ann.is_label]
     splits = imgs.splits()
     nested = len(splits) > 1

@@ -23,7 +23,6 @@ Classes: the project's `tags` in order (CLASS_ORDER), then undeclared tags sorte
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -36,7 +35,7 @@ from ..core.dataset import Dataset
 from ..core.errors import Error, FormatError, OutputError, ParseError
 from ..core.geometry import points_bounds
 from ..core.images import UNSPLIT, Images
-from ..io.paths import clean_relative, resolve_inside
+from ..io.paths import clean_relative
 from . import _jsonfmt as jf
 from . import common
 from .base import (
@@ -59,7 +58,7 @@ _PALETTE = ("#5db300", "#e81123", "#6917aa", "#015cda", "#4894fe", "#6b2d0a", "#
 
 def detect(path: Path) -> Detection | None:
     for f in _files(path)[:3]:
-        h = jf.head(f)
+        h = jf.head(f).removeprefix(b"\xef\xbb\xbf")  # a BOM: JSON readers skip it
         if h.lstrip()[:1] == b"{" and b'"assets"' in h and (b'"regions"' in h
                                                             or b'"asset"' in h):
             return Detection("vott-json", 0.9, (
@@ -116,7 +115,7 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
         for key, entry in doc["assets"].items():
             where = f"{f}: assets[{key!r}]"
             try:
-                rec, n = _parse_asset(entry, where, f.parent, split)
+                rec, n = _parse_asset(entry, where, f.parent, split, ctx)
             except Error as e:
                 ctx.fail(e)
                 continue
@@ -137,7 +136,8 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
     return _build([r for r in records if r.width > 0 and r.height > 0], tags, ctx)
 
 
-def _parse_asset(entry: Any, where: str, base: Path, split: str) -> tuple[_Record, int]:
+def _parse_asset(entry: Any, where: str, base: Path, split: str,
+                 ctx: ReadContext) -> tuple[_Record, int]:
     asset = entry.get("asset") if isinstance(entry, dict) else None
     if not isinstance(asset, dict) or not isinstance(asset.get("name"), str):
         raise ParseError(where, "expected {\"asset\": {\"name\": ..., \"size\": ...}, "
@@ -148,8 +148,7 @@ def _parse_asset(entry: Any, where: str, base: Path, split: str) -> tuple[_Recor
     w, h = size.get("width"), size.get("height")
     if not (isinstance(w, (int, float)) and isinstance(h, (int, float))):
         w = h = 0
-    p = resolve_inside(base, name, where=where)
-    rec = _Record(name, split, int(w), int(h), os.path.abspath(p) if p.is_file() else None,
+    rec = _Record(name, split, int(w), int(h), common.find_image(ctx, base, (name,), where=where),
                   where)
     if isinstance(asset.get("id"), str):
         rec.attrs["vott.id"] = asset["id"]

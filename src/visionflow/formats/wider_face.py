@@ -56,7 +56,8 @@ from ..core.errors import (
 )
 from ..core.images import UNSPLIT, Images, canonical_split
 from ..io.images import is_image_file
-from ..io.paths import FileIndex, clean_relative
+from ..io.paths import clean_relative
+from ..io.safe_load import bytes_of, text_of
 from . import common
 from .base import (
     ATTRIBUTES,
@@ -214,12 +215,12 @@ def _image_dir(root: Path, split: str) -> Path:
 
 def _read_file(root: Path, file: Path, split: str, ctx: ReadContext) -> list[_Image]:
     try:
-        lines = file.read_text(encoding="utf-8-sig").splitlines()
+        lines = text_of(file, "utf-8-sig").splitlines()
     except (OSError, UnicodeDecodeError) as e:
         ctx.fail(ParseError(file, f"cannot read as UTF-8 text ({e.__class__.__name__})"))
         return []
     subset = _FILE.fullmatch(file.name).group(1)  # type: ignore[union-attr]
-    index = FileIndex(root / f"{SUBSET_PREFIX}{subset}" / IMAGES_DIR)
+    index = common.image_index(ctx, root / f"{SUBSET_PREFIX}{subset}" / IMAGES_DIR)
     out: list[_Image] = []
     i, n = 0, len(lines)
 
@@ -341,7 +342,7 @@ def _listed_names(root: Path, ctx: ReadContext) -> list[str]:
     meta, labels = root / META_FILE, root / LABELS_FILE
     if meta.is_file():
         try:
-            data = orjson.loads(meta.read_bytes())
+            data = orjson.loads(bytes_of(meta))
             if "label_map" in data:
                 items = sorted(data["label_map"].items(), key=lambda kv: int(kv[0]))
                 return [str(v) for _, v in items]
@@ -353,7 +354,7 @@ def _listed_names(root: Path, ctx: ReadContext) -> list[str]:
             return []
     if labels.is_file():
         try:
-            text = labels.read_text(encoding="utf-8-sig")
+            text = text_of(labels, "utf-8-sig")
         except (OSError, UnicodeDecodeError) as e:
             ctx.fail(ParseError(labels, f"cannot read as UTF-8 text ({e.__class__.__name__})"))
             return []
@@ -371,10 +372,10 @@ def _objects(values: list[Any]) -> np.ndarray:
 
 def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     imgs = ds.images
-    for c in ds.categories:
-        if not c.name or c.name != c.name.strip() or any(ch in c.name for ch in "\r\n"):
-            raise OutputError(f"category {c.id} name {c.name!r} cannot be a WIDER Face class "
-                              "(empty, surrounding spaces or a line break); rename it")
+    common.refuse_names(ds.categories.names, "class name", f"{LABELS_FILE} (one name a line)",
+                        padded=True)
+    common.refuse_names(imgs.file_name, "image name", "the WIDER Face list (one path a line)",
+                        padded=True)
     names = {c.id: c.name for c in ds.categories}
     ctx.loss("duplicate_category_names", len(names) - len(set(names.values())),
              "categories sharing a name (WIDER Face names classes, they merge)")

@@ -27,12 +27,16 @@ Rules this module follows (and writes down so nobody has to guess):
   meta["yolo"] so the writer writes the same number of values back. In a pose dataset an object
   without keypoints is written with all K points unlabelled (0 0 0) and reads back that way.
 - Splits: train/val/test (and keys listed in `visionflow.splits`) name a folder, a .txt list of
-  image paths or a list of those. Images reached through several split keys (Ultralytics' trick
-  `train: images` + `val: images`) are UNSPLIT. The label of an image is found like Ultralytics'
+  image paths, an image file, or a list of those. A list line that does not exist as written but
+  does without a leading `data/` (CVAT writes lists as seen from darknet's folder) is read so.
+  Images reached through several split keys (Ultralytics' trick `train: images` + `val:
+  images`) are UNSPLIT. The label of an image is found like Ultralytics'
   img2label_paths: the last `images` folder becomes `labels`, the suffix `.txt`; applied inside
   the dataset root only. `../x` entries (Roboflow exports) fall back to `x` like Ultralytics does.
   Nothing outside the dataset folder is ever followed: an absolute or stale `path:` falls back to
-  the yaml's folder; absolute or escaping list entries and symlinks are refused.
+  the yaml's folder; absolute or escaping list entries and symlinks are refused (linked folders
+  and files are followed with --follow-links). --images-dir is refused: labels are found from
+  the images' paths.
 - A folder without a yaml but with images/ + labels/ (optionally images/<split>/, or Roboflow's
   <split>/images/) is read too, with class names from classes.txt, obj.names or *.names (or
   "0".."n" from the largest class index when there is none).
@@ -46,7 +50,9 @@ Rules this module follows (and writes down so nobody has to guess):
   without a polygon is written as its oriented box or its box as a 4-point polygon (Ultralytics
   reads a whole file as polygons as soon as one line is); an object with several rings is merged
   into one ring joined by zero-width bridges (what Ultralytics' COCO converter does) and reported
-  as `loss.polygons.multi_ring`.
+  as `loss.polygons.multi_ring`. The reader undoes such bridges (split_bridged): an object
+  whose ring comes back to earlier vertices is read as its separate parts, so areas are the
+  parts' areas, not the bridged ring's (where parts facing opposite ways cancel).
 
 What each trainer accepts (checked against their dataset code):
 - Ultralytics YOLOv8 / YOLO11 (ultralytics/data/utils.py check_det_dataset): train and val keys
@@ -87,6 +93,8 @@ from ..core.errors import Error, OutputError, ParseError, UnsafeInputError
 from ..core.images import UNSPLIT, Images
 from ..io.images import is_image_file
 from ..io.paths import FileIndex, clean_relative, resolve_inside
+from ..io.safe_load import SNIFF_BYTES, sniff_text, text_of
+from ..io.safe_load import load_yaml as safe_yaml
 from . import common
 from .base import (BOXES, CATEGORY_IDS, CATEGORY_META, CLASS_ORDER, KEYPOINTS, OBB, POLYGONS,
                    Detection,
@@ -134,6 +142,9 @@ def detect(path: Path) -> Detection | None:
 # --- read ---------------------------------------------------------------------------------
 
 def read(path: Path, ctx: ReadContext) -> Dataset:
+    common.refuse_images_dir(ctx, "yolo", "each label file is found from its image's path "
+                             "(images/... -> labels/...); keep the images in the dataset's "
+                             "image folders (a linked folder is followed with --follow-links)")
     if path.is_file():
         root, yaml_path = path.parent, path
     else:
@@ -152,6 +163,8 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
     names = names_from_yaml(data, yaml_path)
     keys = [k for k in (*SPLIT_KEYS, *_EXTRA_SPLIT_KEYS, *(sidecar.get("splits") or []))
             if isinstance(k, str) and data.get(k)]
+    stand_ins = sidecar.get("stand_ins") if isinstance(sidecar.get("stand_ins"), dict) else {}
+    keys = [k for k in keys if not (k in stand_ins and data.get(k) == data.get(stand_ins[k]))]
     keys = list(dict.fromkeys(keys))
     if not keys:
         raise ParseError(yaml_path, "no train/val/test entry names any images")
@@ -206,7 +219,7 @@ def names_from_yaml(data: dict, where: Path) -> list[str]:
 def read_names_file(path: Path) -> list[str]:
     """One class per line (darknet obj.names, classes.txt); trailing blank lines ignored."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = text_of(path, "utf-8-sig")
     except UnicodeDecodeError:
         raise ParseError(path, "class names file is not UTF-8 text") from None
     lines = [line.strip() for line in text.splitlines()]
@@ -222,6 +235,28 @@ def kpt_shape_from(value: Any, where: Path | str) -> tuple[int, int] | None:
             and value[0] > 0 and value[1] in (2, 3)):
         return value[0], value[1]
     raise ParseError(where, f"kpt_shape must be [K, 2] or [K, 3], got {value!r}")
+
+
+def report_orphan_labels(root: Path, images: Sequence[ImageEntry], ctx: ReadContext) -> None:
+    """Label files in the images' label folders (labels/..., apart from the images) that no
+    image names are not read: say so (an error when reading strictly), never drop silently.
+    LabelImg's classes.txt there is a class list, not a label file."""
+    known = {img.label_rel for img in images}
+    dirs = {rel.rpartition("/")[0] for rel in known} - {img.rel.rpartition("/")[0]
+                                                         for img in images}
+    orphans: list[str] = []
+    for d in sorted(dirs):
+        try:
+            with os.scandir(root / d) as it:
+                names = sorted(e.name for e in it if e.name.endswith(".txt")
+                               and e.name != "classes.txt" and e.is_file())
+        except OSError:
+            continue
+        orphans += [rel for rel in (f"{d}/{n}" if d else n for n in names) if rel not in known]
+    if orphans:
+        common.undeclared(ctx, "yolo.orphan_labels", str(root / orphans[0]), "label files "
+                          f"without an image are not read: {', '.join(orphans[:5])}"
+                          + (" ..." if len(orphans) > 5 else ""), count=len(orphans))
 
 
 @dataclass(slots=True)  # 250,000 of them: no __dict__ each
@@ -265,6 +300,7 @@ def assemble(root: Path, images: Sequence[ImageEntry], names: list[str] | None,
     """Image sizes + label files -> a validated Dataset (shared with yolo_darknet)."""
     sidecar = sidecar if isinstance(sidecar, dict) else {}
     kpt_shape = kpt_shape or kpt_shape_from(sidecar.get("kpt_shape"), names_where)
+    report_orphan_labels(root, images, ctx)
     base = os.path.abspath(root)
     paths = [os.path.join(base, img.rel) for img in images]  # rel is clean: no '..' or '.'
     sizes = common.read_sizes(paths, ctx, where=lambda i: images[i].where)
@@ -362,7 +398,12 @@ class LabelLines:
                 return
         try:
             with open(shown, "rb") as f:
-                text = f.read().decode("utf-8-sig")
+                start = f.read(SNIFF_BYTES)
+                sniff_text(shown, start)  # a 2 GB file of zeros: refused before reading it
+                text = (start + f.read()).decode("utf-8-sig")
+        except ParseError as e:
+            self._errors.append((image_row, 0, e))
+            return
         except UnicodeDecodeError:
             self._errors.append((image_row, 0, ParseError(
                 shown, "label file is not UTF-8 text; expected lines of numbers")))
@@ -382,12 +423,14 @@ class LabelLines:
             except ValueError:
                 bad = next(t for t in tokens if not _is_float(t))
                 self._errors.append((image_row, n, ParseError(
-                    f"{shown}:{n}", f"expected numbers, got {bad!r} (\"{_short(line)}\")")))
+                    f"{shown}:{n}", f"expected numbers, got {_short(bad, 40)!r} "
+                    f"(\"{_short(line)}\")")))
                 continue
             if not all(map(math.isfinite, values)):
                 bad = next(t for t, v in zip(tokens, values) if not math.isfinite(v))
                 self._errors.append((image_row, n, ParseError(
-                    f"{shown}:{n}", f"number {bad!r} is not finite (\"{_short(line)}\")")))
+                    f"{shown}:{n}", f"number {_short(bad, 40)!r} is not finite "
+                    f"(\"{_short(line)}\")")))
                 continue
             block = self.blocks.get(len(values))
             if block is None:  # typed arrays: 8 bytes a number instead of a float object
@@ -498,7 +541,7 @@ def _convert(img: np.ndarray, file_i: np.ndarray, line: np.ndarray, v: np.ndarra
                                      axis=1) * np.tile(wh, 2)
         pts = None
     else:
-        pts = v[:, 1:].reshape(n, -1, 2) * wh[:, None, :]
+        pts = v[:, 1:].reshape(n, (k - 1) // 2, 2) * wh[:, None, :]  # n may be 0
         lo = np.clip(pts.min(axis=1), 0, wh)
         hi = np.clip(pts.max(axis=1), 0, wh)
         out["xyxy"] = np.concatenate([lo, hi], axis=1)
@@ -513,14 +556,66 @@ def _convert(img: np.ndarray, file_i: np.ndarray, line: np.ndarray, v: np.ndarra
     elif task == "obb":
         out["obb"] = pts
     elif task == "segment":
-        out["rings"] = [[p] for p in pts] if pts is not None else [[] for _ in range(n)]
+        out["rings"] = [[] for _ in range(n)] if pts is None else _split_bridged_rows(pts)
     return out
+
+
+def _split_bridged_rows(pts: np.ndarray) -> list[list[np.ndarray]]:
+    """(n, m, 2) polygons -> rings per object, a bridged ring split back into its parts.
+
+    Only rows holding a repeated vertex can be bridged; they are found for the whole block at
+    once (rows with a repeated x first, then their vertices as complex numbers sorted per row:
+    ~0.1 s for 250,000 polygons of 30 vertices) and only those go through split_bridged.
+    """
+    x = np.sort(pts[..., 0], axis=1)
+    rows = np.flatnonzero((x[:, 1:] == x[:, :-1]).any(axis=1))
+    out = [[p] for p in pts]
+    if len(rows):
+        z = np.sort(pts[rows, :, 0] + 1j * pts[rows, :, 1], axis=1)
+        for i in rows[(z[:, 1:] == z[:, :-1]).any(axis=1)]:
+            out[i] = split_bridged(pts[i])
+    return out
+
+
+def split_bridged(ring: np.ndarray) -> list[np.ndarray]:
+    """One ring -> its parts, where several parts were merged into it with zero-width bridges.
+
+    Writers of YOLO segmentation (Ultralytics' COCO converter merge_multi_segment, merge_rings
+    here) join an object's polygons into one ring that walks out to each next part, around it
+    and back over the same vertices. Taken as one ring its shoelace area is wrong (parts facing
+    opposite ways cancel), so the walk is undone: every time a vertex comes round again, the
+    loop since its first visit is a part (fewer than 3 vertices: a bridge, dropped). A ring
+    that yields one part only (a vertex merely repeated) is kept exactly as written. Parts come
+    in the order the walk reached them, so merge_rings(split_bridged(r)) gives r back.
+    """
+    ring = np.asarray(ring, dtype=np.float64).reshape(-1, 2)
+    stack: list[int] = []            # indices into ring of the walk so far
+    first: dict[tuple[float, float], int] = {}  # vertex -> its position in the stack
+    parts: list[list[int]] = []
+    for i, (x, y) in enumerate(ring.tolist()):
+        k = first.get((x, y))
+        if k is None:
+            first[(x, y)] = len(stack)
+            stack.append(i)
+            continue
+        loop = stack[k:]
+        for j in loop[1:]:
+            first.pop(tuple(ring[j].tolist()), None)
+        del stack[k + 1:]
+        if len(loop) >= 3:
+            parts.append(loop)
+    if len(stack) >= 3:
+        parts.append(stack)
+    if len(parts) < 2:
+        return [ring]
+    parts.sort(key=lambda idx: idx[0])  # in the order the walk reached them: merged order
+    return [ring[idx] for idx in parts]
 
 
 def _line_text(path: str, line: int) -> str:
     """The text of one line, re-read for an error message (errors are rare; lines are many)."""
     try:
-        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
+        lines = text_of(Path(path), "utf-8-sig").splitlines()
     except (OSError, UnicodeDecodeError):
         return ""
     return _short(lines[line - 1]) if 0 < line <= len(lines) else ""
@@ -573,7 +668,8 @@ def _is_float(token: str) -> bool:
 
 
 def _short(text: str, limit: int = 80) -> str:
-    text = " ".join(text.split())
+    """The start of `text` for a message; never the whole of a 2 GB line."""
+    text = " ".join(text[:limit + 1].split())
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
@@ -587,7 +683,7 @@ def _stem(name: str) -> str:
 
 def load_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+        return safe_yaml(path, path.read_text(encoding="utf-8-sig"))  # alias bombs refused
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
@@ -601,8 +697,8 @@ def _load_yaml_quiet(path: Path) -> Any:
     try:
         if path.stat().st_size > 4 << 20:
             return None
-        return yaml.safe_load(path.read_text(encoding="utf-8-sig"))
-    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return safe_yaml(path, path.read_text(encoding="utf-8-sig"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError, Error):
         return None
 
 
@@ -637,13 +733,15 @@ def _split_entries(root: Path, base: str, value: Any, split: str, where: str,
         if not isinstance(item, str) or not item.strip():
             continue
         try:
-            rel = _source_rel(root, base, item.strip(), where)
+            rel = _source_rel(root, base, item.strip(), where, ctx.follow_links)
         except UnsafeInputError as e:
             ctx.fail(e)
             continue
         full = root / rel if rel else root
         if full.is_dir():
             dirs.append((rel, _image_files(root, rel, ctx)))
+        elif full.is_file() and is_image_file(rel):  # `train: [a.jpg, ...]`: images named
+            listed.append(ImageEntry(rel, _listed_file_name(rel, split), split, where))
         elif full.is_file():
             listed += _list_entries(root, rel, split, ctx)
         else:
@@ -661,7 +759,7 @@ def _split_entries(root: Path, base: str, value: Any, split: str, where: str,
     return out + listed
 
 
-def _source_rel(root: Path, base: str, item: str, where: str) -> str:
+def _source_rel(root: Path, base: str, item: str, where: str, follow_links: bool = False) -> str:
     """A yaml split entry as a path relative to the root, like Ultralytics resolves it."""
     if os.path.isabs(item) or _DRIVE.match(item):
         raise UnsafeInputError(where, f"{item!r} is an absolute path; entries must name "
@@ -673,7 +771,7 @@ def _source_rel(root: Path, base: str, item: str, where: str) -> str:
     if joined in (".", ""):
         return ""
     rel = clean_relative(joined, where=where)
-    resolve_inside(root, rel, where=where)
+    resolve_inside(root, rel, where=where, follow_links=follow_links)
     return rel
 
 
@@ -681,8 +779,15 @@ def _image_files(root: Path, rel: str, ctx: ReadContext) -> list[str]:
     """Image files under root/rel (recursive, sorted), as root-relative POSIX paths."""
     out: list[str] = []
     stack = [rel]
+    follow = ctx.follow_links  # --follow-links: linked folders are walked too (each once)
+    walked: set[str] = set()
     while stack:  # scandir: the entry types come with the listing, no stat or lstat a file
         here = stack.pop()
+        if follow:
+            real = os.path.realpath(root / here if here else root)
+            if real in walked:
+                continue
+            walked.add(real)
         try:
             entries = list(os.scandir(root / here if here else root))
         except OSError:
@@ -691,10 +796,10 @@ def _image_files(root: Path, rel: str, ctx: ReadContext) -> list[str]:
             if e.name.startswith("."):
                 continue
             r = f"{here}/{e.name}" if here else e.name
-            if e.is_dir(follow_symlinks=False):
+            if e.is_dir(follow_symlinks=follow):
                 stack.append(r)
             elif is_image_file(e.name):
-                if e.is_symlink():  # walked folders are real ones; a linked file may escape
+                if e.is_symlink() and not follow:  # a linked file may lead outside
                     try:
                         resolve_inside(root, r, where=str(root / r))
                     except UnsafeInputError as err:
@@ -708,7 +813,7 @@ def _list_entries(root: Path, list_rel: str, split: str, ctx: ReadContext) -> li
     """A .txt list of image paths ('./x' and 'x' relative to the list's folder or the root)."""
     list_path = root / list_rel
     try:
-        text = list_path.read_text(encoding="utf-8-sig")
+        text = text_of(list_path, "utf-8-sig")
     except (UnicodeDecodeError, OSError):
         ctx.fail(ParseError(list_path, "image list is not a readable UTF-8 text file"))
         return []
@@ -720,7 +825,11 @@ def _list_entries(root: Path, list_rel: str, split: str, ctx: ReadContext) -> li
             continue
         at = f"{list_path}:{n}"
         try:
-            rel = resolve_listed(root, entry, at, (list_dir, ""))
+            rel = resolve_listed(root, entry, at, (list_dir, ""), ctx.follow_links)
+            bare = entry.replace("\\", "/").removeprefix("./")
+            if not (root / rel).exists() and bare.startswith("data/"):
+                rel = resolve_listed(root, bare[5:], at, (list_dir, ""),  # CVAT's `data/`
+                                     ctx.follow_links)
         except UnsafeInputError as e:
             ctx.fail(e)
             continue
@@ -728,7 +837,8 @@ def _list_entries(root: Path, list_rel: str, split: str, ctx: ReadContext) -> li
     return out
 
 
-def resolve_listed(root: Path, entry: str, where: str, bases: Sequence[str]) -> str:
+def resolve_listed(root: Path, entry: str, where: str, bases: Sequence[str],
+                   follow_links: bool = False) -> str:
     """A path named in an image list, relative to the first base where it exists (shared)."""
     posix = entry.replace("\\", "/")
     if posix.startswith("/") or _DRIVE.match(posix):
@@ -743,7 +853,7 @@ def resolve_listed(root: Path, entry: str, where: str, bases: Sequence[str]) -> 
         candidates.append(joined)
     rels = [clean_relative(c, where=where) for c in candidates]
     rel = next((r for r in rels if (root / r).exists()), rels[0])
-    resolve_inside(root, rel, where=where)
+    resolve_inside(root, rel, where=where, follow_links=follow_links)
     return rel
 
 
@@ -837,6 +947,8 @@ def _looks_like_labels(path: Path) -> bool:
 # --- write --------------------------------------------------------------------------------
 
 def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
+    # YAML reads U+0085, U+2028 and U+2029 inside a quoted name as line breaks
+    common.refuse_names(ds.categories.names, "class name", "data.yaml names")
     task, kpt_shape = choose_task(ds, ctx)
     splits = _output_splits(ds, ctx)
     dest: list[str] = []  # strings, not Paths: 250,000 of them
@@ -845,7 +957,9 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
         rel = clean_relative(str(name), where=f"image {name!r}")
         folder = f"{split}/" if split else ""
         dest.append(f"images/{folder}{rel}")
-        label = f"labels/{folder}{stem_path(rel)}.txt"
+        # where Ultralytics (and read) look for it: an "images" folder inside the file name
+        # would otherwise be the one its last-/images/-to-/labels/ rule replaces
+        label = ultralytics_label_rel(dest[-1])
         if label in label_of:
             raise OutputError(f"{label}: images {ds.images.file_name[label_of[label]]!r} and "
                               f"{name!r} would share one label file; rename one of them")
@@ -861,12 +975,36 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
         doc["val"] = "images"
     for s in sorted((s for s in present if s), key=_split_order):
         doc[s] = f"images/{s}"
+    stand_ins = _stand_in_splits(doc, ctx)
     doc.update(yaml_task_keys(ds, task, kpt_shape))
     doc["nc"] = len(ds.categories)  # YOLOv7 and YOLOv5 before v7.0 read nc, not len(names)
     doc["names"] = {i: name for i, name in enumerate(ds.categories.names)}
     extra = [s for s in present if s and s not in SPLIT_KEYS]
     doc[SIDECAR_KEY] = sidecar_for(ds, task, sorted(extra, key=_split_order))
+    if stand_ins:
+        doc[SIDECAR_KEY]["stand_ins"] = stand_ins
     (out_dir / "data.yaml").write_text(dump_yaml(doc), encoding="utf-8")
+
+
+def _stand_in_splits(doc: dict[str, Any], ctx: WriteContext) -> dict[str, str]:
+    """Give data.yaml the train and val keys Ultralytics requires (check_det_dataset refuses a
+    yaml without them): a missing one points at another split's folder (val at train first),
+    said in the report and named in the sidecar so that a read does not see the split twice."""
+    named = [k for k in doc if k]
+    stand_ins: dict[str, str] = {}
+    for key in ("train", "val"):
+        if key not in doc and named:
+            source = "train" if "train" in doc else named[0]
+            stand_ins[key] = source
+            ctx.report.add("warning", f"yolo.{key}_stand_in", f"no {key} split: data.yaml's "
+                           f"{key} points at the {source} split ({doc[source]}), as Ultralytics "
+                           f"needs a {key} entry")
+    if stand_ins:  # train, val first, as Ultralytics writes them
+        filled = {**doc, **{k: doc[s] for k, s in stand_ins.items()}}
+        doc.clear()
+        doc.update({k: filled[k] for k in ("train", "val") if k in filled})
+        doc.update({k: v for k, v in filled.items() if k not in doc})
+    return stand_ins
 
 
 def choose_task(ds: Dataset, ctx: WriteContext) -> tuple[str, tuple[int, int] | None]:
@@ -1139,9 +1277,11 @@ FORMAT = Format(
     read=read,
     write=write,
     aliases=("ultralytics", "yolov8", "yolov5", "yolo11"),
+    read_options={"task": "detect | segment | pose | obb (default: from the data yaml or "
+                          "the label lines)"},
 )
 
 __all__ = ["FORMAT", "ImageEntry", "assemble", "choose_task", "dump_yaml", "find_data_yaml",
            "kpt_shape_from", "label_texts", "load_yaml", "merge_rings", "merge_split_entries",
-           "read_names_file", "resolve_listed", "sidecar_for", "stem_path", "write_texts",
-           "yaml_task_keys"]
+           "read_names_file", "resolve_listed", "sidecar_for", "split_bridged", "stem_path",
+           "write_texts", "yaml_task_keys"]

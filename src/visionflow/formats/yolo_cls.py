@@ -82,6 +82,7 @@ def detect(path: Path) -> Detection | None:
 
 
 def read(path: Path, ctx: ReadContext) -> Dataset:
+    common.refuse_images_dir(ctx, "yolo-cls", "the class of an image is the folder it is in")
     if not path.is_dir():
         raise ParseError(path, "yolo-cls reads a folder (root/<split>/<class>/<image>), not a "
                          "file; name the dataset folder")
@@ -260,6 +261,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
             (out_dir / split / name).mkdir(parents=True, exist_ok=True)
 
     rows = np.flatnonzero(keep)
+    ctx.written_images = ctx.written_annotations = len(rows)  # one label per image placed
     places = [_place(ds, int(row), folder[int(first_label[row])]) for row in rows]
     seen: dict[str, int] = {}
     for row, place in zip(rows, places):

@@ -20,8 +20,10 @@ Rules:
 - Category ids: darknet has class indices only; ids are index + 1 unless `visionflow.yaml` (a
   sidecar darknet, CVAT and Datumaro never read) keeps the real ids, the task and kpt_shape, as
   the Ultralytics writer does in data.yaml.
-- Writer: obj.names, obj.data, train.txt / valid.txt / test.txt / <split>.txt, images and labels in
-  data/obj/ (in data/obj_<split>_data/ when two splits hold the same file name), visionflow.yaml.
+- Writer: CVAT's and Datumaro's "YOLO 1.1" layout, which both import: obj.names, obj.data,
+  train.txt / valid.txt / test.txt / <split>.txt, images and labels in obj_<split>_data/
+  (obj_train_data/ without splits), every path in obj.data and the lists written with the
+  `data/` prefix (the export is meant to be darknet's data/ folder), visionflow.yaml.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from ..core.dataset import Dataset
 from ..core.errors import OutputError, ParseError, UnsafeInputError
 from ..core.images import UNSPLIT
 from ..io.paths import clean_relative, resolve_inside
+from ..io.safe_load import text_of
 from . import common
 from .base import Detection, Format, ReadContext, WriteContext
 from .yolo import FORMAT as _YOLO
@@ -74,6 +77,9 @@ def detect(path: Path) -> Detection | None:
 # --- read ---------------------------------------------------------------------------------
 
 def read(path: Path, ctx: ReadContext) -> Dataset:
+    common.refuse_images_dir(ctx, "yolo-darknet", "each label file lies beside its image; keep "
+                             "the images in the dataset folder (a linked folder is followed "
+                             "with --follow-links)")
     if path.is_file():
         root, data_file = path.parent, path
     else:
@@ -135,7 +141,7 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
 
 def _parse_data(path: Path) -> dict[str, str]:
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = text_of(path, "utf-8-sig")
     except (UnicodeDecodeError, OSError):
         raise ParseError(path, "darknet data file is not readable UTF-8 text") from None
     out: dict[str, str] = {}
@@ -177,7 +183,7 @@ def _find(root: Path, value: str, where: str, ctx: ReadContext | None = None) ->
 def _list_images(root: Path, list_rel: str, split: str, ctx: ReadContext) -> list[ImageEntry]:
     list_path = root / list_rel
     try:
-        text = list_path.read_text(encoding="utf-8-sig")
+        text = text_of(list_path, "utf-8-sig")
     except (UnicodeDecodeError, OSError):
         ctx.fail(ParseError(list_path, "image list is not readable UTF-8 text"))
         return []
@@ -188,10 +194,10 @@ def _list_images(root: Path, list_rel: str, split: str, ctx: ReadContext) -> lis
             continue
         at = f"{list_path}:{n}"
         try:
-            rel = resolve_listed(root, entry, at, ("",))
+            rel = resolve_listed(root, entry, at, ("",), ctx.follow_links)
             if not (root / rel).exists() and rel.startswith("data/"):
                 rel = rel[5:]
-                resolve_inside(root, rel, where=at)
+                resolve_inside(root, rel, where=at, follow_links=ctx.follow_links)
         except UnsafeInputError as e:
             ctx.fail(e)
             continue
@@ -221,11 +227,14 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
                  "images with one (listed in train.txt)")
         splits = [s or "train" for s in splits]
     names = [clean_relative(str(f), where=f"image {f!r}") for f in ds.images.file_name]
-    shared_names = len(set(names)) < len(names)
+    common.refuse_names(ds.categories.names, "class name", "obj.names (one name a line)",
+                        padded=True)
+    common.refuse_names(names, "image name", "train.txt / valid.txt (one path a line)",
+                        padded=True)
     dest: list[str] = []
     label_of: dict[str, int] = {}
     for i, (name, split) in enumerate(zip(names, splits)):
-        folder = f"data/obj_{split or 'train'}_data" if shared_names else "data/obj"
+        folder = f"obj_{split or 'train'}_data"  # CVAT's and Datumaro's layout
         label = f"{folder}/{stem_path(name)}.txt"
         if label in label_of:
             raise OutputError(f"{label}: images {names[label_of[label]]!r} and {name!r} would "
@@ -241,11 +250,12 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     for s in sorted(set(splits), key=_order):
         key = _KEY_OF_SPLIT.get(s, s) if s else "train"
         rows = [dest[i] for i in range(len(dest)) if splits[i] == s]
-        (out_dir / f"{key}.txt").write_text("".join(f"{r}\n" for r in rows), encoding="utf-8")
-        lines.append(f"{key} = {key}.txt")
+        (out_dir / f"{key}.txt").write_text("".join(f"data/{r}\n" for r in rows),
+                                            encoding="utf-8")
+        lines.append(f"{key} = data/{key}.txt")
     if only_unsplit:
-        lines.append("valid = train.txt")  # train and valid on one list: no split
-    lines += ["names = obj.names", "backup = backup/"]
+        lines.append("valid = data/train.txt")  # train and valid on one list: no split
+    lines += ["names = data/obj.names", "backup = backup/"]
     (out_dir / DATA_FILE).write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
     (out_dir / "obj.names").write_text("".join(f"{n}\n" for n in ds.categories.names),
                                        encoding="utf-8")

@@ -53,6 +53,7 @@ from ..core.errors import (
 )
 from ..core.images import UNSPLIT, Images, canonical_split
 from ..io.paths import clean_relative, is_inside, resolve_inside
+from ..io.safe_load import text_of
 from . import common
 from .base import BOXES, CLASS_ORDER, Detection, Format, ReadContext, WriteContext
 
@@ -209,7 +210,7 @@ def _classes_file(folder: Path) -> Path | None:
 
 def _read_names(path: Path) -> list[str]:
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = text_of(path, "utf-8-sig")
     except (OSError, UnicodeDecodeError):
         raise ParseError(path, "class names file is not readable UTF-8 text") from None
     lines = [line.strip() for line in text.splitlines()]
@@ -223,7 +224,7 @@ def _read_names(path: Path) -> list[str]:
 
 def _parse_file(f: Path, split: str, records: list[dict], rows: list, ctx: ReadContext) -> None:
     try:
-        text = f.read_text(encoding="utf-8-sig")
+        text = text_of(f, "utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
         ctx.fail(ParseError(f, f"cannot read annotation file ({e.__class__.__name__}); "
                             "expected UTF-8 text"))
@@ -236,13 +237,12 @@ def _parse_file(f: Path, split: str, records: list[dict], rows: list, ctx: ReadC
             continue
         at = f"{f}:{n}"
         try:
-            rel = _relative(base, parts[0], at)
+            rel, image = _image(ctx, base, parts[0], at)
             boxes = [_parse_box(tok, k, at) for k, tok in enumerate(parts[1:], 1)]
         except Error as e:
             ctx.fail(e)
             continue
         if rel not in seen:
-            image = base / rel
             seen[rel] = len(records)
             records.append({"file_name": rel, "split": split, "where": at,
                             "path": str(image.absolute()) if image.is_file() else None,
@@ -251,7 +251,21 @@ def _parse_file(f: Path, split: str, records: list[dict], rows: list, ctx: ReadC
             rows.append((seen[rel], cls, box, f"{at}: box {k}"))
 
 
-def _relative(base: Path, entry: str, at: str) -> str:
+def _image(ctx: ReadContext, base: Path, entry: str, at: str) -> tuple[str, Path]:
+    """(file name, image path) of a line's first field. With --images-dir even an absolute
+    path (keras-yolo3 writes them, from the machine that made the file) is looked up there
+    by its tails: /home/u/VOC/JPEGImages/x.jpg -> JPEGImages/x.jpg, x.jpg."""
+    if ctx.images_dir is None:
+        rel = _relative(base, entry, at, ctx.follow_links)
+        return rel, base / rel
+    posix = re.sub(r"^(?:[A-Za-z]:)?/+", "", entry.replace("\\", "/"))
+    image = common.image_file(ctx, base, posix, where=at)
+    if image.is_file():
+        return image.relative_to(ctx.images_dir).as_posix(), image
+    return clean_relative(posix, where=at), image
+
+
+def _relative(base: Path, entry: str, at: str, follow_links: bool = False) -> str:
     posix = entry.replace("\\", "/")
     if posix.startswith("/"):
         real_base = os.path.realpath(base)
@@ -260,7 +274,7 @@ def _relative(base: Path, entry: str, at: str) -> str:
                                    f"{real_base}; paths must lead inside the dataset folder")
         posix = os.path.relpath(os.path.realpath(posix), real_base).replace(os.sep, "/")
     rel = clean_relative(posix, where=at)
-    resolve_inside(base, rel, where=at)
+    resolve_inside(base, rel, where=at, follow_links=follow_links)
     return rel
 
 
@@ -285,10 +299,8 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     coords = ctx.options.get("coords", "exact")
     if coords not in ("exact", "int"):
         raise OutputError(f"coords={coords!r}; expected 'exact' (default) or 'int'")
-    for c in ds.categories:
-        if not c.name.strip() or "\n" in c.name or "\r" in c.name or c.name != c.name.strip():
-            raise OutputError(f"category {c.id} name {c.name!r} cannot be a line of {CLASSES} "
-                              "(empty, newline or surrounding spaces); rename it")
+    common.refuse_names(ds.categories.names, "class name", f"{CLASSES} (one name a line)",
+                        padded=True)
     imgs = ds.images
     ann = ds.annotations[~ds.annotations.is_label]
     index = ds.categories.index_map()

@@ -61,11 +61,24 @@ _u16 = struct.Struct(">H").unpack_from
 _u32 = struct.Struct(">I").unpack_from
 
 
-def header_size(path: str | os.PathLike, max_pixels: int) -> tuple[int, int] | None:
+class TruncatedImage(Exception):
+    """A JPEG without its end marker or a PNG without IEND near its end: the body was cut."""
+
+
+# How far before the end the end marker may sit (cameras and editors append a few bytes);
+# the same window `check` uses (checks/scan.py).
+TAIL_BYTES = 4096
+_JPEG_END = b"\xff\xd9"
+_PNG_END = b"IEND"
+
+
+def header_size(path: str | os.PathLike, max_pixels: int,
+                check_tail: bool = False) -> tuple[int, int] | None:
     """(width, height) as displayed (EXIF orientation applied), or None: ask PIL.
 
     Above max_pixels the stored size comes back as soon as it is known (the caller refuses
-    it): the product is all that matters then.
+    it): the product is all that matters then. check_tail: raise TruncatedImage for a JPEG
+    or PNG whose end marker is missing (one 12-byte read at the end of an intact file).
     """
     try:
         fd = os.open(path, _OPEN_FLAGS)
@@ -74,14 +87,32 @@ def header_size(path: str | os.PathLike, max_pixels: int) -> tuple[int, int] | N
     try:
         buf = os.read(fd, CHUNK)
         if buf.startswith(b"\xff\xd8\xff"):
+            if check_tail:
+                _check_tail(fd, buf, _JPEG_END, "JPEG end marker")
             return _jpeg(fd, buf, max_pixels)
         if buf.startswith(_PNG_MAGIC):
+            if check_tail:
+                _check_tail(fd, buf, _PNG_END, "PNG IEND chunk")
             return _png(fd, buf, max_pixels)
         return None
     except (OSError, IndexError, ValueError, struct.error):
         return None  # a directory, a read error, or a bug here: PIL decides
     finally:
         os.close(fd)
+
+
+def _check_tail(fd: int, buf: bytes, marker: bytes, what: str) -> None:
+    """TruncatedImage unless `marker` lies in the last TAIL_BYTES of the file."""
+    size = os.fstat(fd).st_size
+    if size <= len(buf):
+        tail = buf[-TAIL_BYTES:]
+    else:
+        end = os.pread(fd, 12, size - 12)  # JPEG: ...FFD9; PNG: IEND + CRC
+        if end.endswith(marker) or end[:8].endswith(marker):
+            return
+        tail = os.pread(fd, TAIL_BYTES, max(0, size - TAIL_BYTES))
+    if marker not in tail:
+        raise TruncatedImage(f"image file is truncated ({size} bytes, no {what} at its end)")
 
 
 def _read_to(fd: int, buf: bytes, end: int) -> bytes | None:

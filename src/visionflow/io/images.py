@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import warnings
@@ -12,8 +13,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+try:
+    import fcntl
+except ImportError:  # Windows: plain copies
+    fcntl = None  # type: ignore[assignment]
+
 from ..core.errors import MissingImageError, UnsafeInputError, ValidationError
-from .headers import header_size
+from .headers import TruncatedImage, header_size
 
 # A decompression bomb is refused rather than decoded: 2^30 pixels (32768^2) is larger than any
 # real photo or satellite tile users convert, and 4 GiB+ of RGBA.
@@ -41,29 +47,59 @@ def _open(path: Path) -> Image.Image:
         # Whether the file exists is asked only once opening failed, never per image.
         if isinstance(e, OSError) and not os.path.exists(path):
             raise MissingImageError(path, "image file not found") from None
+        if os.path.isfile(path) and os.path.getsize(path) == 0:
+            raise ValidationError(path, "cannot read image: the file is empty (0 bytes)") \
+                from None
         raise ValidationError(path, f"cannot read image ({e.__class__.__name__}: "
                               f"{str(e).splitlines()[0] if str(e) else 'unknown format'})") from None
 
 
-def _bomb(path: Path) -> UnsafeInputError:
+def _bomb(path: Path | str) -> UnsafeInputError:
     return UnsafeInputError(path, f"image has more than {MAX_PIXELS} pixels; refused as a "
                             "possible decompression bomb")
 
 
-def image_size(path: Path | str) -> tuple[int, int]:
+def image_size(path: Path | str, verify: bool = False) -> tuple[int, int]:
     """(width, height) as displayed, i.e. after EXIF orientation, read from the header only.
 
     Labelling tools and trainers (Ultralytics' exif_size) use the upright size, so a YOLO
     label normalized against it lands on the same pixels. Ordinary JPEG and PNG files are
     read by io.headers (plain os reads, ~20x cheaper than PIL.Image.open); everything that
     parser is not sure of goes through PIL (_pil_image_size), with the same answer.
+
+    verify: also refuse a JPEG or PNG whose body was cut (no end marker): readers do, so a
+    truncated image is not linked into an output (one extra 12-byte read per file).
     """
-    size = header_size(path, MAX_PIXELS)
+    try:
+        size = header_size(path, MAX_PIXELS, check_tail=verify)
+    except TruncatedImage as e:
+        raise ValidationError(path, str(e)) from None
     if size is None:  # not an ordinary JPEG/PNG, or missing: PIL and _open decide
         return _pil_image_size(Path(path))
     if size[0] * size[1] > MAX_PIXELS:
         raise _bomb(Path(path))
     return size
+
+
+def embedded_size(data: bytes, where: str) -> tuple[int, int]:
+    """(width, height) of an image held in memory (LabelMe imageData, a mask PNG), from its
+    header; UnsafeInputError above MAX_PIXELS (checked before any pixel is decoded),
+    ValidationError when the bytes are no image. `where` names the record in messages."""
+    import io
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                w, h = im.size
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise _bomb(where) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        raise ValidationError(where, f"embedded image cannot be read ({e.__class__.__name__})"
+                              ) from None
+    if w * h > MAX_PIXELS:
+        raise _bomb(where)
+    return w, h
 
 
 def _pil_image_size(path: Path) -> tuple[int, int]:
@@ -92,7 +128,7 @@ def image_sizes(paths: Sequence[Path | str], *, on_error: Callable[[int, Excepti
     done = 0
     for i, path in enumerate(paths):
         try:
-            append(image_size(path))
+            append(image_size(path, verify=True))
         except (MissingImageError, ValidationError, UnsafeInputError) as e:
             append((-1, -1))
             on_error(i, e)
@@ -114,8 +150,33 @@ def load_rgb(path: Path | str) -> Image.Image:
             raise ValidationError(path, f"cannot decode image ({e})") from None
 
 
+def missing_files(paths: Sequence[str | None]) -> list[int]:
+    """Rows of `paths` that name no file: each folder is listed once (os.scandir), so 250,000
+    images cost a few listings rather than 250,000 stats; names not listed are stat'ed."""
+    listed: dict[str, set[str] | None] = {}
+    missing = []
+    for i, p in enumerate(paths):
+        if not p:
+            missing.append(i)
+            continue
+        folder, name = os.path.split(p)
+        if folder not in listed:
+            try:
+                with os.scandir(folder or ".") as entries:
+                    listed[folder] = {e.name for e in entries if e.is_file()}
+            except OSError:
+                listed[folder] = None
+        names = listed[folder]
+        if (names is None or name not in names) and not os.path.isfile(p):
+            missing.append(i)
+    return missing
+
+
 def place_file(src: str, dst: Path, mode: str) -> None:
-    """Hard-link src to dst where the filesystem allows, copy otherwise. Never re-encodes."""
+    """Put src at dst without re-encoding. "copy" (the default) never shares a writable file
+    with the source: a copy-on-write clone where the filesystem can (btrfs, XFS, ...), a plain
+    copy otherwise. "link" hard-links (copies where impossible): cheap, but editing the output
+    file in place then edits the source image too."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     if mode == "link":
         try:
@@ -123,7 +184,33 @@ def place_file(src: str, dst: Path, mode: str) -> None:
             return
         except OSError:
             pass
+    elif _clone(src, dst):
+        return
     shutil.copyfile(src, dst)
+
+
+_FICLONE = 0x40049409  # Linux ioctl: share the data blocks, copy on the next write
+_NO_CLONE: set[tuple[int, int]] = set()  # (source device, destination device) that cannot
+
+
+def _clone(src: str, dst: Path) -> bool:
+    """Copy-on-write clone of src as dst (Linux FICLONE); False where the filesystem cannot."""
+    if fcntl is None:
+        return False
+    with open(src, "rb") as s:
+        key = (os.fstat(s.fileno()).st_dev, dst.parent.stat().st_dev)
+        if key in _NO_CLONE:
+            return False
+        with open(dst, "wb") as d:
+            try:
+                fcntl.ioctl(d.fileno(), _FICLONE, s.fileno())
+                return True
+            except OSError as e:
+                if e.errno not in (errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL,
+                                   errno.ENOSYS, errno.EPERM):
+                    raise
+                _NO_CLONE.add(key)
+                return False
 
 
 def place_files(pairs: Sequence[tuple[str, Path]], mode: str,

@@ -9,6 +9,7 @@ from pathlib import Path, PurePosixPath
 from ..core.errors import UnsafeInputError
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
+_NAME_MAX = 255  # bytes in one path part (ext4, APFS, NTFS): longer names cannot exist
 # Plain relative names: no leading slash, no backslash, NUL or drive colon, no '.'/'..'
 # segments, no empty segments.
 _SIMPLE = re.compile(r"(?!\.{1,2}(?:/|$))[^/\\:\x00]+(?:/(?!\.{1,2}(?:/|$))[^/\\:\x00]+)*")
@@ -21,8 +22,14 @@ def is_simple(name: object) -> bool:
 
 def clean_relative(name: str, *, where: str) -> str:
     """Normalize a file name from an annotation to a relative POSIX path, or refuse it."""
-    if (isinstance(name, str) and name and _SIMPLE.fullmatch(name)):
+    if (isinstance(name, str) and name and _SIMPLE.fullmatch(name)) and len(name) <= 63:
         return name  # the common case, checked without building path objects
+    if isinstance(name, str) and any(len(part.encode("utf-8", "surrogatepass")) > _NAME_MAX
+                                     for part in name.replace("\\", "/").split("/")):
+        raise UnsafeInputError(where, f"file name {name[:60]!r}... has a part longer than "
+                               f"{_NAME_MAX} bytes, which no file system holds")
+    if (isinstance(name, str) and name and _SIMPLE.fullmatch(name)):
+        return name
     if not isinstance(name, str) or not name.strip():
         raise UnsafeInputError(where, f"empty or invalid file name {name!r}")
     posix = name.replace("\\", "/")
@@ -37,15 +44,21 @@ def clean_relative(name: str, *, where: str) -> str:
     return "/".join(parts)
 
 
-def resolve_inside(root: Path, relative: str, *, where: str) -> Path:
-    """root/relative, refusing anything (symlinks included) that ends up outside root."""
+def resolve_inside(root: Path, relative: str, *, where: str, follow_links: bool = False) -> Path:
+    """root/relative, refusing anything (symlinks included) that ends up outside root.
+
+    follow_links (the user's explicit --follow-links): symlinks are followed wherever they lead;
+    the name itself must still be relative and stay inside root ('..' and absolute names are
+    refused either way)."""
     rel = clean_relative(relative, where=where)
     candidate = root / rel
+    if follow_links:
+        return candidate
     real_root = Path(os.path.realpath(root))
     real = Path(os.path.realpath(candidate))
     if real != real_root and real_root not in real.parents:
         raise UnsafeInputError(where, f"file {rel!r} is a link that leads outside the dataset "
-                               f"folder ({real})")
+                               f"folder ({real}); pass --follow-links to follow it")
     return candidate
 
 
@@ -62,9 +75,13 @@ class FileIndex:
     symlinks) take the slow, careful path.
     """
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, *, follow_links: bool = False, tails: bool = False):
         self.root = root
         self.root_text = str(root)
+        self.follow_links = follow_links  # symlinks leading out of root are followed
+        # A name not found as given is looked up by its tails ("a/b/x.jpg": "b/x.jpg", "x.jpg"):
+        # for --images-dir, a folder the annotations' sub-folders may not exist in.
+        self.tails = tails
         self._files: set[str] | None = None
         self._links: set[str] = set()
 
@@ -95,7 +112,13 @@ class FileIndex:
     def locate(self, relative: str, *, where: str) -> Path | None:
         """root/relative if it is a file inside root, None if missing; refuses escapes."""
         rel = clean_relative(relative, where=where)
-        return self.root / rel if self.has(rel, where=where) else None
+        if self.has(rel, where=where):
+            return self.root / rel
+        if self.tails:
+            for tail in tails_of(rel):
+                if self.has(tail, where=where):
+                    return self.root / tail
+        return None
 
     def has(self, relative: str, *, where: str) -> bool:
         """Whether `locate` finds a file, without building its Path (~5 us less a name, for
@@ -107,8 +130,15 @@ class FileIndex:
             return True
         if not self._links or not self._through_link(rel):
             return False  # not on disk, and no symlink on its way: simply missing
-        return resolve_inside(self.root, rel, where=where).is_file()
+        return resolve_inside(self.root, rel, where=where,
+                              follow_links=self.follow_links).is_file()
 
     def _through_link(self, rel: str) -> bool:
         parts = rel.split("/")
         return any("/".join(parts[:k]) in self._links for k in range(1, len(parts) + 1))
+
+
+def tails_of(rel: str) -> list[str]:
+    """The shorter names a clean relative name ends with: "a/b/x.jpg" -> ["b/x.jpg", "x.jpg"]."""
+    parts = rel.split("/")
+    return ["/".join(parts[k:]) for k in range(1, len(parts))]

@@ -22,6 +22,8 @@ Also: the protobuf text format of TF Object Detection label maps (`item { id: 1 
 
 from __future__ import annotations
 
+import io
+import os
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +37,7 @@ _MASK_DELTA = 0xA282EAD8
 _HEADER = struct.Struct("<QI")
 _FOOTER = struct.Struct("<I")
 _MAX_RECORD = 2 << 30  # a record above 2 GiB is a corrupt length, not an image
+_STREAM_ABOVE = 64 << 20  # larger records: data CRC checked streaming before being read
 
 
 class RecordError(ValueError):
@@ -56,6 +59,10 @@ def masked_crc(data: bytes) -> int:
 def read_records(f: BinaryIO, *, verify: bool = True) -> Iterator[bytes]:
     """The records of an open TFRecord file; RecordError on truncation or a CRC mismatch."""
     index = 0
+    try:  # a length past the end of the file is refused before reading (it may claim GiBs)
+        size: int | None = os.fstat(f.fileno()).st_size
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        size = None  # not a real file (BytesIO, a pipe): the reads find the end
     while True:
         header = f.read(12)
         if not header:
@@ -69,6 +76,11 @@ def read_records(f: BinaryIO, *, verify: bool = True) -> Iterator[bytes]:
                               "not a TFRecord file)")
         if length > _MAX_RECORD:
             raise RecordError(index, f"record {index}: length {length} is not plausible")
+        if size is not None and f.tell() + length + 4 > size:
+            raise RecordError(index, f"file ends inside record {index} (truncated file: the "
+                              f"record claims {length} bytes)")
+        if verify and size is not None and length > _STREAM_ABOVE:
+            _verify_streamed(f, index, length)  # a corrupt GiB record is never held whole
         data = f.read(length)
         footer = f.read(4)
         if len(data) < length or len(footer) < 4:
@@ -77,6 +89,24 @@ def read_records(f: BinaryIO, *, verify: bool = True) -> Iterator[bytes]:
             raise RecordError(index, f"record {index}: data CRC mismatch (corrupt record)")
         yield data
         index += 1
+
+
+def _verify_streamed(f: BinaryIO, index: int, length: int) -> None:
+    """Check a large record's data CRC a chunk at a time, then rewind to its start."""
+    start = f.tell()
+    crc = 0
+    left = length
+    while left:
+        chunk = f.read(min(left, 1 << 20))
+        if not chunk:
+            raise RecordError(index, f"file ends inside record {index} (truncated file)")
+        crc = google_crc32c.extend(crc, chunk)
+        left -= len(chunk)
+    footer = f.read(4)
+    masked = (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
+    if len(footer) < 4 or masked != _FOOTER.unpack(footer)[0]:
+        raise RecordError(index, f"record {index}: data CRC mismatch (corrupt record)")
+    f.seek(start)
 
 
 def looks_like_tfrecord(path: Path) -> bool:

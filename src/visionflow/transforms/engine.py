@@ -89,12 +89,18 @@ def make_plan(ds: Dataset, recipe: Recipe, seed: int) -> Plan:
     splits = recipe.augment.splits if recipe.augment else ()
     if "*" in splits:  # every split, including images without one
         splits = tuple(ds.images.splits())
+    elif "train" in splits and _unsplit(ds):  # no splits at all: every image is training data
+        splits = (*splits, UNSPLIT)
     plan = Plan(recipe, seed, bound["preprocess"], bound["augment"], perms, cats, splits)
     if any(isinstance(op, Mosaic) for op, _ in plan.augment + plan.preprocess):
         plan.pool = ds
         plan.pool_rows = {s: np.flatnonzero(ds.images.split == s) for s in ds.images.splits()}
         plan.ann_order, plan.ann_offsets = _ann_index(ds)
     return plan
+
+
+def _unsplit(ds: Dataset) -> bool:
+    return len(ds.images) > 0 and bool((ds.images.split == UNSPLIT).all())
 
 
 def _ann_index(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
@@ -249,12 +255,10 @@ def _write_outputs(outs: list[Output], out_dir: Path) -> None:
 
 
 def _link(src: str, dest: Path) -> None:
-    import shutil
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(src, dest)
-    except OSError:
-        shutil.copyfile(src, dest)
+    """An image whose pixels no operation changed: cloned or copied, never hard-linked, so
+    the output (and a later --images link from it) shares no file with the source."""
+    from ..io.images import place_file
+    place_file(src, dest, "copy")
 
 
 # --- local engine -------------------------------------------------------------------------------
@@ -262,7 +266,39 @@ def _link(src: str, dest: Path) -> None:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(plan_bytes: bytes, out_dir: str) -> None:
+def _die_with(parent: int) -> None:
+    """End this worker as soon as the main process is gone, even by SIGKILL (which runs no
+    clean-up): otherwise workers of a killed `transform` keep the pool's queues, and each
+    other, alive. A daemon thread waits on a pidfd (Linux 5.3+), or polls twice a second."""
+    import threading
+
+    def wait() -> None:
+        try:
+            import select
+            fd = os.pidfd_open(parent)
+            select.select([fd], [], [])  # readable when the process has exited
+        except (AttributeError, OSError):  # no pidfd here (or parent already gone): poll
+            import time
+            while os.getppid() != 1 and _parent_alive(parent):
+                time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=wait, name="visionflow-parent-watch", daemon=True).start()
+
+
+def _parent_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _init_worker(plan_bytes: bytes, out_dir: str, parent: int | None = None) -> None:
+    if parent is not None:
+        _die_with(parent)
     try:
         import cv2
         cv2.setNumThreads(1)
@@ -305,7 +341,7 @@ def _local(plan: Plan, tasks: Iterator[tuple], out_dir: Path, workers: int) -> I
                                      else "spawn")
     plan_bytes = pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL)
     with ProcessPoolExecutor(workers, mp_context=mp, initializer=_init_worker,
-                             initargs=(plan_bytes, str(out_dir))) as pool:
+                             initargs=(plan_bytes, str(out_dir), os.getpid())) as pool:
         pending: deque = deque()
         limit = workers * 3
         for chunk in _chunks(tasks, _CHUNK):
@@ -397,7 +433,8 @@ def run(ds: Dataset, recipe: Recipe, out_dir: Path, *, seed: int = 0, engine: st
 
     Same dataset + recipe + seed -> byte-identical files, whatever the engine or the number
     of workers. Unreadable images are reported in `report` and skipped (strict: raised).
-    Images whose pixels no operation changes are hard-linked (or copied), never re-encoded.
+    Images whose pixels no operation changes are copied (cloned where the filesystem can),
+    never re-encoded.
     """
     if engine not in ENGINES:
         raise Error(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
@@ -407,8 +444,12 @@ def run(ds: Dataset, recipe: Recipe, out_dir: Path, *, seed: int = 0, engine: st
     out_dir = Path(out_dir).absolute()
     if recipe.split is not None:
         from .split import split as split_fn
-        ds = split_fn(ds, recipe.split.ratios, seed=seed, stratify=recipe.split.stratify)
+        ds = split_fn(ds, recipe.split.ratios, seed=seed, stratify=recipe.split.stratify,
+                      report=report)
     plan = make_plan(ds, recipe, seed)
+    if recipe.augment is not None and "train" in recipe.augment.splits and _unsplit(ds):
+        report.add("info", "augment.unsplit", f"the dataset has no splits: all "
+                   f"{len(ds.images)} images are training data and are augmented")
     if recipe.augment is not None and not np.isin(ds.images.split, plan.augment_splits).any():
         have = ", ".join(s or "(none)" for s in ds.images.splits()) or "none"
         report.add("warning", "augment.no_split",

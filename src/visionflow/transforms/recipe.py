@@ -6,7 +6,8 @@
     preprocess:                # applied to every split, in order
       - auto_orient
       - resize: {size: [640, 640], mode: fit}
-    augment:                   # applied to the train split, `copies` outputs per image
+    augment:                   # the train split (a dataset without splits is all training
+                               # data: every image), `copies` outputs per image
       copies: 3
       keep_original: false
       splits: [train]          # '*' for every split
@@ -30,6 +31,7 @@ import orjson
 import yaml
 
 from ..core.errors import ParseError, ValidationError
+from ..io.safe_load import parse_yaml
 from .ops import OPS, InvalidStep, Op
 
 _TOP_KEYS = ("preprocess", "augment", "split", "min_visibility", "jpeg_quality")
@@ -91,7 +93,8 @@ class Recipe:
             raise RecipeError(path, "recipe file not found")
         text = path.read_bytes()
         try:
-            data = orjson.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+            data = (orjson.loads(text) if path.suffix.lower() == ".json"
+                    else parse_yaml(text, path))  # alias bombs refused
         except (orjson.JSONDecodeError, yaml.YAMLError) as e:
             line = getattr(getattr(e, "problem_mark", None), "line", None)
             where = f"{path}:{line + 1}" if line is not None else str(path)

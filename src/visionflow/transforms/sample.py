@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import math
 import os
-import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from PIL import Image, ImageOps
 
 from ..core.annotations import Annotations
 from ..core.errors import ValidationError
-from ..io.images import _open
+from ..io.images import _open, place_file
 from . import functional as F
 
 _ROTATED = {5, 6, 7, 8}
@@ -141,11 +140,8 @@ def output_bytes(sample: Sample, jpeg_quality: int) -> bytes | None:
 
 def place(sample: Sample, data: bytes | None, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if data is None:
-        try:
-            os.link(sample.source_path, dest)
-        except OSError:
-            shutil.copyfile(sample.source_path, dest)
+    if data is None:  # pixels unchanged: the file as it is, never shared with the source
+        place_file(sample.source_path, dest, "copy")
         return
     with open(dest, "wb") as f:
         f.write(data)

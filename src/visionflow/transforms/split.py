@@ -16,6 +16,8 @@ import numpy as np
 
 from ..core.dataset import Dataset
 from ..core.errors import ValidationError
+from ..core.ids import unique_ids
+from ..core.report import Report
 
 SPLIT_NAMES = ("train", "val", "test")
 
@@ -41,11 +43,14 @@ def normalize_ratios(ratios: Sequence[float] | str) -> tuple[float, ...]:
 
 def split(ds: Dataset, ratios: Sequence[float] | str = (0.7, 0.2, 0.1), *, seed: int = 0,
           stratify: bool = False, near_duplicates: bool = True, max_distance: int = 4,
-          names: Sequence[str] = SPLIT_NAMES) -> Dataset:
+          names: Sequence[str] = SPLIT_NAMES, report: Report | None = None) -> Dataset:
     """Assign every image to train/val/test (existing splits are ignored).
 
     near_duplicates: keep images whose dHashes differ in at most max_distance bits on the
     same side (needs the image files; images without one stay ungrouped).
+    report: gets a "split.ratios" warning when the split reached differs from the ratios by
+    more than rounding (large near-duplicate groups, stratification), and an "ids.renumbered"
+    note when ids numbered per split had to be renumbered (see core/ids.py).
 
     Examples:
         >>> import visionflow as vf
@@ -60,15 +65,18 @@ def split(ds: Dataset, ratios: Sequence[float] | str = (0.7, 0.2, 0.1), *, seed:
     groups = near_duplicate_groups(ds, max_distance) if near_duplicates else np.arange(n)
     assignment = _deal(ds, groups, fractions, seed, stratify)
     labels = np.array(list(names[:len(fractions)]), dtype=object)[assignment]
-    return ds.replace(images=ds.images.replace(split=labels.astype(object)))
+    if report is not None:
+        _report_ratios(report, fractions, assignment, groups, names, stratify)
+    return _renumbered(ds.replace(images=ds.images.replace(split=labels.astype(object))), report)
 
 
 def rebalance(ds: Dataset, ratios: Sequence[float] | str = (0.7, 0.2, 0.1), *, seed: int = 0,
-              names: Sequence[str] = SPLIT_NAMES) -> Dataset:
+              names: Sequence[str] = SPLIT_NAMES, report: Report | None = None) -> Dataset:
     """Move as few images as possible between existing splits to reach the ratios.
 
     Images already in a split keep it unless their split holds more than its share; the
     surplus (drawn with the seed) and unsplit images go to the splits below their share.
+    Ids numbered per split are renumbered as in `split`.
     """
     fractions = normalize_ratios(ratios)
     names = list(names[:len(fractions)])
@@ -91,7 +99,41 @@ def rebalance(ds: Dataset, ratios: Sequence[float] | str = (0.7, 0.2, 0.1), *, s
     for k, name in enumerate(names):
         for _ in range(target[k] - counts[k]):
             current[next(it)] = name
-    return ds.replace(images=ds.images.replace(split=current))
+    return _renumbered(ds.replace(images=ds.images.replace(split=current)), report)
+
+
+def _renumbered(ds: Dataset, report: Report | None) -> Dataset:
+    ds, notes = unique_ids(ds)
+    for note in notes:
+        if report is not None:
+            report.add("info", "ids.renumbered", note)
+    return ds
+
+
+def _report_ratios(report: Report, fractions: Sequence[float], assignment: np.ndarray,
+                   groups: np.ndarray, names: Sequence[str], stratify: bool) -> None:
+    """A warning naming requested and reached ratios when they differ by more than rounding
+    (one image per split, or 1% of the images)."""
+    n = len(assignment)
+    if not n:
+        return
+    counts = np.bincount(assignment, minlength=len(fractions))[:len(fractions)]
+    target = _quotas(n, fractions)
+    if max(abs(int(c) - t) for c, t in zip(counts, target)) <= max(1, n // 100):
+        return
+    pct = lambda values: "/".join(f"{100 * v:.0f}" for v in values)  # noqa: E731
+    why = []
+    sizes = np.unique(groups, return_counts=True)[1] if len(groups) else np.zeros(0, int)
+    if len(sizes) and sizes.max() > 1:
+        why.append(f"near-duplicate images stay on one side ({int((sizes > 1).sum())} groups "
+                   f"of {int(sizes[sizes > 1].sum())} images, the largest {int(sizes.max())}; "
+                   "--no-near-duplicates splits by image)")
+    if stratify:
+        why.append("classes are dealt out one after another (--stratify)")
+    report.add("warning", "split.ratios",
+               f"requested {'/'.join(names[:len(fractions)])} = {pct(fractions)} %, reached "
+               f"{pct(counts / n)} % ({'/'.join(str(int(c)) for c in counts)} of {n} images)"
+               + (f": {'; '.join(why)}" if why else ""))
 
 
 def _quotas(n: int, fractions: Sequence[float]) -> list[int]:

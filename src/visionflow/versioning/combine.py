@@ -50,10 +50,24 @@ def parse_mapping(items: Sequence[str] | Mapping[str, Mapping[str, str]] | None,
 
 
 def combine(parts: Sequence[tuple[str, Dataset]], mapping: dict[str, dict[str, str]] | None = None,
-            *, renumber: bool = False, prefix: bool = False) -> tuple[Dataset, list[str]]:
-    """One dataset from (source name, dataset) pairs; returns it and notes for the user."""
+            *, renumber: bool = False, prefix: bool = False,
+            merge_first: bool = False) -> tuple[Dataset, list[str]]:
+    """One dataset from (source name, dataset) pairs; returns it and notes for the user.
+
+    merge_first: the caller has no --map/--renumber/--prefix (`version create`), so a conflict
+    tells the user to combine the sources with `visionflow merge` first.
+    """
     mapping = mapping or {}
     names = [n for n, _ in parts]
+
+    def fix(merge_hint: str, *flags: str) -> str:
+        """The hint for the command the user is running: `merge_hint` names merge's options;
+        `version create` has none, so it says to merge first with them."""
+        if not merge_first:
+            return merge_hint
+        return (f"version create cannot resolve this: merge the sources first "
+                f"('visionflow merge {' '.join(names)} --name NEW {' or '.join(flags)}') "
+                "and version NEW (--sources NEW)")
     for src, m in mapping.items():
         if src not in names:
             raise Error(f"--map names source {src!r}, which is not being merged "
@@ -64,8 +78,8 @@ def combine(parts: Sequence[tuple[str, Dataset]], mapping: dict[str, dict[str, s
                 raise Error(f"--map: source {src!r} has no class {old!r} "
                             f"(its classes: {', '.join(sorted(known))})")
     notes: list[str] = []
-    categories, remaps = _categories(parts, mapping, renumber)
-    images = _images(parts, prefix, notes)
+    categories, remaps = _categories(parts, mapping, renumber, fix)
+    images = _images(parts, prefix, notes, fix)
     offsets = np.cumsum([0] + [len(ds.images) for _, ds in parts])
     anns = []
     for (_, ds), off, remap in zip(parts, offsets, remaps):
@@ -88,7 +102,7 @@ def combine(parts: Sequence[tuple[str, Dataset]], mapping: dict[str, dict[str, s
     return Dataset(images, ann, categories, {}), notes
 
 
-def _categories(parts, mapping, renumber) -> tuple[Categories, list[dict[int, int]]]:
+def _categories(parts, mapping, renumber, fix) -> tuple[Categories, list[dict[int, int]]]:
     # name -> [(source, id, category, renamed)] in first-seen order. A class renamed onto a
     # name by --map takes the id of the class that has that name in its own source: the user
     # said they are one class, so its old id is no conflict.
@@ -101,7 +115,8 @@ def _categories(parts, mapping, renumber) -> tuple[Categories, list[dict[int, in
             if name in seen and c.name not in m:
                 raise MergeConflict(
                     f"source {src!r} has two classes named {name!r} (ids {seen[name]} and "
-                    f"{c.id}); rename one with --map {src}:{name}=NEW before merging")
+                    f"{c.id}); " + fix(f"rename one with --map {src}:{name}=NEW before merging",
+                                       f"--map {src}:{name}=NEW"))
             if name in seen:  # an explicit rename merging two classes of one source
                 continue
             seen[name] = c.id
@@ -116,17 +131,19 @@ def _categories(parts, mapping, renumber) -> tuple[Categories, list[dict[int, in
             if u[1] != own[0][1]:
                 raise MergeConflict(
                     f"class {name!r} has id {own[0][1]} in {own[0][0]} and id {u[1]} in {u[0]}; "
-                    f"pass --renumber to number the merged classes 1..N, or keep them apart "
-                    f"with --map {u[0]}:{name}=NEW_NAME")
+                    + fix(f"pass --renumber to number the merged classes 1..N, or keep them apart "
+                          f"with --map {u[0]}:{name}=NEW_NAME",
+                          "--renumber", f"--map {u[0]}:{name}=NEW_NAME"))
     if not renumber:
         owner: dict[int, tuple[str, str]] = {}
         for name, (src, cid, cat, _) in chosen.items():
             if cid in owner:
                 s1, n1 = owner[cid]
                 raise MergeConflict(
-                    f"class id {cid} is {n1!r} in {s1} and {name!r} in {src}; if they are the "
-                    f"same class map one onto the other (--map {src}:{cat.name}={n1}), "
-                    f"else pass --renumber")
+                    f"class id {cid} is {n1!r} in {s1} and {name!r} in {src}; "
+                    + fix(f"if they are the same class map one onto the other (--map "
+                          f"{src}:{cat.name}={n1}), else pass --renumber",
+                          f"--map {src}:{cat.name}={n1}", "--renumber"))
             owner[cid] = (src, name)
     cats: list[Category] = []
     new_id: dict[str, int] = {}
@@ -141,7 +158,7 @@ def _categories(parts, mapping, renumber) -> tuple[Categories, list[dict[int, in
     return Categories(cats), remaps
 
 
-def _images(parts, prefix: bool, notes: list[str]) -> Images:
+def _images(parts, prefix: bool, notes: list[str], fix) -> Images:
     blocks = []
     for src, ds in parts:
         im = ds.images
@@ -159,8 +176,9 @@ def _images(parts, prefix: bool, notes: list[str]) -> Images:
     if clashes:
         name, s1, s2 = clashes[0]
         more = f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else ""
-        raise MergeConflict(f"image {name!r} is in both {s1} and {s2}{more}; pass --prefix to "
-                            f"keep each source's images under '<source>/'")
+        raise MergeConflict(f"image {name!r} is in both {s1} and {s2}{more}; "
+                            + fix("pass --prefix to keep each source's images under '<source>/'",
+                                  "--prefix"))
     keys = set()
     for s, i in zip(images.split.tolist(), images.id.tolist()):
         if (s, i) in keys:

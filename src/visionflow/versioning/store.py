@@ -5,8 +5,9 @@
 A blob is written to a temporary file in `.visionflow/tmp/` (same filesystem), made read-only
 and renamed into place, so a blob either exists whole or not at all. Its name is its hash, so
 a reader can always check what it got (`read_bytes` does; `verify` checks them all). Blobs are
-read-only files: an export hard-links them, and a tool editing an exported image in place
-then fails instead of silently changing the stored original.
+read-only files: an export copies them (or with --images link hard-links them, and then a tool
+editing an exported image in place fails, except as root, instead of silently changing the
+stored original).
 """
 
 from __future__ import annotations

@@ -46,7 +46,9 @@ from .. import api
 from ..core.dataset import Dataset
 from ..core.errors import Error, MissingImageError, OutputError
 from ..core.report import Report
+from ..io.atomic import guard_destination
 from ..io.paths import is_inside
+from ..io.safe_load import parse_yaml
 from . import db, snapshot
 from .combine import combine, parse_mapping
 from .diff import Diff, diff
@@ -283,7 +285,7 @@ class Workspace:
             if len(parts) == 1:
                 ds = parts[0][1]
             else:
-                ds, notes = combine(parts)
+                ds, notes = combine(parts, merge_first=True)
             work = Path(tempfile.mkdtemp(prefix="version.", dir=self.store.tmp_dir))
             try:
                 if recipe_obj is not None:
@@ -352,14 +354,17 @@ class Workspace:
         are the stored blobs (read-only files)."""
         return self._load(self._snapshot_id(ref))
 
-    def export(self, name: str, dst: str | Path, format: str, *, images: str = "link",
-               overwrite: bool = False, strict: bool = False,
+    def export(self, name: str, dst: str | Path, format: str, *, images: str = "copy",
+               overwrite: bool = False, force: bool = False, strict: bool = False,
                progress: ProgressFactory | None = None, **options: Any) -> Report:
         """Write a version (or 'source@N') to `dst` in `format`. Every image blob's hash is
-        checked first; images are hard-linked from the blob store (read-only) where possible."""
+        checked first; images are copied (cloned where the filesystem can), or with
+        images="link" hard-linked to the read-only blobs. `dst` may not be or contain the
+        workspace."""
         dest = Path(dst).absolute()
         if is_inside(dest, self.dir):
             raise OutputError(f"{dst}: lies inside the workspace's own storage ({self.dir})")
+        guard_destination(dest, keep=(self.root,), overwrite=overwrite, force=force)  # early
         ds_id = self._snapshot_id(name)
         ds = self._load(ds_id)
         shas = sorted({self.store.sha_of_path(p) for p in ds.images.path.tolist()})
@@ -371,7 +376,7 @@ class Workspace:
             raise CorruptBlobError(f"{self.store.path(sha)}: image blob {problem}{more}, used by "
                                    f"{self._blob_users(sha)}; run 'visionflow verify'")
         return api.write(ds, dest, format, images=images, strict=strict, overwrite=overwrite,
-                         progress=progress, **options)
+                         force=force, keep=(self.root,), progress=progress, **options)
 
     def delete_version(self, name: str, *, force: bool = False) -> None:
         """Delete a version (its images stay until `gc` finds nothing else uses them)."""
@@ -667,7 +672,7 @@ def _load_recipe(path: Path | None, stored: dict | None) -> tuple[Any, dict]:
         text, name = stored["text"], stored["file"]
         suffix = Path(name).suffix.lower()
         try:
-            data = orjson.loads(text) if suffix == ".json" else yaml.safe_load(text)
+            data = orjson.loads(text) if suffix == ".json" else parse_yaml(text, name)
         except (orjson.JSONDecodeError, yaml.YAMLError) as e:
             raise Error(f"recipe {name} stored in the lineage cannot be parsed ({e})") from None
         recipe = t.Recipe.load(data)

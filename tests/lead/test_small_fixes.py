@@ -1,0 +1,54 @@
+"""Small fixes found while integrating the hardening work."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import orjson
+
+import visionflow as vf
+from visionflow.io.atomic import write_bytes_atomic
+
+
+def test_written_file_has_ordinary_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        write_bytes_atomic(tmp_path / "report.html", b"<html></html>")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "report.html").stat().st_mode) == 0o644
+
+
+def test_coco_whose_images_list_fills_the_head_is_detected(tmp_path):
+    """A COCO file not named instances_* with a long `images` list first: the other keys are
+    past the first 64 KiB, and detection must still find them."""
+    images = [{"id": i, "file_name": f"img_{i:06d}.jpg", "width": 640, "height": 480}
+              for i in range(1, 3001)]
+    doc = {"images": images, "annotations": [], "categories": [{"id": 1, "name": "cat"}]}
+    path = tmp_path / "gt.json"
+    path.write_bytes(orjson.dumps(doc))
+    assert path.stat().st_size > 1 << 16
+    found = vf.detect(path)
+    assert found and found[0].format == "coco"
+
+
+def test_strict_refuses_a_renamed_split(tmp_path):
+    """Roboflow's `valid` is written as `val`: said without --strict, refused with it."""
+    from visionflow.core.errors import LossError
+    import pytest
+    src = tmp_path / "src"
+    images = [{"id": 1, "file_name": "a.jpg", "width": 10, "height": 10}]
+    doc = {"images": images, "annotations": [], "categories": [{"id": 1, "name": "cat"}]}
+    from PIL import Image
+    for split in ("train", "valid"):
+        (src / split).mkdir(parents=True)
+        Image.new("RGB", (10, 10)).save(src / split / "a.jpg")
+        (src / split / "_annotations.coco.json").write_bytes(orjson.dumps(doc))
+    report = vf.Report()
+    ds = vf.load(src, report=report)
+    assert "split.renamed" in [f.code for f in report.findings]
+    with pytest.raises(LossError, match="'valid' is written as 'val'"):
+        vf.write(ds, tmp_path / "strict", "yolo", strict=True)
+    vf.write(ds, tmp_path / "lenient", "yolo")
+    assert (tmp_path / "lenient" / "val").is_dir() or (tmp_path / "lenient" / "images" / "val").is_dir()
