@@ -186,7 +186,7 @@ def test_cli_convert_summary_counts_what_was_written(tmp_path):
                                  "cls-csv"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     # boxes have no place in a classification CSV: nothing of them was written
-    assert "wrote 2 images, 0 annotations, 1 classes as cls-csv" in result.stderr
+    assert "wrote 2 images, 0 annotations, 1 class as cls-csv" in result.stderr
     assert "keeps the box" not in result.stderr
 
 

@@ -59,12 +59,21 @@ def print_report(report: Report) -> None:
                   highlight=False)
 
 
+def plural(n: int, noun: str) -> str:
+    """'1 class', '2 classes', '0 images'."""
+    if n == 1:
+        return f"1 {noun}"
+    return f"{n} {noun}es" if noun.endswith(("s", "sh", "ch", "x")) else f"{n} {noun}s"
+
+
 def print_written(report: Report, dst: object, extra: str = "") -> None:
     """The summary line of a writing command: what the writer wrote, not what was read."""
     w = report.written or {}
-    err.print(text(("wrote", "green"), f" {w.get('images', 0)} images, "
-                   f"{w.get('annotations', 0)} annotations, {w.get('categories', 0)} classes as "
-                   f"{w.get('format', '?')} to {dst}" + (f" ({extra})" if extra else "")),
+    counts = ", ".join(plural(w.get(key, 0), noun) for key, noun in
+                       (("images", "image"), ("annotations", "annotation"),
+                        ("categories", "class")))
+    err.print(text(("wrote", "green"), f" {counts} as {w.get('format', '?')} to {dst}"
+                   + (f" ({extra})" if extra else "")),
               highlight=False, soft_wrap=True)
 
 
