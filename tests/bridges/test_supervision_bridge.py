@@ -14,6 +14,7 @@ pytestmark = pytest.mark.interop
 sv = pytest.importorskip("supervision")
 
 
+@pytest.mark.shared
 def test_polygon_dataset_both_ways_on_coco8_seg():
     ds = vf.load(shared_path("ultralytics-hub-datasets", "coco8-seg"))
     assert ds.annotations.has_polygon().all()
@@ -41,6 +42,7 @@ def test_polygon_dataset_both_ways_on_coco8_seg():
         assert np.array_equal(again.annotations[p].class_id, ours.annotations[p].class_id)
 
 
+@pytest.mark.shared
 def test_boxes_equal_supervisions_own_coco_reader():
     root = shared_path("roboflow-facemask-coco", "valid")
     theirs = sv.DetectionDataset.from_coco(str(root), str(root / "_annotations.coco.json"))
@@ -74,6 +76,7 @@ def test_rle_masks_and_images_without_objects_round_trip(tmp_path):
     det = ours.annotations[paths[0]]
     assert np.array_equal(det.mask[0], m1) and not det.mask[1].any()
     assert det.class_id.tolist() == [1, 0] and len(ours.annotations[paths[1]]) == 0
+    assert vf.to_supervision(ds, masks=False).annotations[paths[0]].mask is None
     back = vf.from_supervision(ours)
     assert back.images.file_name.tolist() == ["a.png", "sub/b.png"]
     assert back.annotations.id.tolist() == [4, 8]

@@ -10,6 +10,10 @@ import sys
 HEAVY = ["visionflow.versioning", "visionflow.checks.run", "visionflow.checks.fixes",
          "visionflow.transforms", "visionflow.formats.voc", "visionflow.formats.tfrecord",
          "lxml.etree", "sqlite3", "albumentations"]
+# The bridges' libraries: optional, and seconds to import (TensorFlow), never on `import`.
+BRIDGE_LIBS = ["pandas", "pyarrow", "supervision", "datasets", "tensorflow", "torch",
+               "visionflow.bridges.arrow", "visionflow.bridges.supervision",
+               "visionflow.bridges.hf", "visionflow.bridges.tf"]
 
 
 def _loaded(code: str) -> set[str]:
@@ -25,6 +29,18 @@ def test_cli_and_a_named_format_load_nothing_else():
                      "registry.get('coco'); registry.get('yolo')")
     assert {"visionflow.formats.coco", "visionflow.formats.yolo"} <= loaded
     assert not loaded & set(HEAVY)
+    assert not loaded & set(BRIDGE_LIBS)
+
+
+def test_the_dataset_api_and_bridge_names_import_no_bridge_library():
+    loaded = _loaded("import visionflow as vf\n"
+                     "ds = vf.Dataset(vf.Images.build(['a.jpg'], [4], [3]), "
+                     "vf.Annotations.build([0], [1], [[0, 0, 1, 1]]), "
+                     "vf.Categories.from_names(['x']))\n"
+                     "len(ds); list(ds); ds[0].class_names; ds.filter(classes='x')\n"
+                     "vf.to_hf, vf.from_hf, vf.to_supervision, vf.to_tf_dataset, vf.from_arrow")
+    assert "visionflow.bridges.hf" in loaded and "visionflow.bridges.tf" in loaded
+    assert not loaded & {"pandas", "pyarrow", "supervision", "datasets", "tensorflow", "torch"}
 
 
 def test_lazy_names_resolve_to_the_real_objects():

@@ -136,6 +136,10 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def to_pandas(ds: Dataset) -> Any:
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        raise Error("Dataset.to_pandas needs pandas: pip install pandas") from None
     table = to_arrow(ds)
     df = table.to_pandas()
     df.attrs["visionflow"] = table.schema.metadata[_KEY].decode()

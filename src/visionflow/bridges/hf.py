@@ -137,8 +137,9 @@ def from_hf(data: Any, *, split: str | None = None, bbox_format: str = "xywh",
     records: list[dict] = []
     objects: list[tuple] = []  # record, category, box, id, where
     for split_name, d in parts:
-        _rows(d, UNSPLIT if unsplit and len(parts) == 1 else split_name, records, objects,
-              image_dir)
+        as_dict = isinstance(data, hf.DatasetDict)
+        _rows(d, UNSPLIT if unsplit and as_dict and len(parts) == 1 else split_name, records,
+              objects, image_dir)
     if names is None:  # no ClassLabel: names in the data, or bare indices
         values = {o[1] for o in objects}
         names = (sorted(values) if all(isinstance(v, str) for v in values)
@@ -186,8 +187,8 @@ def _class_names(features: Any) -> list[str] | None:
 def _rows(d: Any, split: str, records: list, objects: list, image_dir: Any) -> None:
     from ..io.cache import cache_dir
     from ..io.images import embedded_size, image_size
-    hf = _datasets()
-    table = d.data.table  # Arrow storage: image is a {bytes, path} struct, nothing decoded
+    # Arrow storage (image a {bytes, path} struct, nothing decoded), through any select/filter
+    table = d.with_format("arrow")[:] if len(d) else d.data.table.slice(0, 0)
     cols = set(table.column_names)
     n = table.num_rows
     column = lambda name: table.column(name).to_pylist() if name in cols else [None] * n
@@ -231,4 +232,3 @@ def _rows(d: Any, split: str, records: list, objects: list, image_dir: Any) -> N
                 raise ParseError(at, f"bbox must be 4 numbers, got {box!r}")
             objects.append((record, cat, [float(v) for v in box],
                             None if ids is None else ids[k], at))
-    del hf

@@ -37,8 +37,11 @@ def _sv():
     return sv
 
 
-def to_supervision(ds: Dataset, split: str | None = None) -> Any:
-    """`ds` (or one split of it) as an `sv.DetectionDataset`."""
+def to_supervision(ds: Dataset, split: str | None = None, *, masks: bool = True) -> Any:
+    """`ds` (or one split of it) as an `sv.DetectionDataset`.
+
+    masks=False leaves masks out: like supervision's own loaders, the dataset holds every
+    mask in memory at full image size (n_objects x H x W bytes)."""
     from ..formats.masks import object_mask
     sv = _sv()
     if split is not None:
@@ -54,7 +57,7 @@ def to_supervision(ds: Dataset, split: str | None = None) -> Any:
                               f"annotation {ann.id[j]} has category id {ann.category_id[j]}, "
                               "which the dataset does not declare")
     has_rle, has_poly = ann.has_rle(), ann.has_polygon()
-    with_masks = bool((has_rle | has_poly).any())
+    with_masks = masks and bool((has_rle | has_poly).any())
     order = np.argsort(ann.image_index, kind="stable")
     bounds = np.searchsorted(ann.image_index[order], np.arange(len(imgs) + 1))
     paths, annotations = [], {}

@@ -9,7 +9,6 @@ import os
 from pathlib import Path
 from typing import Annotated, Optional
 
-import click
 import typer
 
 from .. import __version__
@@ -100,9 +99,7 @@ def command(fn=None, *, on: typer.Typer | None = None, name: str | None = None):
                 render.err.print(render.text(("error:", "red"), f" {where}: {e.strerror or e}"),
                                  highlight=False, soft_wrap=True)
                 raise typer.Exit(1) from None
-            except (typer.Exit, typer.Abort, typer.exceptions.TyperException,
-                    click.exceptions.Exit, click.exceptions.ClickException,
-                    click.exceptions.Abort):
+            except _PASS_THROUGH:
                 raise  # a command's own exit status, or Typer/Click reporting a usage error
             except Exception as e:  # noqa: BLE001 - the last line of defence, see docstring
                 _internal_error(e)
@@ -116,6 +113,22 @@ def command(fn=None, *, on: typer.Typer | None = None, name: str | None = None):
                                    "follow_links": FollowLinksOpt}
         return (on or app).command(name)(run)
     return register(fn) if fn is not None else register
+
+
+def _pass_through() -> tuple[type[BaseException], ...]:
+    """A command's own exit status and usage errors: Typer's classes, and Click's where Click
+    is installed (older Typer releases are built on it; newer ones need no Click at all)."""
+    kinds: list[type[BaseException]] = [typer.Exit, typer.Abort,
+                                        typer.exceptions.TyperException]
+    try:
+        import click
+    except ImportError:
+        return tuple(kinds)
+    return (*kinds, click.exceptions.Exit, click.exceptions.ClickException,
+            click.exceptions.Abort)
+
+
+_PASS_THROUGH = _pass_through()
 
 
 def _internal_error(e: BaseException) -> None:

@@ -144,7 +144,8 @@ class Dataset:
         """The images that pass every given test, with all their annotations.
 
         classes: names or ids; images holding at least one annotation of one of them.
-        split: a name or several. tag: images whose "tags" attribute holds it.
+        split: a name or several. tag: images with an image-level label of that class
+        (CVAT's <tag>) or whose "tags" attribute holds it.
         attr: {name: value}: images whose attribute equals value (value None: has the
         attribute at all). mask: a boolean array with one value per image.
         """
@@ -158,10 +159,15 @@ class Dataset:
         if split is not None:
             names = [split] if isinstance(split, str) else list(split)
             keep &= np.isin(self.images.split.astype(str), names)
-        if tag is not None:
+        if tag is not None:  # an image-level label of that class, or a "tags" attribute value
             tags = self.images.attr("tags")
-            keep &= np.fromiter((t == tag if isinstance(t, str) else
-                                 (t is not None and tag in t) for t in tags), bool, len(tags))
+            has = np.fromiter((t == tag if isinstance(t, str) else
+                               (t is not None and tag in t) for t in tags), bool, len(tags))
+            ann = self.annotations
+            named = np.array(self.classes + [None], dtype=object)[self.class_index(
+                ann.category_id)] == tag
+            has[ann.image_index[ann.is_label & named]] = True
+            keep &= has
         for name, value in (attr or {}).items():
             col = self.images.attr(name)
             keep &= np.fromiter(((v is not None) if value is None else bool(v == value)

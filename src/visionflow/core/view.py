@@ -69,11 +69,14 @@ class ImageView:
 
     @property
     def tags(self) -> list:
-        """The image's tags (the "tags" attribute, as CVAT/Datumaro/FiftyOne readers keep it)."""
+        """The image's tags: the class names of its image-level labels (CVAT's <tag>,
+        classification labels), then the values of a "tags" image attribute."""
+        labels = self.dataset.annotations.is_label[self.annotation_rows]
+        out = [n for n in self.class_names[labels].tolist() if n is not None]
         value = self.dataset.images.attr("tags")[self.row]
-        if value is None:
-            return []
-        return [value] if isinstance(value, str) else list(value)
+        if value is not None:
+            out += [value] if isinstance(value, str) else list(value)
+        return out
 
     def image(self) -> np.ndarray:
         """The pixels, decoded now: (H, W, 3) uint8 RGB, upright (EXIF orientation applied)."""
