@@ -60,9 +60,12 @@ gt = vf.load(sys.argv[1], format="coco")
 stats = evaluate_coco(gt, load_predictions(sys.argv[2], gt)).stats_list()
 """,
 }
-_TAIL = """
-import resource
-print(json.dumps({"stats": stats, "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+# Peak RSS from VmHWM: getrusage's ru_maxrss of a child includes the RSS of the process it was
+# started from (the harness, large while it generates the data).
+_PEAK = ("next(int(l.split()[1]) for l in open('/proc/self/status') "
+         "if l.startswith('VmHWM:')) / 1024")
+_TAIL = f"""
+print(json.dumps({{"stats": stats, "maxrss_mib": {_PEAK}}}))
 """
 
 
@@ -122,7 +125,7 @@ def run_tool(name: str, gt: Path, res: Path) -> dict:
                "out = json.loads(buf.getvalue())\n"
                "print(json.dumps({'stats': [out[k] for k in ('AP','AP50','AP75','APs','APm',"
                "'APl','AR1','AR10','AR100','ARs','ARm','ARl')], 'maxrss_mib': "
-               "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))",
+               f"{_PEAK}}}))",
                str(gt), str(res)]
     else:
         cmd = [sys.executable, "-c", DRIVERS[name] + _TAIL, str(gt), str(res)]

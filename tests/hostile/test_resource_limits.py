@@ -4,7 +4,8 @@ like annotation files, a TFRecord claiming a 1 GiB record.
 
 Each case runs in a subprocess with an address-space limit (so that a regression fails with
 MemoryError instead of taking the machine's memory) and reports its peak RSS
-(resource.getrusage). Files of zeros are sparse (truncate): nothing big is written to disk.
+(VmHWM of /proc/self/status: getrusage's ru_maxrss would include the RSS of the pytest
+worker the subprocess was forked from). Files of zeros are sparse (truncate): nothing big is written to disk.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def _run(code: str, timeout: float = 120) -> dict:
         t0 = time.perf_counter()
         result = None
     """) + textwrap.dedent(code) + textwrap.dedent("""
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        peak = next(int(line.split()[1]) for line in open('/proc/self/status')
+                    if line.startswith('VmHWM:')) / 1024
         print(json.dumps({"result": result, "peak_mib": peak,
                           "seconds": time.perf_counter() - t0}))
     """)
