@@ -49,7 +49,7 @@ def __dir__() -> list[str]:
     return sorted(__all__)
 
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: E402  (one place: pyproject reads it too)
 
 __all__ = [
     "UNSPLIT", "AmbiguousFormat", "Annotations", "Categories", "Category", "CheckConfig",

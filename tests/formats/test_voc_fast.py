@@ -18,6 +18,7 @@ from visionflow.core.errors import ParseError, UnsafeInputError
 from visionflow.formats import _voc_emit as emit
 from visionflow.formats import _voc_parse as parse
 from visionflow.formats.base import ReadContext
+from visionflow.io import xml as xmlio
 
 # --- reading: parse_fast against lxml ---------------------------------------------------------
 
@@ -157,7 +158,7 @@ def via_lxml(data: bytes):
     """What the lxml path reads, or None where it fails, warns or complains."""
     ctx = ReadContext(report=vf.Report(), options={}, progress_factory=None, skip_errors=True)
     try:
-        root = parse.parse_lxml(data, "x.xml")
+        root = xmlio.parse(data, "x.xml")
     except (ParseError, UnsafeInputError):
         return None
     if root.tag != "annotation":

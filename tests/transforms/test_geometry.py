@@ -1,6 +1,7 @@
-"""Pixels and labels move together: every geometric operation, applied with random parameters
-to an image in which an object is *drawn* (its polygon filled in red, its keypoint a green dot),
-must move the drawing where it moves the object's polygon, box, RLE mask and keypoint."""
+"""Pixels and labels move together: every geometric operation of the registry (`geometric`),
+applied with random parameters to an image in which an object is *drawn* (its polygon filled in
+red, its keypoint a green dot), must move the drawing where it moves the object's polygon, box,
+RLE mask and keypoint."""
 
 from __future__ import annotations
 
@@ -81,8 +82,8 @@ def context(op) -> Context:
 OP_PARAMS = {
     "flip": st.fixed_dictionaries({"direction": st.sampled_from(["horizontal", "vertical"])}),
     "rotate90": st.fixed_dictionaries({"turns": st.sampled_from([[1], [2], [3]])}),
-    "rotate": st.fixed_dictionaries({"limit": st.floats(1, 180)}),
-    "shear": st.fixed_dictionaries({"x": st.floats(0, 30), "y": st.floats(0, 30)}),
+    "rotate": st.fixed_dictionaries({"angle_range": st.floats(1, 180)}),
+    "shear": st.fixed_dictionaries({"x_range": st.floats(0, 30), "y_range": st.floats(0, 30)}),
     "crop": st.fixed_dictionaries({"scale_range": st.just([0.5, 1.0])}),
     "zoom": st.fixed_dictionaries({"scale_range": st.sampled_from([[0.6, 0.9], [1.0, 1.6]])}),
     "resize": st.fixed_dictionaries({"size": st.tuples(st.integers(70, 220), st.integers(70, 220)),
@@ -90,15 +91,22 @@ OP_PARAMS = {
     "static_crop": st.fixed_dictionaries({"xyxy_norm": st.just([0.2, 0.1, 0.95, 0.8])}),
     "tile": st.fixed_dictionaries({"grid": st.sampled_from([[2, 2], [1, 2], [3, 1]]),
                                    "overlap": st.integers(0, 20)}),
+    "mosaic": st.fixed_dictionaries({"center_range": st.tuples(st.floats(0.2, 0.5), st.floats(0.5, 0.8))}),
+    "isolate_objects": st.fixed_dictionaries({"padding": st.floats(0, 0.5)}),
 }
+GEOMETRIC = sorted(name for name, cls in OPS.items() if cls.geometric)
 
 
-@pytest.mark.parametrize("name", sorted(OP_PARAMS))
+def test_every_geometric_op_has_random_parameters():
+    assert sorted(OP_PARAMS) == GEOMETRIC
+
+
+@pytest.mark.parametrize("name", GEOMETRIC)
 @SETTINGS
 @given(data=st.data())
 def test_geometry_moves_with_pixels(name, data):
     w, h, ring, kp = data.draw(scenes())
-    sample, _ = make_sample(w, h, ring, kp)
+    sample, mask = make_sample(w, h, ring, kp)
     if sample is None:
         return
     op = OPS[name](**data.draw(OP_PARAMS[name]))
@@ -106,7 +114,20 @@ def test_geometry_moves_with_pixels(name, data):
     outs = op(sample, np.random.default_rng(seed), context(op), None)
     assert outs
     for out in outs:
-        _check(out)
+        if name == "isolate_objects":
+            _check_isolated(out, mask, op.padding)
+        else:
+            _check(out)
+
+
+def _check_isolated(out: Sample, mask: np.ndarray, padding: float) -> None:
+    """The crop holds the whole drawn object, grown by `padding`, labelled with its class."""
+    assert out.ann.is_label.all() and out.ann.category_id.tolist() == [1]
+    drawn = out.image[..., 0] > 127
+    assert drawn.sum() == mask.sum(), "the crop cut the object"
+    ys, xs = np.nonzero(mask)
+    bw, bh = xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min()
+    assert out.width <= bw * (1 + 2 * padding) + 2 and out.height <= bh * (1 + 2 * padding) + 2
 
 
 def _check(out: Sample) -> None:
@@ -118,15 +139,19 @@ def _check(out: Sample) -> None:
         assert drawn.sum() < 40, "the object was dropped but its pixels are still visible"
         return
     ann = out.ann
-    rings = ann.polygons.rings(0)
-    poly_mask = np.zeros((h, w), bool)
-    for r in rings:
-        poly_mask |= raster(r, w, h)
+    poly_mask = np.zeros((h, w), bool)  # several objects: a mosaic's copies, one per quadrant
+    rle_mask = np.zeros((h, w), bool)
+    for i in range(len(ann)):
+        for r in ann.polygons.rings(i):
+            poly_mask |= raster(r, w, h)
+        rle_mask |= rle_to_mask(ann.rle[i]).astype(bool)
     if drawn.sum() < 60:  # a sliver at the border: geometry must agree it is small too
         assert poly_mask.sum() < 120
         return
     assert iou(poly_mask, drawn) > 0.8, "polygon and pixels disagree"
-    assert iou(rle_to_mask(ann.rle[0]), drawn) > 0.8, "mask and pixels disagree"
+    assert iou(rle_mask, drawn) > 0.8, "mask and pixels disagree"
+    if len(ann) > 1:
+        return
     ys, xs = np.nonzero(drawn)
     pixel_box = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], float)
     assert np.abs(ann.xyxy[0] - pixel_box).max() <= 3.0, (ann.xyxy[0], pixel_box)

@@ -30,7 +30,7 @@ def test_issue_example_loads(tmp_path):
     assert r.preprocess[0].size == (640, 640) and r.preprocess[0].mode == "fit"
     assert r.augment.copies == 3 and r.augment.splits == ("train",)
     assert [op.name for op in r.augment.ops] == ["rotate", "brightness", "flip"]
-    assert r.augment.ops[0].limit == (-15.0, 15.0) and r.augment.ops[2].p == 0.5
+    assert r.augment.ops[0].angle_range == (-15.0, 15.0) and r.augment.ops[2].p == 0.5
 
 
 def test_json_and_dict_and_round_trip(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -153,6 +154,14 @@ def mistakes(
     images: ImagesOpt = "copy",
     overwrite: OverwriteOpt = False,
     force: ForceOpt = False,
+    workspace: Annotated[Optional[Path], typer.Option(
+        "--workspace", "-w", help="Workspace: GT is one of its versions (PRED then a prediction "
+        "set of it, or predictions on disk), a source revision SOURCE@N, or a folder imported "
+        "as one of its sources.")] = None,
+    tag: Annotated[Optional[str], typer.Option(
+        "--tag", help="Add this tag to the --top images (image attribute 'tags') in a NEW "
+        "revision of the workspace source(s) they come from; versions stay unchanged. Needs "
+        "-w; combines with --out and --json.")] = None,
 ):
     """Rank the images and objects to review: likely missing labels (confident predictions on
     nothing), wrong classes (confident predictions on an object of another class), loose boxes
@@ -165,6 +174,8 @@ def mistakes(
       visionflow mistakes data/ results.json --json --top 50 > review.json
 
       visionflow mistakes data/ results.json --out review/ --top 200 --to cvat
+
+      visionflow mistakes v1 model-a -w my-workspace --tag review --top 200
     """
     from ..api import source_folders, write
     from ..core.report import Report
@@ -173,9 +184,25 @@ def mistakes(
 
     if top < 1:
         raise Error(f"--top must be at least 1, got {top}")
-    result = run(gt, pred, iou=str(iou), iou_type=iou_type, confidence=confidence, match=match,
-                 gt_format=from_, pred_format=pred_format, split=split)
-    found = find_mistakes(result, confidence=confidence, loose_iou=loose_iou)
+    if tag is not None and workspace is None:
+        raise Error("--tag needs --workspace (-w): tags are recorded as a new revision of a "
+                    "workspace source; use --out for a folder")
+    with ExitStack() as stack:
+        ws, ref, gt_in, pred_in = None, None, gt, pred
+        if workspace is not None:
+            from ..versioning import Workspace
+            ws = stack.enter_context(Workspace.open(workspace))
+            gt_in, pred_in, ref = _workspace_pair(ws, str(gt), pred)
+        result = run(gt_in, pred_in, iou=str(iou), iou_type=iou_type, confidence=confidence,
+                     match=match, gt_format=from_, pred_format=pred_format, split=split)
+        found = find_mistakes(result, confidence=confidence, loose_iou=loose_iou)
+        tagged = None
+        if tag is not None:
+            from ..evaluation.mistakes import tag_in_workspace
+            tagged = tag_in_workspace(ws, result.gt, found.image_rows[:top], tag, ref=ref,
+                                      folder=None if ref is not None else gt)
+    if tagged is not None:
+        _print_tagged(tagged, tag, workspace)
     if out is not None:
         subset = result.gt.select_images(found.image_rows[:top])
         report = Report()
@@ -197,6 +224,36 @@ def mistakes(
                       str(im["false_negatives"]), str(im["missing_label"]),
                       str(im["wrong_class"]), str(im["loose_box"]))
     render.out.print(table)
+
+
+def _workspace_pair(ws, gt: str, pred: Path):
+    """(ground truth, predictions, workspace ref or None) for `mistakes -w`: GT a version
+    (PRED a stored prediction set of it unless PRED is on disk), SOURCE@N, or a folder on disk
+    (a source's import folder, found when tagging)."""
+    from ..evaluation.stored import load_stored
+    is_version = "@" not in gt and gt in {v["name"] for v in ws.versions()}
+    if is_version and not pred.exists():
+        g, p = load_stored(ws, gt, str(pred))
+        return g, p, gt
+    if is_version or "@" in gt:
+        return ws.load(gt), pred, gt
+    if not Path(gt).exists():
+        ws.version(gt)          # names the versions there are
+    return Path(gt), pred, None
+
+
+def _print_tagged(tagged: list[dict], tag: str, workspace: Path) -> None:
+    if not tagged:
+        render.err.print(render.text(("no image to tag", "yellow")), highlight=False)
+    for t in tagged:
+        what = (f"already tagged {tag!r}: no new revision" if t["unchanged"] else
+                f"revision {t['revision']}")
+        render.err.print(render.text((f"tagged {t['tagged']} images {tag!r} in source "
+                                      f"{t['source']}, {what} (versions unchanged); see "
+                                      f"them: visionflow version create -n NAME --sources "
+                                      f"{t['source']}@{t['revision']} -w {workspace}, or in "
+                                      f"Python ws.load('{t['source']}@{t['revision']}')"
+                                      f".filter(tag={tag!r})", "green")), highlight=False)
 
 
 def _stored(workspace: Path, version: str, name: str):

@@ -69,10 +69,10 @@ class Polygons:
         index = np.asarray(index).reshape(-1)
         index = np.arange(len(self))[index]  # masks and negative indices as numpy reads them
         r0 = self.object_offsets[index]
-        rings = _ranges(r0, self.object_offsets[index + 1] - r0)
+        rings = ranges(r0, self.object_offsets[index + 1] - r0)
         c0 = self.ring_offsets[rings]
         sizes = self.ring_offsets[rings + 1] - c0
-        return Polygons(self.coords[_ranges(c0, sizes)], _offsets(sizes),
+        return Polygons(self.coords[ranges(c0, sizes)], _offsets(sizes),
                         _offsets(self.object_offsets[index + 1] - r0))
 
     def to_lists(self) -> list[list[np.ndarray]]:
@@ -105,7 +105,7 @@ def _offsets(sizes: np.ndarray) -> np.ndarray:
     return out
 
 
-def _ranges(starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+def ranges(starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     """The concatenation of arange(s, s + n) for each (s, n), without a Python loop."""
     sizes = np.asarray(sizes, np.int64)
     total = int(sizes.sum())

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.annotations import ranges  # concatenated aranges, shared with the polygon code
+
 
 @dataclass(frozen=True)
 class Pairs:
@@ -33,17 +35,6 @@ def group_ranges(sorted_keys: np.ndarray, n_groups: int) -> tuple[np.ndarray, np
     starts = np.searchsorted(sorted_keys, np.arange(n_groups), side="left")
     ends = np.searchsorted(sorted_keys, np.arange(n_groups), side="right")
     return starts, ends - starts
-
-
-def ranges(starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    """Concatenation of arange(s, s + n) for every (s, n), without a Python loop."""
-    sizes = np.asarray(sizes, np.int64)
-    total = int(sizes.sum())
-    if not total:
-        return np.zeros(0, np.int64)
-    ends = np.cumsum(sizes)
-    shift = np.repeat(np.asarray(starts, np.int64) - (ends - sizes), sizes)
-    return np.arange(total, dtype=np.int64) + shift
 
 
 def all_pairs(d_group: np.ndarray, g_start: np.ndarray, g_count: np.ndarray

@@ -91,3 +91,72 @@ def find_mistakes(ev: Evaluation, *, confidence: float = 0.5, loose_iou: float =
     for r in rows:
         del r["_img"]
     return Mistakes(rows, images, order)
+
+
+def tag_in_workspace(ws: Any, gt: Any, rows: np.ndarray, tag: str, *, ref: str | None = None,
+                     folder: Any = None) -> list[dict[str, Any]]:
+    """Tag `gt`'s images at `rows` in a NEW revision of each workspace source they come from
+    (versions and revisions are immutable; `ws.add_revision`), adding `tag` to the image
+    attribute "tags" that `Dataset.filter(tag=...)` reads; tags already there are kept.
+
+    gt is version `ref`, source revision `ref` ('name@N'), or the dataset folder `folder` a
+    source was imported from. Images are matched by file name (by content hash too where a
+    name is in several splits); one the sources' latest revisions lack is an error, not a skip.
+    """
+    from pathlib import Path
+
+    from ..core.errors import Error
+    if not tag.strip() or tag != tag.strip():
+        raise Error(f"--tag {tag!r}: a tag must be a non-empty name without surrounding spaces")
+    if ref is not None and "@" in ref:
+        names = [ref.partition("@")[0]]
+    elif ref is not None:
+        names = [s["name"] for s in ws.version(ref)["lineage"]["sources"]]
+    else:
+        where = str(Path(folder).absolute())
+        names = [s["name"] for s in ws.sources()
+                 if any(r["origin"].get("path") == where for r in s["revisions"])]
+        if not names:
+            raise Error(f"{folder}: not a source of workspace {ws.root} (its sources: "
+                        f"{', '.join(s['name'] for s in ws.sources()) or 'none'}); pass a "
+                        "version or SOURCE@N as GT with -w, or 'visionflow add' the folder")
+    wanted = [(str(gt.images.file_name[i]), ws.store.sha_of_path(gt.images.path[i])
+               if gt.images.path[i] is not None else None) for i in rows.tolist()]
+    found = [False] * len(wanted)
+    plans = []
+    for name in names:
+        src = ws.load(f"{name}@latest")
+        by_name: dict[str, list[int]] = {}
+        for r, fn in enumerate(src.images.file_name.tolist()):
+            by_name.setdefault(str(fn), []).append(r)
+        hit: set[int] = set()
+        for k, (fn, sha) in enumerate(wanted):
+            cand = by_name.get(fn, [])
+            if len(cand) > 1 and sha is not None:
+                cand = [r for r in cand if ws.store.sha_of_path(src.images.path[r]) == sha]
+            if cand:
+                found[k] = True
+                hit.update(cand)
+        plans.append((name, src, sorted(hit)))
+    missing = [fn for (fn, _), f in zip(wanted, found) if not f]
+    if missing:
+        raise Error(f"{len(missing)} of {len(wanted)} images to tag are not in the latest "
+                    f"revision of {', '.join(names)} (e.g. {missing[0]!r}); nothing was tagged")
+    out = []
+    for name, src, hit in plans:
+        if not hit:
+            continue
+        old = src.images.attrs.get("tags")
+        col = np.empty(len(src.images), object)
+        for r in range(len(src.images)):
+            v = None if old is None else old[r]
+            tags = [] if v is None else [v] if isinstance(v, str) else list(v)
+            if r in hit and tag not in tags:
+                tags.append(tag)
+            col[r] = tags or (None if v is None else v)
+        images = src.images.replace(attrs={**src.images.attrs, "tags": col})
+        result = ws.add_revision(name, src.replace(images=images), origin={
+            "mistakes": {"tag": tag, "images": len(hit), "from": ref or str(folder)}})
+        out.append({"source": name, "revision": result.revision, "tagged": len(hit),
+                    "unchanged": result.unchanged})
+    return out

@@ -46,6 +46,10 @@ def load_predictions(path: str | Path, gt: Dataset, format: str | None = None, *
         return map_txt(path, gt, match=match)
     from ..api import load
     from ..core.errors import NotDetected
+    if fmt is None and path.is_dir():
+        from ..formats import registry
+        if any(d.format == "map-txt" for d in registry.candidates(path)[:1]):
+            return map_txt(path, gt, match=match)   # placed on gt's images: no sizes needed
     try:
         pred = load(path, fmt, lenient=True)
     except NotDetected:
@@ -383,38 +387,36 @@ def yolo_confidence(folder: str | Path, gt: Dataset, *, match: str = "auto") -> 
 
 
 def map_txt(folder: str | Path, gt: Dataset, *, match: str = "auto") -> Dataset:
-    """The mAP tool's detection files (Cartucho/mAP `detection-results/<image>.txt`): lines
-    `class_name confidence left top right bottom` in absolute pixels; names may hold spaces."""
-    files = _txt_files(folder)
-    rows = image_map(gt, [{"stem": f.stem} for f in files], match="stem"
-                     if match == "auto" else match, where=str(folder))
+    """The mAP tool's detection files (formats/map_txt.py: `detection-results/<image>.txt`,
+    lines `class_name confidence left top right bottom`, pixel edges), parsed by the format's
+    own rules but placed on `gt`'s images by stem and classes by name, so no image files or
+    sizes are needed. A folder holding detection-results/ is read there."""
+    from ..formats import map_txt as fmt
+    folder = Path(folder)
+    if folder.is_dir() and (folder / fmt.DR_DIR).is_dir():
+        folder = folder / fmt.DR_DIR
+    found = fmt.txt_files(folder) if folder.is_dir() else []
+    files = _txt_files(folder) if not found else [f for f, _ in found]
+    stems = [rel for _, rel in found] or [f.stem for f in files]
+    rows = image_map(gt, [{"stem": _stem(s)} for s in stems],
+                     match="stem" if match == "auto" else match, where=str(folder))
     by_name: dict[str, list[int]] = {}
     for c in gt.categories:
         by_name.setdefault(c.name, []).append(c.id)
     img, cat, box, score = [], [], [], []
     for fi, f in enumerate(files):
-        for n, line in enumerate(_lines(f), 1):
-            t = line.split()
-            if not t:
-                continue
-            where = f"{f}:{n}"
-            if len(t) < 6:
-                raise ParseError(where, "expected 'class confidence left top right bottom' "
-                                 f"(\"{line.strip()[:60]}\")")
-            v = _floats(t[-5:], where)
-            name = " ".join(t[:-5])
-            ids = by_name.get(name, [])
+        lines = _lines(f)
+        for obj in fmt.parse_lines(lines, f, detections=True):
+            ids = by_name.get(obj.name, [])
             if len(ids) != 1:
-                raise ValidationError(where, f"class {name!r} is "
+                raise ValidationError(obj.where, f"class {obj.name!r} is "
                                       + ("not a ground-truth class" if not ids else
                                          "the name of several ground-truth classes")
                                       + f" (known: {_examples(gt.categories.names, 8)})")
-            if v[3] < v[1] or v[4] < v[2]:
-                raise ValidationError(where, f"box {v[1:]} has right < left or bottom < top")
             img.append(rows[fi])
             cat.append(ids[0])
-            box.append(v[1:])
-            score.append(v[0])
+            box.append(obj.box)
+            score.append(obj.score)
     ann = Annotations.build(img, cat, np.asarray(box, float).reshape(-1, 4),
                             score=np.asarray(score, float))
     return gt.replace(annotations=ann, meta={**gt.meta, "predictions": str(folder)})

@@ -7,8 +7,8 @@ no DOCTYPE, comment, processing instruction, CDATA, entity or character referenc
 attribute; children of <annotation> that hold text or text-only children; <object>s of
 text-only children around one <bndbox>. The usual header and object (_HEAD, _USUAL_OBJECT)
 take one match each. It returns None for anything else, and for any value the reader would
-complain about; such a file goes through `parse_lxml`, `header_of` and `read_objects`
-(hardened lxml), which read every well-formed file and word the errors. The fast path exists
+complain about; such a file goes through io/xml.py's hardened lxml parser, then `header_of`
+and `read_objects`, which read every well-formed file and word the errors. The fast path exists
 because walking lxml elements from Python costs ~20 us an object, most of what a VOC read
 cost. Whatever it accepts is well-formed XML without a DTD, so it needs no entity guard.
 """
@@ -16,16 +16,13 @@ cost. Whatever it accepts is well-formed XML without a DTD, so it needs no entit
 from __future__ import annotations
 
 import math
-import os
 import re
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..core.errors import ParseError, UnsafeInputError
-from ..io.safe_load import sniff_text
-from . import common
+from ..core.errors import ParseError
 
 FLAGS = ("truncated", "occluded", "difficult")   # annotation attrs held as ints
 DEFAULT_FOLDER = "JPEGImages"
@@ -87,19 +84,6 @@ class Objects:
         for column in (self.names, self.attrs, self.lines, self.numbers):
             del column[n:]
         del self.coords[4 * n:]
-
-
-def read_bytes(path: str) -> bytes:
-    """A whole file, with os.read: a third of what open().read() costs per small file."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        chunks = [os.read(fd, 1 << 16)]
-        sniff_text(path, chunks[0])  # a 2 GB file of zeros: refused before reading it whole
-        while chunks[-1]:
-            chunks.append(os.read(fd, 1 << 20))
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
 
 
 # --- fast path --------------------------------------------------------------------------------
@@ -362,27 +346,6 @@ def _fast_header(items: list[tuple[str, str | None, str | None]]) -> Header | No
 
 
 # --- lxml path --------------------------------------------------------------------------------
-
-def parse_lxml(data: bytes, xml: str | os.PathLike) -> Any:
-    """The root element, refusing entity declarations; ParseError 'file:line' when malformed."""
-    from lxml import etree  # loaded only when a file needs it (~30 ms)
-
-    if b"<!ENTITY" in data or "<!ENTITY".encode("utf-16-le") in data \
-            or "<!ENTITY".encode("utf-16-be") in data:
-        raise UnsafeInputError(xml, "XML declares entities in a DOCTYPE (possible entity "
-                               "expansion bomb or external entity); refused")
-    try:
-        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                                 huge_tree=False, remove_comments=True, remove_pis=True)
-        root = etree.fromstring(data, parser)  # one parser per call: lxml's are not thread-safe
-    except etree.XMLSyntaxError as e:
-        line = e.lineno if e.lineno else None
-        raise common.parse_error_at(xml, line, f"malformed XML: {e.msg}") from None
-    dtd = root.getroottree().docinfo.internalDTD
-    if dtd is not None and any(True for _ in dtd.iterentities()):
-        raise UnsafeInputError(xml, "XML declares entities in a DOCTYPE; refused")
-    return root
-
 
 def _text(el: Any, tag: str) -> str | None:
     child = el.find(tag)

@@ -61,6 +61,7 @@ from ..io.images import is_image_file
 from ..io.paths import clean_relative, resolve_inside
 from ..io.safe_load import text_of
 from . import common
+from ._palette import voc_colormap
 from .base import (
     CLASS_ORDER,
     ISCROWD,
@@ -71,7 +72,6 @@ from .base import (
     WriteContext,
 )
 from .masks import mask_bounds, object_mask, read_png, rows_by_image, save_png
-from .voc_seg import voc_colormap
 
 GT_DIR, IMAGE_DIR = "gtFine", "leftImg8bit"
 IMAGE_SUFFIX = "_leftImg8bit"

@@ -41,7 +41,7 @@ strictly). The
 label attribute specs are kept in meta "cvat.labels" and written back; for other datasets
 the writer declares each attribute a label's annotations use as a text attribute.
 
-Security: the same refusing XML parser as voc.py (no entities, no DTD, no network).
+Security: the one refusing XML parser, io/xml.py (no entities, no DTD, no network).
 """
 
 from __future__ import annotations
@@ -64,8 +64,11 @@ from ..core.geometry import mask_to_rle, points_bounds, rle_to_mask
 from ..core.images import UNSPLIT, Images, canonical_split
 from ..io.images import MAX_PIXELS
 from ..io.paths import clean_relative
+from ..io.xml import load as load_xml
+from ..io.xml import root_tag
 from . import _jsonfmt as jf
 from . import common
+from ._voc_parse import typed as _typed  # attribute values read as VOC's <attributes> are
 from .base import (
     ATTRIBUTES,
     BOXES,
@@ -79,7 +82,6 @@ from .base import (
     ReadContext,
     WriteContext,
 )
-from .voc import _parse_xml, _root_tag
 
 OUTPUT_FILE = "annotations.xml"
 ELLIPSE_VERTICES = 32
@@ -98,7 +100,7 @@ def detect(path: Path) -> Detection | None:
     """An .xml file whose root is <annotations> (VOC's is <annotation>, singular)."""
     for f in _candidate_files(path, limit=3):
         h = common.head(f)
-        if _root_tag(h) == "annotations":
+        if root_tag(h) == "annotations":
             strong = b"<version>" in h or b"<image " in h or b"<meta>" in h
             reason = f"{f.name}: XML with an <annotations> root" + (
                 " and CVAT's <version>/<meta>/<image>" if strong else "")
@@ -155,11 +157,11 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
     skipped: Counter = Counter()
     found_any = False
     for f in files:
-        if not path.is_file() and _root_tag(common.head(f)) != "annotations":
+        if not path.is_file() and root_tag(common.head(f)) != "annotations":
             continue
         found_any = True
         try:
-            doc = _parse_xml(f)
+            doc = load_xml(f)
         except (ParseError, UnsafeInputError) as e:
             ctx.fail(e)
             continue
@@ -380,11 +382,6 @@ def _mask(a: Any, where: str, rec: _Record) -> tuple[dict, np.ndarray]:
         raise ParseError(where, "mask is empty")
     return mask_to_rle(full), np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1],
                                        np.float64)
-
-
-def _typed(text: str) -> Any:
-    from .voc import _typed as voc_typed
-    return voc_typed(text)
 
 
 def _build(records: list[_Record], labels: dict[str, list], ctx: ReadContext) -> Dataset:

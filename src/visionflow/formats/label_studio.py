@@ -439,9 +439,9 @@ def encode_rle(values: np.ndarray) -> list[int]:
 def _read_config(path: Path, ctx: ReadContext) -> list[str]:
     if not path.is_file():
         return []
-    from .voc import _parse_xml
+    from ..io.xml import load as load_xml  # lxml loaded only when a config is there
     try:
-        root = _parse_xml(path)
+        root = load_xml(path)
     except (ParseError, UnsafeInputError) as e:
         ctx.fail(e)
         return []

@@ -42,16 +42,16 @@ from typing import Any
 
 import numpy as np
 import orjson
-from lxml import etree
 
 from ..core.annotations import Annotations
 from ..core.categories import Categories, Category
 from ..core.dataset import Dataset
-from ..core.errors import FormatError, MissingImageError, OutputError, ParseError
+from ..core.errors import FormatError, MissingImageError, OutputError, ParseError, UnsafeInputError
 from ..core.images import UNSPLIT, Images, canonical_split
 from ..io.images import is_image_file
 from ..io.paths import clean_relative
 from ..io.safe_load import bytes_of, text_of
+from ..io.xml import load as load_xml
 from . import common
 from .base import (
     ATTRIBUTES,
@@ -284,13 +284,9 @@ def _pathtrack_info(p: Path, ctx: ReadContext) -> dict[str, str]:
     if not p.is_file():
         return {}
     try:
-        data = bytes_of(p)
-        if b"<!ENTITY" in data or b"<!DOCTYPE" in data:
-            raise ValueError("DOCTYPE declarations are refused")
-        root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True,
-                                                      load_dtd=False))
-    except (OSError, ValueError, etree.XMLSyntaxError) as e:
-        ctx.fail(ParseError(p, f"not a readable PathTrack info.xml ({e})"))
+        root = load_xml(p)
+    except (ParseError, UnsafeInputError) as e:
+        ctx.fail(e)
         return {}
     keys = {"imw": "imWidth", "imh": "imHeight", "num_frames": "seqLength", "fps": "frameRate"}
     out = {}

@@ -41,6 +41,7 @@ BUILTIN: dict[str, str] = {
     "binary-masks": "visionflow.formats.binary_masks",
     "open-images": "visionflow.formats.open_images",
     "wider-face": "visionflow.formats.wider_face",
+    "map-txt": "visionflow.formats.map_txt",
 }
 ENTRY_POINT_GROUP = "visionflow.formats"
 # Two candidates whose confidence differs by less than this are a tie.

@@ -48,7 +48,8 @@ from ..core.errors import (
 from ..core.images import UNSPLIT, Images, canonical_split
 from ..io.paths import clean_relative
 from ..io.safe_load import text_of
-from . import common, tfrecord
+from . import _label_map as pbtxt
+from . import common
 from .base import (
     BOXES,
     CATEGORY_IDS,
@@ -120,9 +121,9 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
 
     root = path if path.is_dir() else path.parent
     label_map: dict[int, tuple[str, str]] = {}
-    for p in dict.fromkeys(tfrecord.find_label_map(f.parent, root) for f, _ in files):
+    for p in dict.fromkeys(pbtxt.find_label_map(f.parent, root) for f, _ in files):
         if p is not None:
-            tfrecord.read_label_map(p, ctx, label_map)
+            pbtxt.read_label_map(p, ctx, label_map)
     cats = [Category(cid, name) for cid, (name, _) in label_map.items()]
     known = {c.name for c in cats}
     first = max([c.id for c in cats], default=0) + 1
@@ -317,8 +318,8 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     names = {c.id: c.name for c in ds.categories}
     common.refuse_names(names.values(), "class name", "a TensorFlow CSV row", padded=True)
     common.refuse_names(imgs.file_name, "image name", "a TensorFlow CSV row", padded=True)
-    cats, _ = tfrecord.label_ids(ds, ctx)
-    (out_dir / tfrecord.LABEL_MAP).write_text(tfrecord.label_map_text(cats), encoding="utf-8")
+    cats, _ = pbtxt.label_ids(ds, ctx)
+    (out_dir / pbtxt.LABEL_MAP).write_text(pbtxt.label_map_text(cats), encoding="utf-8")
     dup = len(names) - len(set(names.values()))
     ctx.loss("duplicate_category_names", dup, "categories sharing a name (the CSV names "
              "classes, they merge)")

@@ -73,6 +73,7 @@ from ..core.dataset import Dataset
 from ..core.errors import (FormatError, MissingImageError, OutputError, ParseError,
                            UnsafeInputError)
 from ..core.images import UNSPLIT, Images
+from ..io import xml as xmlio
 from ..io.paths import clean_relative
 from . import _voc_emit as emit
 from . import _voc_layout as folders
@@ -84,8 +85,6 @@ from .base import ATTRIBUTES, BOXES, CLASS_ORDER, Detection, Format, ReadContext
 
 LABELMAP_HEADER = "# label:color_rgb:parts:actions\n"
 _CHUNK = 4096  # images whose object texts are built at once: bounds the writer's memory
-_PROLOG = re.compile(r"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^\[>]*(\[.*?\])?\s*>", re.S)
-_ROOT_TAG = re.compile(r"\s*<([A-Za-z_][\w.:-]*)")
 
 
 # --- detect ---------------------------------------------------------------------------------
@@ -103,7 +102,7 @@ def detect(path: Path) -> Detection | None:
     matched = strong = 0
     for f in sample:
         head = common.head(f)
-        if _root_tag(head) != "annotation":
+        if xmlio.root_tag(head) != "annotation":
             continue
         if b"<imagesize" in head and b"<bndbox" not in head:
             continue  # LabelMe XML: <annotation> root too, but polygons and <imagesize>
@@ -133,12 +132,6 @@ def detect(path: Path) -> Detection | None:
                        + (" (ImageSets/Main/default.txt)" if cvat else " or Datumaro's")
                        + ", read as VOC (CVAT's own XML is --from cvat)")
     return Detection("voc", min(confidence, 0.95), tuple(reasons))
-
-
-def _root_tag(head: bytes) -> str | None:
-    text = _PROLOG.sub("", head.decode("utf-8", "replace").lstrip("\ufeff"))
-    m = _ROOT_TAG.match(text)
-    return m.group(1) if m else None
 
 
 # --- read -----------------------------------------------------------------------------------
@@ -193,7 +186,7 @@ def _read_xml(xml: folders.XmlFile, layout: folders.Layout, table: Objects,
     """The record of one annotation file, its objects appended to `table`; None on failure."""
     where = xml.path
     try:
-        data = parse.read_bytes(where)
+        data = xmlio.read_bytes(where)
     except OSError as e:
         ctx.fail(ParseError(where, f"cannot read file ({e.strerror or e.__class__.__name__})"))
         return None
@@ -207,7 +200,7 @@ def _read_xml(xml: folders.XmlFile, layout: folders.Layout, table: Objects,
             rec.first, rec.last = first, len(table)
         return rec
     try:
-        root = parse.parse_lxml(data, where)
+        root = xmlio.parse(data, where)
     except (ParseError, UnsafeInputError) as e:
         ctx.fail(e)
         return None
@@ -390,18 +383,6 @@ def _object_rows(recs: list[Record]) -> np.ndarray:
     counts = np.array([r.last - r.first for r in recs], dtype=np.int64)
     starts = np.array([r.first for r in recs], dtype=np.int64)
     return np.repeat(starts - (np.cumsum(counts) - counts), counts) + np.arange(counts.sum())
-
-
-def _parse_xml(xml: Path) -> Any:
-    """The root element of any XML file, read safely (cvat and label-studio use this too)."""
-    try:
-        data = Path(xml).read_bytes()
-    except OSError as e:
-        raise ParseError(xml, f"cannot read file ({e.strerror or e.__class__.__name__})") from None
-    return parse.parse_lxml(data, xml)
-
-
-_typed = parse.typed  # cvat reads its attribute values as VOC's <attributes> are read
 
 
 # --- write ----------------------------------------------------------------------------------

@@ -46,34 +46,17 @@ from ..io.images import MAX_PIXELS, is_image_file
 from ..io.paths import clean_relative, resolve_inside
 from ..io.safe_load import text_of
 from . import common
+from ._palette import VOID, VOID_COLOR, voc_colormap
 from .base import CLASS_ORDER, MASKS, Detection, Format, ReadContext, WriteContext
 from .masks import object_mask, rle_bounds
 
 VOC_CLASSES = ("background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car",
                "cat", "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person",
                "pottedplant", "sheep", "sofa", "train", "tvmonitor")
-VOID = 255
-VOID_COLOR = (224, 224, 192)
 CLASS_DIR, OBJECT_DIR, IMAGE_DIR = "SegmentationClass", "SegmentationObject", "JPEGImages"
 LISTS = Path("ImageSets") / "Segmentation"
 NO_SPLIT_LIST = "default"  # CVAT's and Datumaro's list of the images of no subset
 LABELMAP = "labelmap.txt"
-
-
-def voc_colormap(n: int = 256) -> list[tuple[int, int, int]]:
-    """The VOC palette: index i -> the bit-interleaved color VOC's devkit uses."""
-    out = []
-    for i in range(n):
-        r = g = b = 0
-        c = i
-        for j in range(8):
-            r |= ((c >> 0) & 1) << (7 - j)
-            g |= ((c >> 1) & 1) << (7 - j)
-            b |= ((c >> 2) & 1) << (7 - j)
-            c >>= 3
-        out.append((r, g, b))
-    out[VOID] = VOID_COLOR
-    return out
 
 
 COLORMAP = voc_colormap()

@@ -37,11 +37,11 @@ from ..core.images import UNSPLIT
 from ..io.paths import clean_relative, resolve_inside
 from ..io.safe_load import text_of
 from . import common
+from ._yolo_layout import (ImageEntry, dump_yaml, find_data_yaml, kpt_shape_from, load_yaml,
+                           merge_split_entries, read_names_file, resolve_listed, sidecar_for,
+                           stem_path, write_texts, yaml_task_keys)
+from ._yolo_lines import SUPPORTS, assemble, choose_task, label_texts
 from .base import Detection, Format, ReadContext, WriteContext
-from .yolo import FORMAT as _YOLO
-from .yolo import (ImageEntry, assemble, choose_task, dump_yaml, find_data_yaml, kpt_shape_from,
-                   label_texts, load_yaml, merge_split_entries, read_names_file, resolve_listed,
-                   sidecar_for, stem_path, write_texts, yaml_task_keys)
 
 SIDECAR = "visionflow.yaml"
 DATA_FILE = "obj.data"
@@ -273,7 +273,7 @@ FORMAT = Format(
     name="yolo-darknet",
     description="YOLO darknet layout: obj.data + obj.names + train.txt/valid.txt lists, labels "
                 "beside the images (CVAT 'YOLO 1.1')",
-    supports=_YOLO.supports,
+    supports=SUPPORTS,
     detect=detect,
     read=read,
     write=write,

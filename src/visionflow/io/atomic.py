@@ -317,6 +317,11 @@ def _alive(pid: int, start: int) -> bool:
         return False
     if now and start:
         return now == start  # a different start time: the PID was reused
+    return pid_alive(pid)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this PID exists (one we may not signal counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

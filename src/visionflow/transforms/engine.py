@@ -31,6 +31,7 @@ from ..core.dataset import Dataset
 from ..core.errors import Error, MissingImageError, OutputError, UnsafeInputError, ValidationError
 from ..core.images import UNSPLIT, Images
 from ..core.report import Report
+from ..io.atomic import pid_alive
 from . import functional as F
 from .ops import InvalidStep, Mosaic, Op, Resize
 from .recipe import Recipe, RecipeError
@@ -279,21 +280,11 @@ def _die_with(parent: int) -> None:
             select.select([fd], [], [])  # readable when the process has exited
         except (AttributeError, OSError):  # no pidfd here (or parent already gone): poll
             import time
-            while os.getppid() != 1 and _parent_alive(parent):
+            while os.getppid() != 1 and pid_alive(parent):
                 time.sleep(0.5)
         os._exit(1)
 
     threading.Thread(target=wait, name="visionflow-parent-watch", daemon=True).start()
-
-
-def _parent_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
 
 
 def _init_worker(plan_bytes: bytes, out_dir: str, parent: int | None = None) -> None:
@@ -441,6 +432,8 @@ def run(ds: Dataset, recipe: Recipe, out_dir: Path, *, seed: int = 0, engine: st
     if not isinstance(recipe, Recipe):
         recipe = Recipe.load(recipe)
     report = report if report is not None else Report()
+    for note in recipe.notes:
+        report.add("warning", "recipe.deprecated", note)
     out_dir = Path(out_dir).absolute()
     if recipe.split is not None:
         from .split import split as split_fn

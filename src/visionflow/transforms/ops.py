@@ -1,12 +1,16 @@
 """Operations: frozen dataclasses whose fields are their parameters.
 
-Fields are validated and normalized in `__post_init__` (plain code, messages that say what was
-expected and what was received, naming the operation); the same fields are the recipe's keys
-and `to_dict()` writes them back. An operation is applied with
-`op(sample, rng, ctx, state) -> list[Sample]`: parameters are drawn once from the explicit
-`rng`, then every column moves through the pure functions in functional.py. No hidden state:
-what depends on the dataset (class maps) is computed once by `bind(categories)` and handed in
-as `state`.
+Every field is declared with `param(default, converter, help)`: its annotation is the type it
+holds once built, the converter turns what a recipe may say (640, "640x480", [640, 480]) into
+that type or fails with a message naming the operation, what was expected and what was
+received. The declarations are the single source of the recipe's keys, `to_dict()`,
+`visionflow ops` and the resize/tile command-line options. Parameters drawn at random are
+`*_range: [min, max]`; a renamed parameter keeps its `old` name working (the recipe reports it
+as deprecated). An operation is applied with `op(sample, rng, ctx, state) -> list[Sample]`: it
+works on its own copy and returns new samples, never changing the one it was given;
+parameters are drawn once from the explicit `rng`, then every column moves through the pure
+functions in functional.py. No hidden state: what depends on the dataset (class maps) is
+computed once by `bind(categories)` and handed in as `state`.
 
 Any operation may stand in `preprocess` or in `augment`; `p` (default 1) is the chance that it
 runs for a given output image.
@@ -16,7 +20,8 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 import numpy as np
@@ -44,24 +49,155 @@ def register(cls: type[Op]) -> type[Op]:
     return cls
 
 
+@dataclass(frozen=True)
+class Conv:
+    """How a parameter is read: `type` is what `visionflow ops` shows, `fn(op, name, value)`
+    returns the converted value or calls op.fail()."""
+    type: str
+    fn: Callable[[Op, str, Any], Any]
+    choices: tuple[str, ...] = ()
+    cli: str = "str"  # the command-line value type: str, int or float (converted from there)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter as documented: by `visionflow ops`, `--help` and the recipe checker."""
+    name: str
+    type: str
+    default: Any
+    help: str
+    choices: tuple[str, ...] = ()
+    old: str | None = None
+    cli: str = "str"
+
+
+def param(default: Any, conv: Conv, help: str, *, old: str | None = None) -> Any:
+    """Declare an operation parameter (a dataclass field carrying its converter and help)."""
+    return field(default=default, metadata={"conv": conv, "help": help, "old": old})
+
+
+def number(lo: float | None = None, hi: float | None = None, *, integer: bool = False,
+           optional: bool = False) -> Conv:
+    bounds = f" {lo}..{hi}" if lo is not None and hi is not None else \
+        f" >= {lo}" if lo is not None else f" <= {hi}" if hi is not None else ""
+    kind = ("integer" if integer else "number") + bounds + (" or null" if optional else "")
+
+    def fn(op: Op, what: str, v: Any) -> Any:
+        if v is None and optional:
+            return None
+        return op._number(v, what, lo, hi, integer=integer)
+    return Conv(kind, fn, cli="int" if integer else "float")
+
+
+def wxh(label: str = "WIDTHxHEIGHT", *, optional: bool = False) -> Conv:
+    """Two whole numbers: 640, "640x480" or [640, 480]."""
+    def fn(op: Op, what: str, v: Any) -> Any:
+        return None if v is None and optional else op._size(v, what)
+    return Conv(label + (" or null" if optional else ""), fn)
+
+
+def span(lo: float | None, hi: float | None, *, scalar: str | None = None,
+         cast: Callable[[float], Any] = float) -> Conv:
+    """A `*_range` [min, max] within lo..hi; a single number n means [-n, n] ("symmetric",
+    the default when lo < 0), [n, n] ("point") or [0, n] ("upto")."""
+    scalar = scalar or ("symmetric" if lo is None or lo < 0 else "point")
+    shorthand = {"symmetric": "n = [-n, n]", "point": "n = [n, n]", "upto": "n = [0, n]"}[scalar]
+
+    def fn(op: Op, what: str, v: Any) -> Any:
+        if scalar == "upto" and isinstance(v, (int, float)) and not isinstance(v, bool):
+            return 0.0, op._number(v, what, lo, hi)
+        return tuple(cast(x) for x in op._range(v, what, lo, hi))
+    return Conv(f"[min, max] in {lo}..{hi}; {shorthand}", fn)
+
+
+def choice(*choices: str) -> Conv:
+    return Conv(" | ".join(choices), lambda op, what, v: op._choice(v, what, choices), choices)
+
+
+COLOR = Conv("color: black, white, gray, #rrggbb, [r, g, b]", lambda op, what, v: op._color(v, what))
+
+
+def _boolean(op: Op, what: str, v: Any) -> bool:
+    if not isinstance(v, bool):
+        op.fail(f"{what} must be true or false, got {v!r}")
+    return v
+
+
+BOOL = Conv("true | false", _boolean)
+
+
+def _names(op: Op, what: str, v: Any) -> tuple[str, ...]:
+    v = [v] if isinstance(v, str) else v
+    if not isinstance(v, (list, tuple)) or not all(isinstance(x, str) for x in v):
+        op.fail(f"{what} must be a list of names, got {v!r}")
+    return tuple(v)
+
+
+NAMES = Conv("[name, ...]", _names)
+
+
+def _box(hi: float | None) -> Conv:
+    def fn(op: Op, what: str, v: Any) -> Any:
+        if v is None:
+            return None
+        if not isinstance(v, (list, tuple)) or len(v) != 4:
+            op.fail(f"{what} must be [x_min, y_min, x_max, y_max], got {v!r}")
+        vals = tuple(op._number(x, what, 0.0, hi) for x in v)
+        if vals[2] <= vals[0] or vals[3] <= vals[1]:
+            op.fail(f"{what} must have x_max > x_min and y_max > y_min, got {list(v)!r}")
+        return vals
+    return Conv("[x_min, y_min, x_max, y_max]" + (" in 0..1" if hi else " pixels") + " or null", fn)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Op:
+    """Base of every operation. Subclasses declare fields with `param` and implement `run`,
+    which gets its own copy of the sample to change."""
     name: ClassVar[str] = ""
-    p: float = 1.0
+    example: ClassVar[dict[str, Any]] = {}  # parameters for `visionflow ops`' example line
+    geometric: ClassVar[bool] = False  # moves pixels and annotations with one matrix
+    p: float = param(1.0, number(0.0, 1.0), "chance that the operation runs for an output image")
 
     def __post_init__(self) -> None:
-        self._set("p", self._number(self.p, "p", 0.0, 1.0))
+        # The one place a frozen field is set: the declared converter's result.
+        for f in fields(self):
+            conv = f.metadata.get("conv")
+            if conv is not None:
+                object.__setattr__(self, f.name, conv.fn(self, f.name, getattr(self, f.name)))
         self.check()
 
-    # -- validation helpers (normalize in place; frozen dataclass) --
+    @classmethod
+    def params(cls) -> list[Param]:
+        """The declared parameters, operation's own first, `p` last."""
+        out = [Param(f.name, f.metadata["conv"].type, _plain(f.default), f.metadata["help"],
+                     f.metadata["conv"].choices, f.metadata["old"], f.metadata["conv"].cli)
+               for f in fields(cls) if "conv" in f.metadata]
+        return [x for x in out if x.name != "p"] + [x for x in out if x.name == "p"]
+
+    @classmethod
+    def renamed(cls) -> dict[str, str]:
+        """Old parameter name -> current one."""
+        return {f.metadata["old"]: f.name for f in fields(cls) if f.metadata.get("old")}
+
+    @classmethod
+    def summary(cls) -> str:
+        return " ".join((cls.__doc__ or "").split())
+
+    @classmethod
+    def example_line(cls) -> str:
+        """One recipe line using the operation, e.g. `- resize: {size: 640x640, mode: fit}`."""
+        if not cls.example:
+            return f"- {cls.name}"
+        import yaml
+        return f"- {cls.name}: " + yaml.safe_dump(cls.example, default_flow_style=True,
+                                                  sort_keys=False, width=10_000).strip()
+
+    # -- cross-field checks (each field is already converted) --
     def check(self) -> None:
         pass
 
     def fail(self, problem: str) -> None:
         raise InvalidStep(self.name, problem)
-
-    def _set(self, field_name: str, value: Any) -> None:
-        object.__setattr__(self, field_name, value)
 
     def _number(self, v: Any, what: str, lo: float | None = None, hi: float | None = None,
                 *, integer: bool = False) -> float:
@@ -132,10 +268,33 @@ class Op:
         return categories, None
 
     def __call__(self, sample: Sample, rng: np.random.Generator, ctx, state: Any) -> list[Sample]:
+        """New samples; `sample` itself is left as it was."""
+        return self.run(sample.copy(), rng, ctx, state)
+
+    def run(self, sample: Sample, rng: np.random.Generator, ctx, state: Any) -> list[Sample]:
+        """Change `sample` (the operation's own copy) and return the outputs."""
         raise NotImplementedError
 
     def to_dict(self) -> dict:
         return {self.name: {f.name: _plain(getattr(self, f.name)) for f in fields(self)}}
+
+
+def catalog(names: list[str] | None = None) -> list[dict[str, Any]]:
+    """Every operation (or the named ones) as `visionflow ops` shows it: name, what it does,
+    whether it moves geometry, its parameters and an example recipe line."""
+    import difflib
+    for n in names or []:
+        if n not in OPS:
+            close = difflib.get_close_matches(str(n), OPS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise InvalidStep(n, f"unknown operation{hint} (known: {', '.join(sorted(OPS))})")
+    return [{"name": cls.name, "description": cls.summary(), "geometric": cls.geometric,
+             "parameters": [{"name": x.name, "type": x.type, "default": x.default, "help": x.help,
+                             **({"choices": list(x.choices)} if x.choices else {}),
+                             **({"deprecated_name": x.old} if x.old else {})}
+                            for x in cls.params()],
+             "example": cls.example_line()}
+            for name, cls in sorted(OPS.items()) if not names or name in names]
 
 
 def _plain(v: Any) -> Any:
@@ -159,7 +318,7 @@ class AutoOrient(Op):
     """Apply EXIF orientation to the pixels and drop the tag (annotations are already upright)."""
     name: ClassVar[str] = "auto_orient"
 
-    def __call__(self, sample, rng, ctx, state):
+    def run(self, sample, rng, ctx, state):
         if sample.source_path is not None and not sample.changed and _orientation(sample.source_path) != 1:
             sample.set_image(sample.image)
         return [sample]
@@ -183,14 +342,12 @@ class Resize(Op):
     """stretch to size; fit within size; letterbox (fit, then pad to size with `color`); fill
     (cover size, then center crop). Up and down."""
     name: ClassVar[str] = "resize"
-    size: Any = (640, 640)
-    mode: str = "stretch"
-    color: Any = "black"
-
-    def check(self):
-        self._set("size", self._size(self.size, "size"))
-        self._set("mode", self._choice(self.mode, "mode", RESIZE_MODES))
-        self._set("color", self._color(self.color))
+    geometric: ClassVar[bool] = True
+    example: ClassVar[dict[str, Any]] = {"size": "640x640", "mode": "letterbox", "color": "gray"}
+    size: tuple[int, int] = param((640, 640), wxh(), "target size, e.g. 640x640")
+    mode: str = param("stretch", choice(*RESIZE_MODES),
+                      "stretch, fit (within), letterbox (fit + pad) or fill (cover + center crop)")
+    color: tuple[int, int, int] = param("black", COLOR, "letterbox padding color")
 
     def plan(self, w: int, h: int) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
         """(matrix, output size, size the source is scaled to before pad/crop)."""
@@ -212,7 +369,7 @@ class Resize(Op):
         _, _, (sw, sh) = self.plan(w, h)
         return (sw, sh) if sw < w and sh < h else None
 
-    def __call__(self, sample, rng, ctx, state):
+    def run(self, sample, rng, ctx, state):
         m, out, _ = self.plan(sample.width, sample.height)
         sample.warp(m, out, ctx, fill=self.color)
         return [sample]
@@ -223,21 +380,15 @@ class Resize(Op):
 class StaticCrop(Op):
     """Keep one rectangle: `xyxy` in pixels or `xyxy_norm` in fractions of the image."""
     name: ClassVar[str] = "static_crop"
-    xyxy: Any = None
-    xyxy_norm: Any = None
+    geometric: ClassVar[bool] = True
+    example: ClassVar[dict[str, Any]] = {"xyxy_norm": [0.1, 0.1, 0.9, 0.9]}
+    xyxy: tuple[float, float, float, float] | None = param(None, _box(None), "rectangle in pixels")
+    xyxy_norm: tuple[float, float, float, float] | None = param(
+        None, _box(1.0), "rectangle in fractions of the image (instead of xyxy)")
 
     def check(self):
         if (self.xyxy is None) == (self.xyxy_norm is None):
             self.fail("give exactly one of xyxy (pixels) or xyxy_norm (fractions 0..1)")
-        key = "xyxy" if self.xyxy is not None else "xyxy_norm"
-        v = getattr(self, key)
-        if not isinstance(v, (list, tuple)) or len(v) != 4:
-            self.fail(f"{key} must be [x_min, y_min, x_max, y_max], got {v!r}")
-        hi = None if key == "xyxy" else 1.0
-        vals = tuple(self._number(x, key, 0.0, hi) for x in v)
-        if vals[2] <= vals[0] or vals[3] <= vals[1]:
-            self.fail(f"{key} must have x_max > x_min and y_max > y_min, got {list(v)!r}")
-        self._set(key, vals)
 
     def window(self, w: int, h: int) -> tuple[int, int, int, int]:
         if self.xyxy is not None:
@@ -248,7 +399,7 @@ class StaticCrop(Op):
         x1, y1 = max(int(math.ceil(min(x1, w))), x0 + 1), max(int(math.ceil(min(y1, h))), y0 + 1)
         return x0, y0, x1, y1
 
-    def __call__(self, sample, rng, ctx, state):
+    def run(self, sample, rng, ctx, state):
         x0, y0, x1, y1 = self.window(sample.width, sample.height)
         sample.warp(F.translate(-x0, -y0), (x1 - x0, y1 - y0), ctx)
         return [sample]
@@ -257,9 +408,10 @@ class StaticCrop(Op):
 @register
 @dataclass(frozen=True, kw_only=True)
 class Grayscale(Op):
+    """One gray channel (luminance); annotations are unchanged."""
     name: ClassVar[str] = "grayscale"
 
-    def __call__(self, sample, rng, ctx, state):
+    def run(self, sample, rng, ctx, state):
         sample.set_image(F.grayscale(sample.image))
         return [sample]
 
@@ -269,16 +421,12 @@ class Grayscale(Op):
 class AutoContrast(Op):
     """Histogram equalization of the luminance, or CLAHE (adaptive, clip-limited)."""
     name: ClassVar[str] = "auto_contrast"
-    method: str = "equalize"
-    clip_limit: float = 2.0
-    grid: Any = (8, 8)
+    example: ClassVar[dict[str, Any]] = {"method": "clahe", "clip_limit": 2.0}
+    method: str = param("equalize", choice("equalize", "clahe"), "global equalization or CLAHE")
+    clip_limit: float = param(2.0, number(0.01, 100), "CLAHE contrast limit")
+    grid: tuple[int, int] = param((8, 8), wxh("COLUMNSxROWS"), "CLAHE tiles")
 
-    def check(self):
-        self._set("method", self._choice(self.method, "method", ("equalize", "clahe")))
-        self._set("clip_limit", self._number(self.clip_limit, "clip_limit", 0.01, 100))
-        self._set("grid", self._size(self.grid, "grid"))
-
-    def __call__(self, sample, rng, ctx, state):
+    def run(self, sample, rng, ctx, state):
         img = sample.image
         sample.set_image(F.equalize(img) if self.method == "equalize"
                          else F.clahe(img, self.clip_limit, self.grid))
@@ -292,23 +440,23 @@ class Tile(Op):
     (`tile_size: [w, h]`) overlapping by `overlap` pixels. Objects are clipped per tile;
     pieces keeping less than `min_visibility` of their area are dropped."""
     name: ClassVar[str] = "tile"
-    grid: Any = None
-    tile_size: Any = None
-    overlap: int = 0
-    min_visibility: float | None = None
+    geometric: ClassVar[bool] = True
+    example: ClassVar[dict[str, Any]] = {"tile_size": "640x640", "overlap": 64}
+    grid: tuple[int, int] | None = param(None, wxh("COLUMNSxROWS", optional=True),
+                                         "cut into this many tiles, e.g. 2x2")
+    tile_size: tuple[int, int] | None = param(None, wxh(optional=True),
+                                              "tile WIDTHxHEIGHT, e.g. 640x640 (instead of grid)")
+    overlap: int = param(0, number(0, None, integer=True),
+                         "overlap between neighbouring tiles, pixels")
+    min_visibility: float | None = param(
+        None, number(0, 1, optional=True),
+        "drop object pieces keeping less than this fraction of their area (default: the recipe's)")
 
     def check(self):
         if (self.grid is None) == (self.tile_size is None):
             self.fail("give exactly one of grid ([columns, rows]) or tile_size ([width, height])")
-        if self.grid is not None:
-            self._set("grid", self._size(self.grid, "grid"))
-        else:
-            self._set("tile_size", self._size(self.tile_size, "tile_size"))
-        self._set("overlap", int(self._number(self.overlap, "overlap", 0, None, integer=True)))
         if self.tile_size is not None and self.overlap >= min(self.tile_size):
             self.fail(f"overlap ({self.overlap}) must be smaller than the tile size {self.tile_size}")
-        if self.min_visibility is not None:
-            self._set("min_visibility", self._number(self.min_visibility, "min_visibility", 0, 1))
 
     def windows(self, w: int, h: int) -> list[tuple[int, int, int, int]]:
         """Tile rectangles (xyxy, integers), row by row."""
@@ -321,7 +469,7 @@ class Tile(Op):
             ys = _sliding(h, self.tile_size[1], self.overlap)
         return [(x0, y0, x1, y1) for y0, y1 in ys for x0, x1 in xs]
 
-    def __call__(self, sample, rng, ctx, state):
+    def run(self, sample, rng, ctx, state):
         stem, ext = _stem_ext(sample.file_name)
         out = []
         vis = ctx.min_visibility if self.min_visibility is None else self.min_visibility
@@ -355,12 +503,11 @@ class IsolateObjects(Op):
     """Crop every object into an image of its own labelled with its class (a classification
     dataset). `padding` grows each crop by that fraction of the box on every side."""
     name: ClassVar[str] = "isolate_objects"
-    padding: float = 0.0
+    geometric: ClassVar[bool] = True
+    example: ClassVar[dict[str, Any]] = {"padding": 0.1}
+    padding: float = param(0.0, number(0.0, 10.0), "grow each crop by this fraction of its box")
 
-    def check(self):
-        self._set("padding", self._number(self.padding, "padding", 0.0, 10.0))
-
-    def __call__(self, sample, rng, ctx, state):
+    def run(self, sample, rng, ctx, state):
         ann = sample.ann
         stem, ext = _stem_ext(sample.file_name)
         out = []
@@ -382,34 +529,37 @@ class IsolateObjects(Op):
         return out
 
 
+def _rename(op: Op, what: str, v: Any) -> dict[str, str]:
+    v = v or {}
+    if not isinstance(v, dict) or not all(isinstance(k, str) and isinstance(x, str) for k, x in v.items()):
+        op.fail(f"rename must map class names to new names, got {v!r}")
+    return dict(v)
+
+
+def _merge(op: Op, what: str, v: Any) -> dict[str, tuple[str, ...]]:
+    v = v or {}
+    if not isinstance(v, dict) or not all(
+            isinstance(k, str) and isinstance(x, (list, tuple)) and all(isinstance(n, str) for n in x)
+            for k, x in v.items()):
+        op.fail(f"merge must map a new name to a list of class names, got {v!r}")
+    return {k: tuple(x) for k, x in v.items()}
+
+
 @register
 @dataclass(frozen=True, kw_only=True)
 class ModifyClasses(Op):
     """Rename (`rename: {old: new}`; a new name that exists merges), merge
     (`merge: {new: [old, ...]}`) and drop (`drop: [name, ...]`) classes by name."""
     name: ClassVar[str] = "modify_classes"
-    rename: Any = None
-    merge: Any = None
-    drop: Any = ()
+    example: ClassVar[dict[str, Any]] = {"rename": {"car": "vehicle"}, "drop": ["person"]}
+    rename: dict[str, str] = param(None, Conv("{old: new}", _rename), "rename classes by name")
+    merge: dict[str, tuple[str, ...]] = param(None, Conv("{new: [old, ...]}", _merge),
+                                              "merge classes into a new one")
+    drop: tuple[str, ...] = param((), NAMES, "classes to drop, with their objects")
 
     def check(self):
-        rename = self.rename or {}
-        merge = self.merge or {}
-        if not isinstance(rename, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                                   for k, v in rename.items()):
-            self.fail(f"rename must map class names to new names, got {self.rename!r}")
-        if not isinstance(merge, dict) or not all(
-                isinstance(k, str) and isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v)
-                for k, v in merge.items()):
-            self.fail(f"merge must map a new name to a list of class names, got {self.merge!r}")
-        drop = [self.drop] if isinstance(self.drop, str) else self.drop
-        if not isinstance(drop, (list, tuple)) or not all(isinstance(x, str) for x in drop):
-            self.fail(f"drop must be a list of class names, got {self.drop!r}")
-        if not rename and not merge and not drop:
+        if not self.rename and not self.merge and not self.drop:
             self.fail("give at least one of rename, merge or drop")
-        self._set("rename", dict(rename))
-        self._set("merge", {k: tuple(v) for k, v in merge.items()})
-        self._set("drop", tuple(drop))
 
     def bind(self, categories):
         names = set(categories.names)
@@ -436,7 +586,7 @@ class ModifyClasses(Op):
             id_map[c.id] = c.id
         return Categories(out), id_map
 
-    def __call__(self, sample, rng, ctx, state):
+    def run(self, sample, rng, ctx, state):
         ann = sample.ann
         if len(ann):
             new = np.array([state.get(int(c), int(c)) for c in ann.category_id], np.int64)
@@ -451,8 +601,28 @@ class FilterEmpty(Op):
     """Drop images without annotations (negatives)."""
     name: ClassVar[str] = "filter_empty"
 
-    def __call__(self, sample, rng, ctx, state):
+    def run(self, sample, rng, ctx, state):
         return [sample] if len(sample.ann) else []
+
+
+def _tags(op: Op, what: str, v: Any) -> tuple[str, ...]:
+    v = [v] if isinstance(v, str) else v
+    if not isinstance(v, (list, tuple)):
+        op.fail(f"tags must be a list of strings, got {v!r}")
+    return tuple(str(t) for t in v)
+
+
+def _values(op: Op, what: str, v: Any) -> tuple[Any, ...]:
+    v = [v] if isinstance(v, (str, int, float)) else v
+    if not isinstance(v, (list, tuple)):
+        op.fail(f"values must be a list, got {v!r}")
+    return tuple(v)
+
+
+def _attribute(op: Op, what: str, v: Any) -> str | None:
+    if v is not None and not isinstance(v, str):
+        op.fail(f"attribute must be a name, got {v!r}")
+    return v
 
 
 @register
@@ -461,28 +631,18 @@ class FilterImages(Op):
     """Keep images having one of `tags` (image attribute "tags") and/or whose `attribute`
     is one of `values` (or is set, when no values); `exclude: true` drops them instead."""
     name: ClassVar[str] = "filter_images"
-    tags: Any = ()
-    attribute: str | None = None
-    values: Any = ()
-    exclude: bool = False
+    example: ClassVar[dict[str, Any]] = {"tags": ["reviewed"]}
+    tags: tuple[str, ...] = param((), Conv("[tag, ...]", _tags), "keep images having one of these tags")
+    attribute: str | None = param(None, Conv("name or null", _attribute), "image attribute to test")
+    values: tuple[Any, ...] = param((), Conv("[value, ...]", _values),
+                                    "values of attribute that match (none: the attribute is set)")
+    exclude: bool = param(False, BOOL, "drop the matching images instead of keeping them")
 
     def check(self):
-        tags = [self.tags] if isinstance(self.tags, str) else self.tags
-        if not isinstance(tags, (list, tuple)):
-            self.fail(f"tags must be a list of strings, got {self.tags!r}")
-        values = [self.values] if isinstance(self.values, (str, int, float)) else self.values
-        if not isinstance(values, (list, tuple)):
-            self.fail(f"values must be a list, got {self.values!r}")
-        if self.attribute is not None and not isinstance(self.attribute, str):
-            self.fail(f"attribute must be a name, got {self.attribute!r}")
-        if not tags and self.attribute is None:
+        if not self.tags and self.attribute is None:
             self.fail("give tags or attribute")
-        if not isinstance(self.exclude, bool):
-            self.fail(f"exclude must be true or false, got {self.exclude!r}")
-        self._set("tags", tuple(str(t) for t in tags))
-        self._set("values", tuple(values))
 
-    def __call__(self, sample, rng, ctx, state):
+    def run(self, sample, rng, ctx, state):
         match = True
         if self.tags:
             have = sample.attrs.get("tags")
@@ -499,17 +659,16 @@ class FilterImages(Op):
 class DropSmall(Op):
     """Drop objects narrower than `width`, shorter than `height` or smaller than `area` px."""
     name: ClassVar[str] = "drop_small"
-    width: float = 0.0
-    height: float = 0.0
-    area: float = 0.0
+    example: ClassVar[dict[str, Any]] = {"area": 64}
+    width: float = param(0.0, number(0.0, None), "minimum box width, pixels")
+    height: float = param(0.0, number(0.0, None), "minimum box height, pixels")
+    area: float = param(0.0, number(0.0, None), "minimum box area, square pixels")
 
     def check(self):
-        for k in ("width", "height", "area"):
-            self._set(k, self._number(getattr(self, k), k, 0.0, None))
         if not (self.width or self.height or self.area):
             self.fail("give at least one of width, height or area (pixels)")
 
-    def __call__(self, sample, rng, ctx, state):
+    def run(self, sample, rng, ctx, state):
         ann = sample.ann
         if len(ann):
             w = ann.xyxy[:, 2] - ann.xyxy[:, 0]
@@ -526,15 +685,21 @@ class DropSmall(Op):
 class Flip(Op):
     """Mirror the image; keypoints named left_*/right_* (or YOLO's flip_idx) swap."""
     name: ClassVar[str] = "flip"
-    direction: str = "horizontal"
+    geometric: ClassVar[bool] = True
+    example: ClassVar[dict[str, Any]] = {"direction": "horizontal", "p": 0.5}
+    direction: str = param("horizontal", choice("horizontal", "vertical"), "mirror axis")
 
-    def check(self):
-        self._set("direction", self._choice(self.direction, "direction", ("horizontal", "vertical")))
-
-    def __call__(self, sample, rng, ctx, state):
+    def run(self, sample, rng, ctx, state):
         w, h = sample.width, sample.height
         sample.warp(F.hflip(w) if self.direction == "horizontal" else F.vflip(h), (w, h), ctx)
         return [sample]
+
+
+def _turns(op: Op, what: str, v: Any) -> tuple[int, ...]:
+    t = [v] if isinstance(v, int) else v
+    if not isinstance(t, (list, tuple)) or not t:
+        op.fail(f"turns must be a list of quarter turns (0-3), got {v!r}")
+    return tuple(int(op._number(x, "turns", 0, 3, integer=True)) for x in t)
 
 
 @register
@@ -542,15 +707,12 @@ class Flip(Op):
 class Rotate90(Op):
     """Quarter turns counter-clockwise, one of `turns` drawn at random (1, 2, 3)."""
     name: ClassVar[str] = "rotate90"
-    turns: Any = (1, 2, 3)
+    geometric: ClassVar[bool] = True
+    example: ClassVar[dict[str, Any]] = {"turns": [1, 3], "p": 0.5}
+    turns: tuple[int, ...] = param((1, 2, 3), Conv("[quarter turns 0..3, ...]", _turns),
+                                   "quarter turns to draw from")
 
-    def check(self):
-        t = [self.turns] if isinstance(self.turns, int) else self.turns
-        if not isinstance(t, (list, tuple)) or not t:
-            self.fail(f"turns must be a list of quarter turns (0-3), got {self.turns!r}")
-        self._set("turns", tuple(int(self._number(x, "turns", 0, 3, integer=True)) for x in t))
-
-    def __call__(self, sample, rng, ctx, state):
+    def run(self, sample, rng, ctx, state):
         k = self.turns[int(rng.integers(len(self.turns)))]
         m, out = F.rot90(k, sample.width, sample.height)
         sample.warp(m, out, ctx)
@@ -560,18 +722,17 @@ class Rotate90(Op):
 @register
 @dataclass(frozen=True, kw_only=True)
 class Rotate(Op):
-    """Rotate by an angle drawn from [-limit, limit] degrees about the center; corners are
+    """Rotate by an angle drawn from `angle_range` degrees about the center; corners are
     filled with `color`; objects are clipped to the image."""
     name: ClassVar[str] = "rotate"
-    limit: Any = 15.0
-    color: Any = "black"
+    geometric: ClassVar[bool] = True
+    example: ClassVar[dict[str, Any]] = {"angle_range": 15}
+    angle_range: tuple[float, float] = param((-15.0, 15.0), span(-360, 360), "degrees",
+                                             old="limit")
+    color: tuple[int, int, int] = param("black", COLOR, "fill of the uncovered corners")
 
-    def check(self):
-        self._set("limit", self._range(self.limit, "limit", -360, 360))
-        self._set("color", self._color(self.color))
-
-    def __call__(self, sample, rng, ctx, state):
-        a = float(rng.uniform(*self.limit))
+    def run(self, sample, rng, ctx, state):
+        a = float(rng.uniform(*self.angle_range))
         w, h = sample.width, sample.height
         sample.warp(F.rotate(a, w / 2, h / 2), (w, h), ctx, fill=self.color)
         return [sample]
@@ -580,19 +741,19 @@ class Rotate(Op):
 @register
 @dataclass(frozen=True, kw_only=True)
 class Shear(Op):
-    """Shear horizontally by [-x, x] and vertically by [-y, y] degrees about the center."""
+    """Shear horizontally by an angle from `x_range` and vertically from `y_range` (degrees)
+    about the center."""
     name: ClassVar[str] = "shear"
-    x: Any = 10.0
-    y: Any = 10.0
-    color: Any = "black"
+    geometric: ClassVar[bool] = True
+    example: ClassVar[dict[str, Any]] = {"x_range": 10, "y_range": 5}
+    x_range: tuple[float, float] = param((-10.0, 10.0), span(-80, 80), "horizontal shear, degrees",
+                                         old="x")
+    y_range: tuple[float, float] = param((-10.0, 10.0), span(-80, 80), "vertical shear, degrees",
+                                         old="y")
+    color: tuple[int, int, int] = param("black", COLOR, "fill of the uncovered corners")
 
-    def check(self):
-        self._set("x", self._range(self.x, "x", -80, 80))
-        self._set("y", self._range(self.y, "y", -80, 80))
-        self._set("color", self._color(self.color))
-
-    def __call__(self, sample, rng, ctx, state):
-        sx, sy = float(rng.uniform(*self.x)), float(rng.uniform(*self.y))
+    def run(self, sample, rng, ctx, state):
+        sx, sy = float(rng.uniform(*self.x_range)), float(rng.uniform(*self.y_range))
         w, h = sample.width, sample.height
         sample.warp(F.shear(sx, sy, w / 2, h / 2), (w, h), ctx, fill=self.color)
         return [sample]
@@ -604,12 +765,12 @@ class Crop(Op):
     """Random crop keeping a fraction of the area drawn from `scale_range` (aspect kept),
     resized back to the image's size."""
     name: ClassVar[str] = "crop"
-    scale_range: Any = (0.6, 1.0)
+    geometric: ClassVar[bool] = True
+    example: ClassVar[dict[str, Any]] = {"scale_range": [0.6, 1.0], "p": 0.5}
+    scale_range: tuple[float, float] = param((0.6, 1.0), span(0.01, 1.0),
+                                             "fraction of the area kept")
 
-    def check(self):
-        self._set("scale_range", self._range(self.scale_range, "scale_range", 0.01, 1.0))
-
-    def __call__(self, sample, rng, ctx, state):
+    def run(self, sample, rng, ctx, state):
         w, h = sample.width, sample.height
         f = math.sqrt(float(rng.uniform(*self.scale_range)))
         cw, ch = max(1, round(w * f)), max(1, round(h * f))
@@ -625,14 +786,13 @@ class Zoom(Op):
     """Scale by a factor from `scale_range` (>1 zooms in at a random point, <1 zooms out
     around the center with `color` borders); the size stays the same."""
     name: ClassVar[str] = "zoom"
-    scale_range: Any = (1.0, 1.5)
-    color: Any = "black"
+    geometric: ClassVar[bool] = True
+    example: ClassVar[dict[str, Any]] = {"scale_range": [0.8, 1.5]}
+    scale_range: tuple[float, float] = param((1.0, 1.5), span(0.1, 10.0),
+                                             "zoom factor (> 1 in, < 1 out)")
+    color: tuple[int, int, int] = param("black", COLOR, "border color when zooming out")
 
-    def check(self):
-        self._set("scale_range", self._range(self.scale_range, "scale_range", 0.1, 10.0))
-        self._set("color", self._color(self.color))
-
-    def __call__(self, sample, rng, ctx, state):
+    def run(self, sample, rng, ctx, state):
         w, h = sample.width, sample.height
         z = float(rng.uniform(*self.scale_range))
         if z > 1:
@@ -651,12 +811,12 @@ class Mosaic(Op):
     """Four images of the same split (this one and three drawn at random) in the quadrants
     around a random center, each scaled to cover its quadrant; objects clipped to it."""
     name: ClassVar[str] = "mosaic"
-    center_range: Any = (0.25, 0.75)
+    geometric: ClassVar[bool] = True
+    example: ClassVar[dict[str, Any]] = {"center_range": [0.3, 0.7], "p": 0.5}
+    center_range: tuple[float, float] = param((0.25, 0.75), span(0.05, 0.95),
+                                              "where the quadrants meet, fraction of the size")
 
-    def check(self):
-        self._set("center_range", self._range(self.center_range, "center_range", 0.05, 0.95))
-
-    def __call__(self, sample, rng, ctx, state):
+    def run(self, sample, rng, ctx, state):
         w, h = sample.width, sample.height
         cx = int(round(w * float(rng.uniform(*self.center_range))))
         cy = int(round(h * float(rng.uniform(*self.center_range))))
@@ -688,97 +848,98 @@ class Mosaic(Op):
 
 # --- augmentation: pixels ---------------------------------------------------------------------
 
+@dataclass(frozen=True, kw_only=True)
+class Jitter(Op):
+    """A pixel operation driven by one value drawn per image from its `drawn` range field
+    (brightness, exposure, contrast, hue, saturation, blur, noise): subclasses declare that
+    field and say what the value does in `jitter`."""
+    drawn: ClassVar[str] = "amount_range"
+
+    def run(self, sample, rng, ctx, state):
+        v = float(rng.uniform(*getattr(self, self.drawn)))
+        sample.set_image(self.jitter(sample.image, v, rng))
+        return [sample]
+
+    def jitter(self, image: np.ndarray, v: float, rng: np.random.Generator) -> np.ndarray:
+        raise NotImplementedError
+
+
 @register
 @dataclass(frozen=True, kw_only=True)
-class Brightness(Op):
-    """Add a value drawn from [-limit, limit] (fraction of full scale) to every pixel."""
+class Brightness(Jitter):
+    """Add a value drawn from `amount_range` (fraction of full scale) to every pixel."""
     name: ClassVar[str] = "brightness"
-    limit: Any = 0.2
+    example: ClassVar[dict[str, Any]] = {"amount_range": 0.2}
+    amount_range: tuple[float, float] = param((-0.2, 0.2), span(-1, 1),
+                                              "fraction of full scale added", old="limit")
 
-    def check(self):
-        self._set("limit", self._range(self.limit, "limit", -1, 1))
-
-    def __call__(self, sample, rng, ctx, state):
-        sample.set_image(F.brightness(sample.image, float(rng.uniform(*self.limit))))
-        return [sample]
+    def jitter(self, image, v, rng):
+        return F.brightness(image, v)
 
 
 @register
 @dataclass(frozen=True, kw_only=True)
-class Exposure(Op):
-    """Gamma curve 1 / (1 + e), e drawn from [-limit, limit]: brightens or darkens mid-tones."""
+class Exposure(Jitter):
+    """Gamma curve 1 / (1 + e), e drawn from `amount_range`: brightens or darkens mid-tones."""
     name: ClassVar[str] = "exposure"
-    limit: Any = 0.2
+    example: ClassVar[dict[str, Any]] = {"amount_range": 0.2}
+    amount_range: tuple[float, float] = param((-0.2, 0.2), span(-0.9, 0.9), "e of the 1 / (1 + e) gamma",
+                                              old="limit")
 
-    def check(self):
-        self._set("limit", self._range(self.limit, "limit", -0.9, 0.9))
-
-    def __call__(self, sample, rng, ctx, state):
-        e = float(rng.uniform(*self.limit))
-        sample.set_image(F.exposure(sample.image, 1.0 / (1.0 + e)))
-        return [sample]
+    def jitter(self, image, v, rng):
+        return F.exposure(image, 1.0 / (1.0 + v))
 
 
 @register
 @dataclass(frozen=True, kw_only=True)
-class Contrast(Op):
-    """Scale the distance to the mean gray by 1 + c, c drawn from [-limit, limit]."""
+class Contrast(Jitter):
+    """Scale the distance to the mean gray by 1 + c, c drawn from `amount_range`."""
     name: ClassVar[str] = "contrast"
-    limit: Any = 0.2
+    example: ClassVar[dict[str, Any]] = {"amount_range": 0.2}
+    amount_range: tuple[float, float] = param((-0.2, 0.2), span(-1, 10), "c of the 1 + c factor",
+                                              old="limit")
 
-    def check(self):
-        self._set("limit", self._range(self.limit, "limit", -1, 10))
-
-    def __call__(self, sample, rng, ctx, state):
-        sample.set_image(F.contrast(sample.image, 1.0 + float(rng.uniform(*self.limit))))
-        return [sample]
+    def jitter(self, image, v, rng):
+        return F.contrast(image, 1.0 + v)
 
 
 @register
 @dataclass(frozen=True, kw_only=True)
-class Hue(Op):
-    """Rotate hue by [-limit, limit] degrees."""
+class Hue(Jitter):
+    """Rotate hue by an angle drawn from `amount_range` degrees."""
     name: ClassVar[str] = "hue"
-    limit: Any = 15.0
+    example: ClassVar[dict[str, Any]] = {"amount_range": 15}
+    amount_range: tuple[float, float] = param((-15.0, 15.0), span(-180, 180), "degrees", old="limit")
 
-    def check(self):
-        self._set("limit", self._range(self.limit, "limit", -180, 180))
-
-    def __call__(self, sample, rng, ctx, state):
-        sample.set_image(F.hue_saturation(sample.image, float(rng.uniform(*self.limit)), 0.0))
-        return [sample]
+    def jitter(self, image, v, rng):
+        return F.hue_saturation(image, v, 0.0)
 
 
 @register
 @dataclass(frozen=True, kw_only=True)
-class Saturation(Op):
-    """Shift saturation by [-limit, limit] of full scale."""
+class Saturation(Jitter):
+    """Shift saturation by a value drawn from `amount_range` (fraction of full scale)."""
     name: ClassVar[str] = "saturation"
-    limit: Any = 0.25
+    example: ClassVar[dict[str, Any]] = {"amount_range": 0.25}
+    amount_range: tuple[float, float] = param((-0.25, 0.25), span(-1, 1), "fraction of full scale",
+                                              old="limit")
 
-    def check(self):
-        self._set("limit", self._range(self.limit, "limit", -1, 1))
-
-    def __call__(self, sample, rng, ctx, state):
-        sample.set_image(F.hue_saturation(sample.image, 0.0, float(rng.uniform(*self.limit))))
-        return [sample]
+    def jitter(self, image, v, rng):
+        return F.hue_saturation(image, 0.0, v)
 
 
 @register
 @dataclass(frozen=True, kw_only=True)
-class Blur(Op):
-    """Gaussian blur with sigma drawn from [0, limit] pixels."""
+class Blur(Jitter):
+    """Gaussian blur with sigma drawn from `sigma_range` pixels."""
     name: ClassVar[str] = "blur"
-    limit: Any = 1.5
+    drawn: ClassVar[str] = "sigma_range"
+    example: ClassVar[dict[str, Any]] = {"sigma_range": 1.5, "p": 0.5}
+    sigma_range: tuple[float, float] = param((0.0, 1.5), span(0, 50, scalar="upto"), "sigma, pixels",
+                                             old="limit")
 
-    def check(self):
-        v = self.limit
-        self._set("limit", (0.0, self._number(v, "limit", 0, 50)) if isinstance(v, (int, float))
-                  and not isinstance(v, bool) else self._range(v, "limit", 0, 50))
-
-    def __call__(self, sample, rng, ctx, state):
-        sample.set_image(F.gaussian_blur(sample.image, float(rng.uniform(*self.limit))))
-        return [sample]
+    def jitter(self, image, v, rng):
+        return F.gaussian_blur(image, v)
 
 
 @register
@@ -786,13 +947,10 @@ class Blur(Op):
 class MotionBlur(Op):
     """Linear motion blur: odd kernel size from `kernel_range`, random angle and direction."""
     name: ClassVar[str] = "motion_blur"
-    kernel_range: Any = (3, 9)
+    example: ClassVar[dict[str, Any]] = {"kernel_range": [3, 9], "p": 0.3}
+    kernel_range: tuple[int, int] = param((3, 9), span(3, 101, cast=int), "kernel size, pixels")
 
-    def check(self):
-        a, b = self._range(self.kernel_range, "kernel_range", 3, 101)
-        self._set("kernel_range", (int(a), int(b)))
-
-    def __call__(self, sample, rng, ctx, state):
+    def run(self, sample, rng, ctx, state):
         a, b = self.kernel_range
         k = int(rng.integers(a, b + 1)) | 1
         angle = float(rng.uniform(0, 360))
@@ -803,18 +961,15 @@ class MotionBlur(Op):
 
 @register
 @dataclass(frozen=True, kw_only=True)
-class Noise(Op):
-    """Replace up to `limit` of the pixels with random colors."""
+class Noise(Jitter):
+    """Replace a fraction of the pixels, drawn from `amount_range`, with random colors."""
     name: ClassVar[str] = "noise"
-    limit: float = 0.05
+    example: ClassVar[dict[str, Any]] = {"amount_range": 0.05}
+    amount_range: tuple[float, float] = param((0.0, 0.05), span(0, 1, scalar="upto"),
+                                              "fraction of the pixels", old="limit")
 
-    def check(self):
-        self._set("limit", self._number(self.limit, "limit", 0, 1))
-
-    def __call__(self, sample, rng, ctx, state):
-        frac = float(rng.uniform(0, self.limit))
-        sample.set_image(F.salt_pepper_noise(sample.image, rng, frac))
-        return [sample]
+    def jitter(self, image, v, rng):
+        return F.salt_pepper_noise(image, rng, v)
 
 
 @register
@@ -823,14 +978,11 @@ class CameraGain(Op):
     """High-ISO sensor noise: luminance noise from `intensity_range`, color from
     `color_shift_range`."""
     name: ClassVar[str] = "camera_gain"
-    intensity_range: Any = (0.1, 0.5)
-    color_shift_range: Any = (0.01, 0.05)
+    example: ClassVar[dict[str, Any]] = {"intensity_range": [0.1, 0.5]}
+    intensity_range: tuple[float, float] = param((0.1, 0.5), span(0, 5), "luminance noise")
+    color_shift_range: tuple[float, float] = param((0.01, 0.05), span(0, 1), "color noise")
 
-    def check(self):
-        self._set("intensity_range", self._range(self.intensity_range, "intensity_range", 0, 5))
-        self._set("color_shift_range", self._range(self.color_shift_range, "color_shift_range", 0, 1))
-
-    def __call__(self, sample, rng, ctx, state):
+    def run(self, sample, rng, ctx, state):
         i = float(rng.uniform(*self.intensity_range))
         c = float(rng.uniform(*self.color_shift_range))
         sample.set_image(F.camera_gain(sample.image, rng, c, i))
@@ -843,16 +995,12 @@ class Cutout(Op):
     """`count` squares of side `size` (fraction of the shorter side) filled with `color`;
     annotations are kept (the object is still there, hidden)."""
     name: ClassVar[str] = "cutout"
-    count: int = 3
-    size: float = 0.1
-    color: Any = "black"
+    example: ClassVar[dict[str, Any]] = {"count": 3, "size": 0.1, "p": 0.5}
+    count: int = param(3, number(1, 1000, integer=True), "number of squares")
+    size: float = param(0.1, number(0.001, 1.0), "side, fraction of the shorter image side")
+    color: tuple[int, int, int] = param("black", COLOR, "fill color")
 
-    def check(self):
-        self._set("count", int(self._number(self.count, "count", 1, 1000, integer=True)))
-        self._set("size", self._number(self.size, "size", 0.001, 1.0))
-        self._set("color", self._color(self.color))
-
-    def __call__(self, sample, rng, ctx, state):
+    def run(self, sample, rng, ctx, state):
         w, h = sample.width, sample.height
         side = max(1, round(self.size * min(w, h)))
         xs = rng.integers(0, max(1, w - side + 1), self.count)

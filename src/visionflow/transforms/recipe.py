@@ -12,12 +12,14 @@
       keep_original: false
       splits: [train]          # '*' for every split
       ops:
-        - rotate: {limit: 15}
-        - brightness: {limit: 0.2}
+        - rotate: {angle_range: 15}
+        - brightness: {amount_range: 0.2}
         - flip: {direction: horizontal, p: 0.5}
 
 Every mistake is a RecipeError naming the file and the step: "r.yaml: preprocess step 2
-(resize): mode must be one of stretch, fit, letterbox, fill, got 'crop'".
+(resize): mode must be one of stretch, fit, letterbox, fill, got 'crop'". A parameter's old
+name (`limit` before `angle_range`, ...) still works and is listed in `Recipe.notes`, which
+`run` reports as a warning. `visionflow ops` lists every operation and parameter.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ class Recipe:
     min_visibility: float = 0.0
     jpeg_quality: int = 95
     source: str = field(default="recipe", compare=False)
+    notes: tuple[str, ...] = field(default=(), compare=False)  # deprecated spellings met
 
     @classmethod
     def load(cls, source: str | Path | dict) -> Recipe:
@@ -123,8 +126,9 @@ class Recipe:
         return f"{section} step {index + 1} ({ops[index].name})"
 
 
-def parse_step(step: Any, where: str) -> Op:
-    """One step: {name: {params}}, {name: null} or a bare name."""
+def parse_step(step: Any, where: str, notes: list[str] | None = None) -> Op:
+    """One step: {name: {params}}, {name: null} or a bare name. Old parameter names are
+    renamed, with a line appended to `notes`."""
     if isinstance(step, str):
         name, params = step, {}
     elif isinstance(step, dict) and len(step) == 1:
@@ -141,6 +145,20 @@ def parse_step(step: Any, where: str) -> Op:
     if not isinstance(params, dict):
         raise RecipeError(f"{where} ({name})", f"parameters must be a mapping, got {params!r}")
     known = [f for f in cls.__dataclass_fields__ if not f.startswith("_")]
+    renamed = cls.renamed()
+    spelled: dict[str, str] = {}  # new name -> the old one this step used
+    if any(k in renamed for k in params):
+        params = dict(params)
+        for old, new in renamed.items():
+            if old not in params:
+                continue
+            if new in params:
+                raise RecipeError(f"{where} ({name})", f"give {new!r} or its old name {old!r}, not both")
+            params[new] = params.pop(old)
+            spelled[new] = old
+            if notes is not None:
+                notes.append(f"{where} ({name}): parameter {old!r} is deprecated, use {new!r} "
+                             f"(same meaning)")
     for key in params:
         if key not in known:
             close = difflib.get_close_matches(str(key), known, n=1)
@@ -150,7 +168,11 @@ def parse_step(step: Any, where: str) -> Op:
     try:
         return cls(**params)
     except InvalidStep as e:
-        raise RecipeError(f"{where} ({name})", e.problem) from None
+        problem = e.problem
+        for new, old in spelled.items():  # speak of the parameter as the recipe spells it
+            if problem.startswith(f"{new} "):
+                problem = f"{old}{problem[len(new):]} ({old!r} is now {new!r})"
+        raise RecipeError(f"{where} ({name})", problem) from None
 
 
 def _parse(data: Any, source: str) -> Recipe:
@@ -165,8 +187,10 @@ def _parse(data: Any, source: str) -> Recipe:
     pre = data.get("preprocess") or []
     if not isinstance(pre, list):
         raise RecipeError(source, f"preprocess must be a list of steps, got {pre!r}")
-    preprocess = tuple(parse_step(s, f"{source}: preprocess step {i + 1}") for i, s in enumerate(pre))
-    augment = _augment(data.get("augment"), source)
+    notes: list[str] = []
+    preprocess = tuple(parse_step(s, f"{source}: preprocess step {i + 1}", notes)
+                       for i, s in enumerate(pre))
+    augment = _augment(data.get("augment"), source, notes)
     split = _split(data.get("split"), source)
     mv = data.get("min_visibility", 0.0)
     if isinstance(mv, bool) or not isinstance(mv, (int, float)) or not 0 <= mv <= 1:
@@ -176,10 +200,10 @@ def _parse(data: Any, source: str) -> Recipe:
         raise RecipeError(source, f"jpeg_quality must be a whole number from 1 to 100, got {q!r}")
     if not preprocess and augment is None and split is None:
         raise RecipeError(source, "recipe has nothing to do: add preprocess, augment or split")
-    return Recipe(preprocess, augment, split, float(mv), int(q), source)
+    return Recipe(preprocess, augment, split, float(mv), int(q), source, tuple(notes))
 
 
-def _augment(data: Any, source: str) -> Augment | None:
+def _augment(data: Any, source: str, notes: list[str]) -> Augment | None:
     if data is None:
         return None
     if isinstance(data, list):
@@ -202,7 +226,7 @@ def _augment(data: Any, source: str) -> Augment | None:
     keep = data.get("keep_original", False)
     if not isinstance(keep, bool):
         raise RecipeError(f"{source}: augment", f"keep_original must be true or false, got {keep!r}")
-    parsed = tuple(parse_step(s, f"{source}: augment step {i + 1}") for i, s in enumerate(ops))
+    parsed = tuple(parse_step(s, f"{source}: augment step {i + 1}", notes) for i, s in enumerate(ops))
     from ..core.images import canonical_split
     return Augment(parsed, copies, tuple(canonical_split(s) for s in splits), keep)
 

@@ -238,6 +238,18 @@ class Workspace:
         result.notes = notes
         return result
 
+    def add_revision(self, name: str, ds: Dataset, origin: dict) -> AddResult:
+        """Record `ds`, made from a revision loaded from this workspace (its images are our
+        blobs), as the next revision of existing source `name`: how a command that edits
+        labels or tags (`mistakes --tag`) saves without touching any version or revision."""
+        self._revision(name)                       # an existing source
+        shas = [self.store.sha_of_path(p) for p in ds.images.path.tolist()]
+        if any(s is None for s in shas):
+            raise Error(f"source {name!r}: a new revision from a loaded one must keep its "
+                        "stored images; import new images with 'visionflow add'")
+        with self._writing():
+            return self._commit_revision(name, ds, shas, origin)
+
     def sources(self) -> list[dict]:
         """Every source with its revisions (oldest first) and what each changed."""
         out: dict[str, dict] = {}
