@@ -129,3 +129,18 @@ def test_refusals(ws, tmp_path):
     with vf.Workspace.open(root) as w:
         assert [x["revision"] for x in w.sources()[0]["revisions"]] == [1]
         assert np.array_equal(w.load("v1").images.file_name, w.load("data@1").images.file_name)
+
+
+def test_a_refused_out_records_no_tag(ws, tmp_path):
+    """--tag with an --out that will be refused: nothing is recorded (no new revision)."""
+    root, gp, rp = ws
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "mine.txt").write_text("the user's file\n")
+    r = run("mistakes", "v1", "model-a", "-w", root, "--tag", "review", "--top", "2",
+            "--out", taken)
+    assert r.exit_code == 1 and "not empty" in r.output
+    with vf.Workspace.open(root) as w:
+        with pytest.raises(vf.Error):
+            w.load("data@2")
+    assert (taken / "mine.txt").read_text() == "the user's file\n"

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import visionflow as vf
-from visionflow.formats import coco
+from visionflow.formats import _coco_annotations, _coco_emit, coco
 
 from ..conftest import make_image
 
@@ -103,7 +103,7 @@ def test_bulk_paths_read_what_the_record_path_reads(tmp_path_factory, doc, chunk
     tmp = tmp_path_factory.mktemp("bulk")
     root = _write(tmp, doc, "ds")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(coco, "_CHUNK", chunk)
+        mp.setattr(_coco_annotations, "_CHUNK", chunk)  # the reader's chunk (kit of coco.py)
         fast = _columns(vf.load(root, "coco"))
     with pytest.MonkeyPatch.context() as mp:
         _generic(mp)
@@ -118,7 +118,7 @@ def test_plain_chunks_are_decoded_without_dicts(tmp_path, monkeypatch):
            "categories": [{"id": 1, "name": "a"}]}
     root = _write(tmp_path, doc, "ds")
     calls = []
-    monkeypatch.setattr(coco._Columns, "fill_dicts",
+    monkeypatch.setattr(_coco_annotations._Columns, "fill_dicts",
                         lambda self, *a: calls.append(a) or True)
     ds = vf.load(root, "coco")
     assert calls == [] and ds.annotations.id.tolist() == [1, 2, 3, 4, 5]
@@ -219,7 +219,7 @@ def test_column_records_are_the_row_records(ds):
 def test_streamed_file_is_the_whole_document(tmp_path_factory, ds, chunk):
     out = tmp_path_factory.mktemp("w") / "out"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(coco, "_CHUNK", chunk)
+        mp.setattr(_coco_emit, "_CHUNK", chunk)  # the writer's chunk (kit of coco.py)
         vf.write(ds, out, "coco", images="none")
     doc = json.loads((out / "annotations" / "instances_default.json").read_bytes())
     assert list(doc) == ["categories", "images", "annotations"]

@@ -24,9 +24,19 @@ runner = CliRunner()
 # Readers that find an image by the name their annotations give it.
 NAMED = ["coco", "voc", "visionflow", "tfrecord", "tf-csv", "kitti", "labelme", "cvat",
          "createml", "vott-json", "vott-csv", "label-studio", "sagemaker", "dota", "hf-parquet",
-         "cls-csv", "jsonl-vlm", "datumaro", "yolo-keras", "open-images", "wider-face"]
+         "cls-csv", "jsonl-vlm", "datumaro", "yolo-keras", "open-images", "wider-face",
+         "map-txt"]
 # Readers that pair images with labels by listing their own folders.
 LISTED = ["yolo", "yolo-darknet", "voc-seg", "cityscapes", "binary-masks", "yolo-cls"]
+# MOT names frames by number (img1/000001.jpg), not by the source's file names: with
+# --images-dir it finds frames named by number only (not covered by the two tests below).
+FRAMES = ["mot"]
+
+
+def test_every_readable_format_is_in_one_list():
+    """A new format must say which way it finds images (so --images-dir is tested for it)."""
+    readable = {f.name for f in registry.all_formats() if f.read is not None}
+    assert readable == set(NAMED) | set(LISTED) | set(FRAMES)
 
 
 def _coco(root, names=("a.jpg", "b.png"), file_names=None):

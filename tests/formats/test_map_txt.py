@@ -161,7 +161,7 @@ def test_writer_layout_splits_classes_and_warnings(tmp_path):
         vf.write(bad, tmp_path / "bad", "map-txt")
 
 
-_NAMES = st.sampled_from(["cat", "big dog", "traffic light", "person", "a_b-c"])
+_NAMES = st.sampled_from(["cat", "big dog", "traffic light", "person", "a_b-c", "type 2"])
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -118,6 +118,18 @@ def test_no_format_module_imports_another():
         "\n".join(offenders)
 
 
+MAX_FORMAT_LINES = 650  # "about 600": past it, a format module reads as several concerns
+
+
+def test_format_modules_stay_readable():
+    """A public format module reads top to bottom (detect, read, write); codecs, layouts and
+    emitters past ~600 lines go into kits (formats/_<format>_*.py)."""
+    public = public_format_modules()
+    long = {p.name: n for p in FORMATS.glob("*.py") if p.stem in public
+            and (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_FORMAT_LINES}
+    assert not long, f"split into kits: {long}"
+
+
 def _graph() -> dict[str, dict[str, str]]:
     """subpackage -> {subpackage it imports at import time: the first module that does}."""
     graph: dict[str, dict[str, str]] = {}

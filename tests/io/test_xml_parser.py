@@ -179,3 +179,31 @@ def test_plain_documents_and_entity_free_doctype_are_read(tmp_path):
     utf16 = '<?xml version="1.0" encoding="UTF-16"?><r><a>é</a></r>'.encode("utf-16")
     assert xmlio.parse(utf16, tmp_path / "u.xml").findtext("a") == "é"
     assert xmlio.root_tag(b'<?xml version="1.0"?><!-- x --><annotations>') == "annotations"
+
+
+@pytest.mark.parametrize("fmt", ["voc", "cvat"])
+def test_xml_linked_out_of_the_dataset_is_refused(tmp_path, fmt):
+    """Annotation XML is read under safe_load's rule, like every JSON and text file: a link
+    leading out of the dataset folder is refused (CVAT, Label Studio and MOT read theirs
+    through io/xml.load; VOC's layout checks its folders)."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = tmp_path / "ds"
+    if fmt == "voc":
+        (outside / "a.xml").write_text(
+            "<annotation><filename>a.jpg</filename><size><width>4</width><height>4</height>"
+            "<depth>3</depth></size><object><name>x</name><bndbox><xmin>0</xmin><ymin>0</ymin>"
+            "<xmax>2</xmax><ymax>2</ymax></bndbox></object></annotation>")
+        (root / "Annotations").mkdir(parents=True)
+        link = root / "Annotations" / "a.xml"
+    else:
+        (outside / "a.xml").write_text(
+            '<annotations><image id="0" name="a.jpg" width="4" height="4">'
+            '<box label="x" xtl="0" ytl="0" xbr="2" ybr="2"/></image></annotations>')
+        root.mkdir()
+        link = root / "annotations.xml"
+    link.symlink_to(outside / "a.xml")
+    with pytest.raises(vf.UnsafeInputError, match="link (leading|that leads) outside"):
+        vf.load(root, fmt)
+    if fmt == "cvat":  # (VOC's layout refuses such a link even with follow_links)
+        assert len(vf.load(root, fmt, follow_links=True).annotations) == 1

@@ -83,7 +83,7 @@ def test_split_links_images(voc_src, tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["resize", "{src}", "{tmp}/o", "--size", "big"], "resize: size must be WIDTHxHEIGHT"),
+    (["resize", "{src}", "{tmp}/o", "--size", "big"], "resize: --size must be WIDTHxHEIGHT"),
     (["resize", "{src}", "{tmp}/o", "--size", "64x64", "--mode", "squash"], "mode must be one of"),
     (["tile", "{src}", "{tmp}/o"], "give exactly one of --grid"),
     (["split", "{src}", "{tmp}/o", "--ratios", "70,x"], "ratios: expected numbers"),

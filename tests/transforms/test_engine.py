@@ -147,18 +147,6 @@ def test_tiling_bccd_keeps_every_cell_whole_in_some_tile(tmp_path):
             assert whole, f"cell {box} of {stem} is not whole in any tile"
 
 
-def test_every_op_runs_on_a_real_image(tmp_path):
-    root = shared_path("bccd", "BCCD")
-    ds = vf.load(root, "voc").select_images(np.arange(2))
-    needs = {"static_crop": {"xyxy_norm": [0, 0, 0.5, 0.5]}, "tile": {"grid": [2, 2]},
-             "modify_classes": {"drop": ["WBC"]}, "filter_images": {"attribute": "x", "exclude": True},
-             "drop_small": {"area": 4}}
-    for name in sorted(OPS):
-        out = run(ds, Recipe.load({"preprocess": [{name: needs.get(name, {})}]}),
-                  tmp_path / name, workers=1)
-        assert len(out.images) >= 1, name
-
-
 def test_jpeg_decoded_at_reduced_scale_when_output_is_smaller(tmp_path):
     from visionflow.transforms.sample import decode
     from .synth import photo

@@ -129,7 +129,8 @@ _SHOWN = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100", "AR")
 
 @command
 def mistakes(
-    gt: Annotated[Path, typer.Argument(help="Ground-truth dataset (folder or annotation file).")],
+    gt: Annotated[Path, typer.Argument(help="Ground-truth dataset (folder or annotation file); "
+                                       "with -w also a version or SOURCE@N.")],
     pred: Annotated[Path, typer.Argument(help="Predictions (as for 'visionflow evaluate').")],
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print the ranked images and objects as JSON.")] = False,
@@ -198,6 +199,14 @@ def mistakes(
         found = find_mistakes(result, confidence=confidence, loose_iou=loose_iou)
         tagged = None
         if tag is not None:
+            if out is not None:  # refuse a bad --out before a revision is recorded
+                from ..api import image_folders
+                from ..io.atomic import guard_destination
+                subset = result.gt.select_images(found.image_rows[:top])
+                guard_destination(out, sources=source_folders(subset),
+                                  images=image_folders(subset),
+                                  keep=tuple(source_folders(result.pred)),
+                                  overwrite=overwrite, force=force)
             from ..evaluation.mistakes import tag_in_workspace
             tagged = tag_in_workspace(ws, result.gt, found.image_rows[:top], tag, ref=ref,
                                       folder=None if ref is not None else gt)

@@ -208,6 +208,7 @@ from . import transform  # noqa: E402,F401
 from . import check  # noqa: E402,F401
 from . import versions  # noqa: E402,F401
 from . import evaluate  # noqa: E402,F401
+from . import ops  # noqa: E402,F401
 
 
 def main() -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+import re
 import shutil
 from pathlib import Path
 from typing import Annotated, Optional
@@ -24,6 +27,48 @@ AddressOpt = Annotated[Optional[str], typer.Option(
 WorkersOpt = Annotated[Optional[int], typer.Option(help="Worker processes (default: all cores).")]
 StrictOpt = Annotated[bool, typer.Option(help="Stop at the first unreadable image instead of "
                                          "reporting and skipping it.")]
+
+
+def _op_options(op_name: str, *, required: tuple[str, ...] = ()):
+    """One --option per parameter of a recipe operation, generated from its declaration (via
+    cli/_op_options.py, so that the CLI starts without importing transforms); the command gets
+    the built operation as `op`. Unset options take the operation's defaults; a bad value is
+    one line naming the option."""
+    from ._op_options import OPTIONS
+    kinds = {"str": str, "int": int, "float": float}
+    declared = OPTIONS[op_name]
+
+    def deco(fn):
+        sig = inspect.signature(fn, eval_str=True)
+        extra, hints = [], {}
+        for name, kind, text, default in sorted(declared, key=lambda d: d[0] not in required):
+            t = kinds[kind] if name in required else Optional[kinds[kind]]
+            if default is not None and name not in required:
+                text = f"{text[:-2]}; default {default})."
+            hints[name] = Annotated[t, typer.Option(help=text)]
+            extra.append(inspect.Parameter(
+                name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=hints[name],
+                default=inspect.Parameter.empty if name in required else None))
+        kept = [p for p in sig.parameters.values() if p.name != "op"]
+        cut = sum(1 for p in kept if p.default is inspect.Parameter.empty)  # SRC, DST first
+
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            from ..transforms.ops import OPS, InvalidStep
+            given = {n: kwargs.pop(n) for n, *_ in declared}
+            try:
+                op = OPS[op_name](**{k: v for k, v in given.items() if v is not None})
+            except InvalidStep as e:
+                problem = e.problem
+                for n, *_ in declared:  # the library names parameters; say the flags
+                    problem = re.sub(rf"\b{n}\b", "--" + n.replace("_", "-"), problem)
+                raise Error(f"{op_name}: {problem}") from None
+            return fn(*args, op=op, **kwargs)
+
+        run.__signature__ = sig.replace(parameters=[*kept[:cut], *extra, *kept[cut:]])
+        run.__annotations__ = {k: v for k, v in fn.__annotations__.items() if k != "op"} | hints
+        return run
+    return deco
 
 
 def _apply(src: Path, dst: Path, recipe, *, from_: str | None, to: str | None, seed: int,
@@ -93,13 +138,11 @@ def transform(
 
 
 @command
+@_op_options("resize", required=("size",))
 def resize(
     src: Annotated[Path, typer.Argument(help="Dataset folder or annotation file to read.")],
     dst: Annotated[Path, typer.Argument(help="Output folder (created; must be empty or absent).")],
-    size: Annotated[str, typer.Option(help="Target size WIDTHxHEIGHT, e.g. 640x640.")],
-    mode: Annotated[str, typer.Option(help="stretch, fit (within), letterbox (fit + pad) or "
-                                      "fill (cover + center crop).")] = "stretch",
-    color: Annotated[str, typer.Option(help="Letterbox color: black, white, gray or #rrggbb.")] = "black",
+    op=None,
     workers: WorkersOpt = None,
     to: ToOpt = None,
     from_: FromOpt = None,
@@ -110,27 +153,26 @@ def resize(
 ):
     """Resize every image (up or down); boxes, polygons, masks and keypoints follow.
 
+    The options are the `resize` recipe operation's parameters (see 'visionflow ops resize').
+
     Examples:
 
       visionflow resize data/ out/ --size 640x640 --mode letterbox --color gray
 
       visionflow resize data/ out/ --size 1024x768 --mode fit --to coco
     """
-    from ..transforms import OPS, Recipe
-    recipe = Recipe(preprocess=(OPS["resize"](size=size, mode=mode, color=color),))
+    from ..transforms import Recipe
+    recipe = Recipe(preprocess=(op,))
     _apply(src, dst, recipe, from_=from_, to=to, seed=0, workers=workers, strict=strict,
            skip_errors=skip_errors, overwrite=overwrite, force=force)
 
 
 @command
+@_op_options("tile")
 def tile(
     src: Annotated[Path, typer.Argument(help="Dataset folder or annotation file to read.")],
     dst: Annotated[Path, typer.Argument(help="Output folder (created; must be empty or absent).")],
-    grid: Annotated[Optional[str], typer.Option(help="COLUMNSxROWS, e.g. 2x2.")] = None,
-    tile_size: Annotated[Optional[str], typer.Option(help="Tile WIDTHxHEIGHT, e.g. 640x640.")] = None,
-    overlap: Annotated[int, typer.Option(help="Overlap between neighbouring tiles, pixels.")] = 0,
-    min_visibility: Annotated[Optional[float], typer.Option(
-        help="Drop object pieces keeping less than this fraction of their area (0..1).")] = None,
+    op=None,
     workers: WorkersOpt = None,
     to: ToOpt = None,
     from_: FromOpt = None,
@@ -141,18 +183,17 @@ def tile(
 ):
     """Cut images into tiles; objects are clipped per tile.
 
+    The options are the `tile` recipe operation's parameters (see 'visionflow ops tile'); give
+    --grid or --tile-size.
+
     Examples:
 
       visionflow tile data/ out/ --grid 2x2
 
       visionflow tile aerial/ tiles/ --tile-size 640x640 --overlap 64 --min-visibility 0.3
     """
-    from ..transforms import OPS, Recipe
-    if (grid is None) == (tile_size is None):
-        raise Error("give exactly one of --grid COLUMNSxROWS or --tile-size WIDTHxHEIGHT")
-    params: dict = {"overlap": overlap, "min_visibility": min_visibility}
-    params["grid" if grid is not None else "tile_size"] = grid if grid is not None else tile_size
-    recipe = Recipe(preprocess=(OPS["tile"](**params),))
+    from ..transforms import Recipe
+    recipe = Recipe(preprocess=(op,))
     _apply(src, dst, recipe, from_=from_, to=to, seed=0, workers=workers, strict=strict,
            skip_errors=skip_errors, overwrite=overwrite, force=force)
 

@@ -218,12 +218,14 @@ class Dataset:
         return to_pandas(self)
 
     def export(self, path: str | Path, format: str, **options: Any) -> Report:
-        """Write this dataset in `format` (see `visionflow.write` for the options)."""
+        """Write this dataset in `format` (see `visionflow.write` for the options). A thin
+        alias: api is imported on call, core/ imports nothing above it."""
         from ..api import write
         return write(self, path, format, **options)
 
     def check(self, config: Any = None, **options: Any) -> list:
-        """Health checks as data (see `visionflow.checks.check`); nothing is printed."""
+        """Health checks as data (see `visionflow.checks.check`); nothing is printed. A thin
+        alias: checks is imported on call, core/ imports nothing above it."""
         from ..checks import check
         return check(self, config, **options)
 

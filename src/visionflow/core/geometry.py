@@ -30,10 +30,15 @@ def xywh_to_xyxy(xywh: np.ndarray) -> np.ndarray:
     return out
 
 
-def xyxy_to_xywh(xyxy: np.ndarray) -> np.ndarray:
+def xyxy_to_xywh(xyxy: np.ndarray, *, wh_decimals: int | None = None) -> np.ndarray:
+    """[x, y, w, h]. wh_decimals: round w and h, for writers: x2 - x1 leaves 1e-16 noise
+    (0.82 + 1 - 0.82 = 1.0000000000000002), and a file written from what was read back would
+    then differ from the first in its last digits; 10 decimals is far below a pixel."""
     xyxy = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
     out = xyxy.copy()
     out[:, 2:] -= xyxy[:, :2]
+    if wh_decimals is not None:
+        out[:, 2:] = np.round(out[:, 2:], wh_decimals)
     return out
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..core.dataset import Dataset
-from ..core.errors import (Error, MissingImageError, OutputError, ParseError, UnsafeInputError,
+from ..core.errors import (Error, MissingImageError, OutputError, UnsafeInputError,
                            ValidationError)
 from ..core.validate import validate
 from ..io.images import embedded_size, image_size, image_sizes, place_files
@@ -263,10 +263,6 @@ def attr_text(value: Any) -> str:
     if isinstance(value, (float, np.floating)):
         return fmt_float(float(value)) if math.isfinite(value) else str(float(value))
     return str(value)
-
-
-def parse_error_at(path: Path, line: int | None, problem: str) -> ParseError:
-    return ParseError(f"{path}:{line}" if line is not None else path, problem)
 
 
 def undeclared(ctx: ReadContext, code: str, where: str, message: str, count: int = 1) -> None:

@@ -381,7 +381,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     ann = ds.annotations[~ds.annotations.is_label]
     order = np.argsort(ann.image_index, kind="stable")
     bounds = np.searchsorted(ann.image_index[order], np.arange(len(imgs) + 1))
-    xywh = xyxy_to_xywh(ann.xyxy)
+    xywh = xyxy_to_xywh(ann.xyxy, wh_decimals=10)
     features = _features(names)
     ours: dict[str, Any] = {"category_ids": ds.categories.ids}
     if unsplit_only:

@@ -15,7 +15,9 @@ to read the predictions (`visionflow evaluate input/ground-truth input/detection
 Rules:
 - Ground truth or detections: a folder named ground-truth or detection-results says which;
   otherwise detections when every line has a confidence (at least 6 fields, the last 5
-  numbers) and none ends in `difficult`. Detections get a score, ground truth none.
+  numbers, the name before them a class of classes.txt when there is one) and none ends in
+  `difficult`. Detections get a score, ground truth none. Detection of the format itself
+  refuses a folder whose undeclared class names hold numbers (YOLO's, KITTI's lines).
 - Class names: the tool splits on whitespace and needs names without spaces (its
   extra/remove_space.py). visionflow reads everything before the numbers as the name, so
   `traffic light 1 2 3 4` is class "traffic light"; the writer writes such names as they are
@@ -29,9 +31,12 @@ Rules:
   (1 or 0), as VOC's. A detection marked difficult (never made by a model) is written with a
   trailing `difficult`, which visionflow reads back but the tool cannot (warning
   map_txt.difficult_detections).
-- Images: the files hold no image size, so every image must be found: beside the .txt file, in
+- Images: the files hold no image size and the model has no "unknown size" (validation refuses
+  a size of 0), so reading as a dataset needs every image: beside the .txt file, in
   a sibling images-optional/ or images/ folder, or in --images-dir; else MissingImageError
-  (skipped with --skip-errors), as KITTI. A .txt file is an image (an empty one: no objects).
+  (skipped with --skip-errors), as KITTI. As predictions (evaluation.predictions.map_txt) the
+  files are placed on the ground truth's images and need none. A .txt file is an image (an
+  empty one: no objects).
 - Classes: classes.txt (in the dataset folder or beside the .txt folder) gives the order and
   classes without objects; names not in it are added after it (warning map_txt.undeclared).
   Without it, classes are sorted by name. Ids are 1..N in that order.
@@ -102,13 +107,16 @@ def _number(token: str) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def looks_like_detections(lines: list[str]) -> bool:
-    """Every line `name confidence left top right bottom` (and none a difficult ground truth)."""
+def looks_like_detections(lines: list[str], known: set[str] | None = None) -> bool:
+    """Every line `name confidence left top right bottom` (and none a difficult ground truth);
+    with the class names `known`, only where the name before the five numbers is one."""
     for line in lines:
         t = line.split()
         if not t:
             continue
         if t[-1] == DIFFICULT or len(t) < 6 or any(_number(x) is None for x in t[-5:]):
+            return False
+        if known and " ".join(t[:-5]) not in known:
             return False
     return True
 
@@ -164,14 +172,14 @@ def txt_files(folder: Path) -> list[tuple[Path, str]]:
     return out
 
 
-def is_detections(folder: Path, files: list[Path]) -> bool:
+def is_detections(folder: Path, files: list[Path], known: set[str] | None = None) -> bool:
     """Detections or ground truth: the tool's folder name, else the lines (see the module)."""
     if folder.name == DR_DIR:
         return True
     if folder.name == GT_DIR:
         return False
     lines = [line for f in files for line in read_lines(f)]
-    return any(line.strip() for line in lines) and looks_like_detections(lines)
+    return any(line.strip() for line in lines) and looks_like_detections(lines, known)
 
 
 def label_folder(path: Path) -> Path:
@@ -195,12 +203,14 @@ def detect(path: Path) -> Detection | None:
     if not sample:
         return None
     try:
-        detections = is_detections(folder, sample)
+        known = set(_class_order(path, parts)[0])
+        detections = is_detections(folder, sample, known)
         for f in sample:
             lines = read_lines(f)[:20]
             for obj in parse_lines(lines, f, detections):
-                if _number(obj.name.split()[0]) is not None:
-                    return None      # YOLO's class index, not a name
+                if obj.name not in known and any(_number(tok) is not None
+                                                 for tok in obj.name.split()):
+                    return None      # YOLO's class index or KITTI's fields, not a name
     except (ParseError, OSError):
         return None
     if folder.name in (GT_DIR, DR_DIR):
@@ -263,7 +273,7 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
     scored = False
     for folder, split in parts:
         files = txt_files(folder)
-        detections = is_detections(folder, [f for f, _ in files])
+        detections = is_detections(folder, [f for f, _ in files], set(order))
         scored |= detections
         lookup = _image_lookup(ctx, folder)
         for f, rel in files:

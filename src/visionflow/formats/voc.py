@@ -54,7 +54,7 @@ File names go through io.paths: never outside the dataset folder, symlinks inclu
 
 Modules: this one reads top to bottom (detect, read, write); _voc_layout finds the files
 (folders, split lists, images), _voc_parse reads one XML file (a fast path for the usual shape
-of a file, lxml for everything else), _voc_emit writes one.
+of a file, io/xml.py's hardened lxml for everything else), _voc_emit writes one.
 """
 
 from __future__ import annotations

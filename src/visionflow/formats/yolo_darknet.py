@@ -6,7 +6,7 @@
     train.txt ...   one image path per line, relative to the darknet root (the folder holding
                     obj.data), e.g. data/obj/x.jpg or data/obj_train_data/x.jpg as CVAT writes
     x.txt           the labels beside each image, the same lines as the Ultralytics layout
-                    (parsed and written by yolo.py's helpers)
+                    (parsed and written by the YOLO kits, _yolo_lines and _yolo_layout)
 
 Rules:
 - Paths in obj.data and in the lists are tried as written, then without a leading `data/`

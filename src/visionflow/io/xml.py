@@ -8,8 +8,8 @@ Annotation XML comes from strangers, so the rules are those of a hostile input:
 - lxml with resolve_entities=False, no_network=True, load_dtd=False and huge_tree=False
   (libxml2's own limits on depth and text size stay on), one parser per call (lxml parsers
   are not thread-safe);
-- a size cap (MAX_XML_BYTES) and safe_load's rules (no binary file, no link out of the
-  dataset folder), checked before a file is read;
+- a size cap (MAX_XML_BYTES) and safe_load's rules (no binary file; in `load`, no link out
+  of the dataset folder), checked before a file is read;
 - every error is a visionflow error naming the file and, where lxml knows it, the line.
 """
 
@@ -46,20 +46,16 @@ def root_tag(head: bytes) -> str | None:
 
 def read_bytes(path: str | os.PathLike) -> bytes:
     """A whole XML file, with os.read (a third of what open().read() costs per small file);
-    UnsafeInputError above MAX_XML_BYTES or (inside safe_load.read_scope) for a link leading
-    out of the dataset, ParseError for a binary file, all before reading it whole. OSError
-    is the caller's to word."""
-    scope = _SCOPE.get()
-    if scope is not None:
-        scope.check(path)
+    ParseError for a binary file, UnsafeInputError above MAX_XML_BYTES, both before reading
+    it whole. OSError is the caller's to word."""
     fd = os.open(path, os.O_RDONLY)
     try:
+        chunks = [os.read(fd, 1 << 16)]
+        sniff_text(path, chunks[0])  # a 2 GB file of zeros: refused before reading it whole
         size = os.fstat(fd).st_size
         if size > MAX_XML_BYTES:
             raise UnsafeInputError(path, f"XML file of {size >> 20} MiB is larger than "
                                    f"{MAX_XML_BYTES >> 20} MiB; refused")
-        chunks = [os.read(fd, 1 << 16)]
-        sniff_text(path, chunks[0])  # a 2 GB file of zeros: refused before reading it whole
         while chunks[-1]:
             chunks.append(os.read(fd, 1 << 20))
         return b"".join(chunks)
@@ -68,7 +64,12 @@ def read_bytes(path: str | os.PathLike) -> bytes:
 
 
 def load(path: str | os.PathLike) -> Any:
-    """The root element of the XML file at `path`, read and parsed by the rules above."""
+    """The root element of the XML file at `path`, read and parsed by the rules above; inside
+    safe_load.read_scope a link leading out of the dataset is refused, as for JSON and text
+    (VOC's many files are checked once per folder by its layout instead, then read_bytes)."""
+    scope = _SCOPE.get()
+    if scope is not None:
+        scope.check(path)
     try:
         data = read_bytes(path)
     except OSError as e:

@@ -339,14 +339,15 @@ RESIZE_MODES = ("stretch", "fit", "letterbox", "fill")
 @register
 @dataclass(frozen=True, kw_only=True)
 class Resize(Op):
-    """stretch to size; fit within size; letterbox (fit, then pad to size with `color`); fill
-    (cover size, then center crop). Up and down."""
+    """Resize: stretch to size; fit within size; letterbox (fit, then pad to size with
+    `color`); fill (cover size, then center crop). Up and down."""
     name: ClassVar[str] = "resize"
     geometric: ClassVar[bool] = True
     example: ClassVar[dict[str, Any]] = {"size": "640x640", "mode": "letterbox", "color": "gray"}
     size: tuple[int, int] = param((640, 640), wxh(), "target size, e.g. 640x640")
     mode: str = param("stretch", choice(*RESIZE_MODES),
-                      "stretch, fit (within), letterbox (fit + pad) or fill (cover + center crop)")
+                      "how the image meets size: stretch; fit (within); letterbox (fit, then "
+                      "pad with color); fill (cover, then center crop)")
     color: tuple[int, int, int] = param("black", COLOR, "letterbox padding color")
 
     def plan(self, w: int, h: int) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
@@ -450,7 +451,8 @@ class Tile(Op):
                          "overlap between neighbouring tiles, pixels")
     min_visibility: float | None = param(
         None, number(0, 1, optional=True),
-        "drop object pieces keeping less than this fraction of their area (default: the recipe's)")
+        "drop object pieces keeping less than this fraction of their area "
+        "(unset: the recipe's min_visibility, 0 unless set)")
 
     def check(self):
         if (self.grid is None) == (self.tile_size is None):
