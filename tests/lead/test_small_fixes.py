@@ -81,3 +81,23 @@ def test_cli_runs_without_click_installed(tmp_path):
 def _typer_needs_click() -> bool:
     from importlib.metadata import requires
     return any(r.split()[0].lower().startswith("click") for r in (requires("typer") or []))
+
+
+def test_voc_annotation_link_leading_outside_is_followed_only_when_asked(tmp_path):
+    """--follow-links is one rule for annotation files and images alike (VOC ignored it)."""
+    import pytest
+    from tests.conftest import make_image
+    root = tmp_path / "ds"
+    (root / "Annotations").mkdir(parents=True)
+    make_image(root / "JPEGImages" / "c.jpg", (40, 30))
+    outside = tmp_path / "elsewhere" / "c.xml"
+    outside.parent.mkdir()
+    outside.write_text("<annotation><filename>c.jpg</filename><size><width>40</width>"
+                       "<height>30</height><depth>3</depth></size><object><name>cat</name>"
+                       "<bndbox><xmin>1</xmin><ymin>2</ymin><xmax>10</xmax><ymax>12</ymax>"
+                       "</bndbox></object></annotation>")
+    (root / "Annotations" / "c.xml").symlink_to(outside)
+    with pytest.raises(vf.UnsafeInputError, match="leads outside"):
+        vf.load(root, "voc")
+    ds = vf.load(root, "voc", follow_links=True)
+    assert ds.annotations.xyxy.tolist() == [[1.0, 2.0, 10.0, 12.0]]

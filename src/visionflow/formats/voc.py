@@ -169,7 +169,7 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
                 rows.append((rec, split))
     for xml in layout.xml_files:
         if xml.path not in listed:
-            refused = folders.leads_outside(xml, layout)
+            refused = None if ctx.follow_links else folders.leads_outside(xml, layout)
             if refused is not None:
                 ctx.fail(refused)
                 continue
