@@ -111,8 +111,9 @@ def check_destination(dest: Path, *, overwrite: bool = False, force: bool = Fals
                           "or pass --overwrite")
     if MARKER not in entries and not force:
         shown = ", ".join(repr(e) for e in entries[:3]) + (", ..." if len(entries) > 3 else "")
+        count = "1 entry" if len(entries) == 1 else f"{len(entries)} entries"
         raise OutputError(f"{dest}: was not written by visionflow (no {MARKER} file) and holds "
-                          f"{len(entries)} entries ({shown}) that --overwrite would delete; "
+                          f"{count} ({shown}) that --overwrite would delete; "
                           "choose another destination, or add --force to delete them")
 
 
