@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ import numpy as np
 
 from .core.categories import Categories, Category
 from .core.dataset import Dataset
-from .core.errors import Error, MissingImageError
+from .core.errors import Error, MissingImageError, did_you_mean
 from .core.gc_pause import gc_paused
 from .core.images import split_renames
 from .core.report import Report
@@ -130,11 +129,11 @@ def write(dataset: Dataset, path: str | Path, format: str, *, images: str = "cop
     with atomic_dir(dest, overwrite=overwrite, force=force, sources=sources, images=image_dirs,
                     keep=keep) as tmp, gc_paused():
         fmt.write(dataset, tmp, ctx)
-    images_held, annotations_held = _held_counts(dataset, fmt)
     report.written = {
         "format": fmt.name,
-        "images": images_held if ctx.written_images is None else ctx.written_images,
-        "annotations": (annotations_held if ctx.written_annotations is None
+        "images": len(dataset.images) if ctx.written_images is None else ctx.written_images,
+        "annotations": (int(_held(dataset.annotations, fmt).sum())
+                        if ctx.written_annotations is None
                         else ctx.written_annotations),
         "categories": len(dataset.categories)}
     return report
@@ -207,8 +206,7 @@ def check_options(fmt: Format, options: dict[str, Any], known: dict[str, str], k
     for key in options:
         if key in known:
             continue
-        close = difflib.get_close_matches(str(key), list(known), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(key, known)
         accepted = f"it accepts {', '.join(sorted(known))}" if known else "it has none"
         raise Error(f"unknown {kind} option {key!r} for format {fmt.name}{hint} ({accepted})")
 
@@ -224,10 +222,6 @@ def _held(ann, fmt: Format) -> np.ndarray:
         if flag in s or (flag == POLYGONS and MASKS in s):
             held |= has()
     return held
-
-
-def _held_counts(ds: Dataset, fmt: Format) -> tuple[int, int]:
-    return len(ds.images), int(_held(ds.annotations, fmt).sum())
 
 
 def categories_after(cats: Categories, fmt: Format) -> list[Category]:
@@ -270,11 +264,7 @@ def report_losses(ds: Dataset, fmt: Format, ctx: WriteContext) -> None:
     if "boxes" in counts and BOXES not in fmt.supports:
         # Only bare boxes are lost: the box of an object whose mask, polygon or oriented box
         # the format holds is that geometry's bounds.
-        held = ann.is_label.copy()
-        for flag, has in ((POLYGONS, ann.has_polygon), (MASKS, ann.has_rle), (OBB, ann.has_obb)):
-            if flag in fmt.supports or (flag == POLYGONS and MASKS in fmt.supports):
-                held |= has()
-        counts["boxes"] = int((~held).sum())
+        counts["boxes"] = int((~(_held(ann, fmt) | ann.is_label)).sum())  # labels: below
     for kind, count in counts.items():
         if kind not in fmt.supports:
             ctx.loss(kind, count, f"{kind.replace('_', ' ')} ({_what_remains(kind, fmt)})")

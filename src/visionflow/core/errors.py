@@ -34,12 +34,18 @@ class FormatError(Error):
     pass
 
 
+def did_you_mean(name: object, known: Iterable[str]) -> str:
+    """'; did you mean 'x'?' for the closest known name, '' when none is close: one wording
+    for every misspelt format, option, operation, parameter or class."""
+    close = difflib.get_close_matches(str(name), list(known), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 class UnknownFormat(FormatError):
     def __init__(self, name: str, known: Iterable[str]):
         known = sorted(known)
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        super().__init__(f"unknown format {name!r}{hint} (known: {', '.join(known)})")
+        super().__init__(f"unknown format {name!r}{did_you_mean(name, known)} "
+                         f"(known: {', '.join(known)})")
         self.name = name
 
 

@@ -21,6 +21,8 @@ import orjson
 from ..core.annotations import Annotations, Polygons
 from ..core.dataset import Dataset
 from ..core.errors import Error, ParseError, ValidationError
+from ..core.geometry import cxcywh_norm_to_xyxy
+from ..io.safe_load import text_of
 
 PRED_FORMATS = ("auto", "coco-results", "yolo-conf", "map-txt")
 
@@ -358,7 +360,6 @@ def yolo_confidence(folder: str | Path, gt: Dataset, *, match: str = "auto") -> 
     files = _txt_files(folder)
     rows = image_map(gt, [{"stem": f.stem} for f in files], match="stem"
                      if match == "auto" else match, where=str(folder))
-    w, h = gt.images.width[rows].astype(float), gt.images.height[rows].astype(float)
     ids = gt.categories.ids
     img, cat, box, score = [], [], [], []
     for fi, f in enumerate(files):
@@ -376,13 +377,14 @@ def yolo_confidence(folder: str | Path, gt: Dataset, *, match: str = "auto") -> 
                 raise ParseError(where, f"class index {t[0]} is not one of 0..{len(ids) - 1}")
             if v[3] < 0 or v[4] < 0:
                 raise ValidationError(where, "box has a negative width or height")
-            cx, cy, bw, bh = v[1] * w[fi], v[2] * h[fi], v[3] * w[fi], v[4] * h[fi]
             img.append(rows[fi])
             cat.append(ids[int(c)])
-            box.append((cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2))
+            box.append(v[1:5])
             score.append(v[5])
-    ann = Annotations.build(img, cat, np.asarray(box, float).reshape(-1, 4),
-                            score=np.asarray(score, float))
+    img = np.asarray(img, np.int64)
+    xyxy = cxcywh_norm_to_xyxy(np.asarray(box, float).reshape(-1, 4), gt.images.width[img],
+                               gt.images.height[img])  # the YOLO reader's own conversion
+    ann = Annotations.build(img, cat, xyxy, score=np.asarray(score, float))
     return gt.replace(annotations=ann, meta={**gt.meta, "predictions": str(folder)})
 
 
@@ -433,8 +435,10 @@ def _txt_files(folder: str | Path) -> list[Path]:
 
 
 def _lines(path: Path) -> list[str]:
+    """The lines of a prediction file, read as every annotation file is (io.safe_load: a
+    binary file is refused before it is read whole)."""
     try:
-        return path.read_text(encoding="utf-8").splitlines()
+        return text_of(path).splitlines()
     except UnicodeDecodeError:
         raise ParseError(path, "not UTF-8 text") from None
 

@@ -298,10 +298,6 @@ def _list_entries(root: Path, list_rel: str, split: str, ctx: ReadContext) -> li
         at = f"{list_path}:{n}"
         try:
             rel = resolve_listed(root, entry, at, (list_dir, ""), ctx.follow_links)
-            bare = entry.replace("\\", "/").removeprefix("./")
-            if not (root / rel).exists() and bare.startswith("data/"):
-                rel = resolve_listed(root, bare[5:], at, (list_dir, ""),  # CVAT's `data/`
-                                     ctx.follow_links)
         except UnsafeInputError as e:
             ctx.fail(e)
             continue
@@ -311,7 +307,9 @@ def _list_entries(root: Path, list_rel: str, split: str, ctx: ReadContext) -> li
 
 def resolve_listed(root: Path, entry: str, where: str, bases: Sequence[str],
                    follow_links: bool = False) -> str:
-    """A path named in an image list, relative to the first base where it exists (shared)."""
+    """A path named in an image list, relative to the first base where it exists (shared by
+    the YOLO and darknet readers). A path found only without a leading `data/` (CVAT writes
+    lists relative to the folder above the dataset) is taken without it."""
     posix = entry.replace("\\", "/")
     if posix.startswith("/") or _DRIVE.match(posix):
         raise UnsafeInputError(where, f"file name {entry!r} is an absolute path; lists must "
@@ -324,7 +322,11 @@ def resolve_listed(root: Path, entry: str, where: str, bases: Sequence[str],
                                    "folder")
         candidates.append(joined)
     rels = [clean_relative(c, where=where) for c in candidates]
-    rel = next((r for r in rels if (root / r).exists()), rels[0])
+    rel = next((r for r in rels if (root / r).exists()), None)
+    bare = posix.removeprefix("./")
+    if rel is None and bare.startswith("data/"):
+        return resolve_listed(root, bare[5:], where, bases, follow_links)
+    rel = rel or rels[0]
     resolve_inside(root, rel, where=where, follow_links=follow_links)
     return rel
 

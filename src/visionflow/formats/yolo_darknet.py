@@ -195,9 +195,6 @@ def _list_images(root: Path, list_rel: str, split: str, ctx: ReadContext) -> lis
         at = f"{list_path}:{n}"
         try:
             rel = resolve_listed(root, entry, at, ("",), ctx.follow_links)
-            if not (root / rel).exists() and rel.startswith("data/"):
-                rel = rel[5:]
-                resolve_inside(root, rel, where=at, follow_links=ctx.follow_links)
         except UnsafeInputError as e:
             ctx.fail(e)
             continue

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..core.annotations import Annotations
 from ..core.categories import Categories, Category
-from ..core.errors import Error
+from ..core.errors import Error, did_you_mean
 from . import functional as F
 from .sample import Sample
 
@@ -282,12 +282,10 @@ class Op:
 def catalog(names: list[str] | None = None) -> list[dict[str, Any]]:
     """Every operation (or the named ones) as `visionflow ops` shows it: name, what it does,
     whether it moves geometry, its parameters and an example recipe line."""
-    import difflib
     for n in names or []:
         if n not in OPS:
-            close = difflib.get_close_matches(str(n), OPS, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise InvalidStep(n, f"unknown operation{hint} (known: {', '.join(sorted(OPS))})")
+            raise InvalidStep(n, f"unknown operation{did_you_mean(n, OPS)} "
+                                 f"(known: {', '.join(sorted(OPS))})")
     return [{"name": cls.name, "description": cls.summary(), "geometric": cls.geometric,
              "parameters": [{"name": x.name, "type": x.type, "default": x.default, "help": x.help,
                              **({"choices": list(x.choices)} if x.choices else {}),

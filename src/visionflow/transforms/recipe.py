@@ -24,7 +24,6 @@ name (`limit` before `angle_range`, ...) still works and is listed in `Recipe.no
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from typing import Any
 import orjson
 import yaml
 
-from ..core.errors import ParseError, ValidationError
+from ..core.errors import ParseError, ValidationError, did_you_mean
 from ..io.safe_load import parse_yaml
 from .ops import OPS, InvalidStep, Op
 
@@ -138,9 +137,8 @@ def parse_step(step: Any, where: str, notes: list[str] | None = None) -> Op:
         raise RecipeError(where, f"expected {{operation: {{parameters}}}} or an operation name, "
                           f"got {step!r}")
     if name not in OPS:
-        close = difflib.get_close_matches(str(name), OPS, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise RecipeError(where, f"unknown operation {name!r}{hint} (known: {', '.join(sorted(OPS))})")
+        raise RecipeError(where, f"unknown operation {name!r}{did_you_mean(name, OPS)} "
+                          f"(known: {', '.join(sorted(OPS))})")
     cls = OPS[name]
     if not isinstance(params, dict):
         raise RecipeError(f"{where} ({name})", f"parameters must be a mapping, got {params!r}")
@@ -161,9 +159,8 @@ def parse_step(step: Any, where: str, notes: list[str] | None = None) -> Op:
                              f"(same meaning)")
     for key in params:
         if key not in known:
-            close = difflib.get_close_matches(str(key), known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise RecipeError(f"{where} ({name})", f"unknown parameter {key!r}{hint} "
+            raise RecipeError(f"{where} ({name})", f"unknown parameter {key!r}"
+                              f"{did_you_mean(key, known)} "
                               f"(parameters: {', '.join(known)})")
     try:
         return cls(**params)
@@ -181,9 +178,8 @@ def _parse(data: Any, source: str) -> Recipe:
                           f"{type(data).__name__}")
     for key in data:
         if key not in _TOP_KEYS:
-            close = difflib.get_close_matches(str(key), _TOP_KEYS, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise RecipeError(source, f"unknown key {key!r}{hint} (known: {', '.join(_TOP_KEYS)})")
+            raise RecipeError(source, f"unknown key {key!r}{did_you_mean(key, _TOP_KEYS)} "
+                              f"(known: {', '.join(_TOP_KEYS)})")
     pre = data.get("preprocess") or []
     if not isinstance(pre, list):
         raise RecipeError(source, f"preprocess must be a list of steps, got {pre!r}")

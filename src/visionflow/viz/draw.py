@@ -14,7 +14,6 @@ class looks the same in every image and every grid.
 from __future__ import annotations
 
 import colorsys
-import difflib
 import math
 from functools import lru_cache
 from typing import NamedTuple
@@ -23,7 +22,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ..core.dataset import Dataset
-from ..core.errors import Error, MissingImageError
+from ..core.errors import Error, MissingImageError, did_you_mean
 from ..core.geometry import rle_to_mask
 from ..io.images import load_rgb
 
@@ -195,9 +194,8 @@ def _pick_rows(ds: Dataset, class_name: str | None) -> np.ndarray:
     ids = [c.id for c in ds.categories.by_name(class_name)]
     if not ids:
         known = ds.categories.names
-        close = difflib.get_close_matches(class_name, known, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise Error(f"unknown class {class_name!r}{hint} (known: {', '.join(known) or 'none'})")
+        raise Error(f"unknown class {class_name!r}{did_you_mean(class_name, known)} "
+                    f"(known: {', '.join(known) or 'none'})")
     ann = ds.annotations
     rows = np.unique(ann.image_index[np.isin(ann.category_id, ids)])
     if not len(rows):
