@@ -21,8 +21,8 @@ import orjson
 from ..core.annotations import Annotations, Polygons
 from ..core.dataset import Dataset
 from ..core.errors import Error, ParseError, ValidationError
-from ..core.geometry import cxcywh_norm_to_xyxy
-from ..io.safe_load import text_of
+from ..core.geometry import cxcywh_norm_to_xyxy, points_bounds, rle_bounds
+from ..io.safe_load import bytes_of, text_of
 
 PRED_FORMATS = ("auto", "coco-results", "yolo-conf", "map-txt")
 
@@ -75,7 +75,7 @@ def coco_results(path: str | Path, gt: Dataset) -> Dataset:
     """
     path = Path(path)
     try:
-        records = orjson.loads(path.read_bytes())
+        records = orjson.loads(bytes_of(path))
     except orjson.JSONDecodeError as e:
         raise ParseError(path, f"not valid JSON ({e})") from None
     if not isinstance(records, list):
@@ -232,24 +232,16 @@ def _finite(v: Any) -> bool:
 
 
 def _extent(rings, rle, kps, where: str) -> np.ndarray:
+    """The box of a prediction without a bbox: the bounds of its polygons, mask or keypoints."""
     if rings:
-        pts = np.concatenate(rings)
-        return np.array([pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(), pts[:, 1].max()])
+        return points_bounds(np.concatenate(rings))
     if rle is not None:
         try:
-            from pycocotools import mask as mask_utils
-        except ImportError:  # pragma: no cover - depends on the installation
-            raise Error(f"{where}: an RLE mask without a bbox needs pycocotools: pip install "
-                        "'visionflow[eval]'") from None
-        r = rle
-        if isinstance(r["counts"], list):
-            r = mask_utils.frPyObjects(r, *r["size"])
-        elif isinstance(r["counts"], str):
-            r = {"size": r["size"], "counts": r["counts"].encode()}
-        x, y, w, h = mask_utils.toBbox(r).tolist()
-        return np.array([x, y, x + w, y + h])
+            return rle_bounds(rle)
+        except (ValueError, TypeError, KeyError) as e:
+            raise ParseError(where, f"RLE segmentation cannot be decoded ({e})") from None
     if kps is not None:
-        return np.array([kps[:, 0].min(), kps[:, 1].min(), kps[:, 0].max(), kps[:, 1].max()])
+        return points_bounds(kps[:, :2])
     raise ParseError(where, "a prediction needs a bbox, a segmentation or keypoints")
 
 
