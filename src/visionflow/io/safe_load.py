@@ -85,9 +85,10 @@ def load_yaml(path: Path | str, text: str | None = None) -> Any:
             if os.path.getsize(path) > MAX_YAML_BYTES:
                 raise UnsafeInputError(path, f"YAML file larger than {MAX_YAML_BYTES >> 20} "
                                        "MiB; refused")
-            sniff_text(path)
-            text = Path(path).read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError) as e:
+            text = text_of(path, "utf-8-sig")  # the rules of every annotation file
+        except UnicodeDecodeError:
+            raise ParseError(path, "not UTF-8 text") from None
+        except OSError as e:
             raise ParseError(path, f"cannot read file ({e.__class__.__name__})") from None
     try:
         return parse_yaml(text, path)
