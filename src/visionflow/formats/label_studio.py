@@ -73,7 +73,7 @@ from .base import (
 
 OUTPUT_FILE = "result.json"
 CONFIG_FILE = "label_config.xml"
-PERCENT_DECIMALS = 10
+PERCENT_DECIMALS = 12  # 1e-12 % of a 10,000 px side is 1e-10 px: under the round trip's 1e-9
 NS = "label-studio."
 _KINDS = ("rectanglelabels", "polygonlabels", "keypointlabels", "brushlabels", "choices")
 _CONTROL_TAGS = {"rectanglelabels": "RectangleLabels", "polygonlabels": "PolygonLabels",
