@@ -4,8 +4,9 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 VF     := $(VENV)/bin/visionflow
 DEMO   := demo-output
+TORCH  ?= torch==2.13.0
 
-.PHONY: demo test install install-demo install-test bench clean
+.PHONY: demo test install install-demo install-test bench clean docs
 
 # One venv, two install sets, each with its own stamp: the demo needs only scikit-image (its
 # photos) and the transforms extra (examples/recipe.yaml), ~550 MB; the tests need every peer
@@ -19,7 +20,11 @@ $(VENV)/.demo-installed: pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[demo,transforms]'
 	touch $@
 
+# torch first and pinned (override with TORCH=...): the CI machines hold a CPU build of
+# 2.13.0 that pip takes from disk, where a bare `torch` would fetch a multi-GB CUDA build.
+# The extras ask only for torch>=2.1, which this install then satisfies.
 $(VENV)/.test-installed: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet $(TORCH)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
@@ -47,8 +52,12 @@ demo: install-demo
 test: install-test
 	$(PY) -m pytest -n 2 -q
 
+# The documentation site into site/ (docs/gen.py generates the reference pages at each build).
+docs: install-test
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
 bench:
 	$(MAKE) -C bench
 
 clean:
-	rm -rf $(DEMO) .pytest_cache .hypothesis
+	rm -rf $(DEMO) .pytest_cache .hypothesis site

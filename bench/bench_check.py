@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     results["load_average_before"] = os.getloadavg()
 
     report = vf.Report()
-    ds = timed("load_lenient_s", lambda: vf.load(root, lenient=True, report=report))
+    ds = timed("load_lenient_s", lambda: vf.load(root, errors="keep", report=report))
     results["boxes"] = len(ds.annotations)
     print(f"dataset: {len(ds.images)} images, {len(ds.annotations)} boxes")
     cfg = CheckConfig(workers=args.workers)

@@ -52,3 +52,10 @@ def tree_snapshot(root: Path) -> dict[str, tuple[int, int]]:
     """(size, mtime_ns) of every file under root: proof that a source was not modified."""
     return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
             for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def pytest_addoption(parser) -> None:
+    parser.addoption("--update-golden", action="store_true", default=False,
+                     help="rewrite tests/data/<format>/<case>/golden.json from what the readers "
+                          "read now (tests/formats/test_golden.py); read the diff before "
+                          "committing")

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import visionflow as vf
 from visionflow.formats.base import (ANNOTATION_IDS, CLASS_ORDER, ATTRIBUTES, BOXES, CATEGORY_IDS,
                                      CATEGORY_META, IMAGE_IDS, ISCROWD, KEYPOINTS, LABELS, MASKS,
-                                     OBB, POLYGONS, SCORES, Format)
+                                     OBB, POLYGONS, POLYLINES, SCORES, Format)
 
 _NAME = st.from_regex(r"[a-z][a-z0-9_]{0,7}( [a-z0-9]{1,5})?", fullmatch=True)
 
@@ -32,6 +32,8 @@ def tasks(fmt: Format) -> list[str]:
         out.append("classify")
     if MASKS in fmt.supports:
         out.append("mask")
+    if POLYLINES in fmt.supports:
+        out.append("polyline")
     return out
 
 
@@ -93,7 +95,7 @@ def datasets(draw, fmt: Format, image_dir=None) -> vf.Dataset:
     images = vf.Images.build(file_names, [w for w, _ in sizes], [h for _, h in sizes],
                              id=image_ids, split=splits, path=paths)
 
-    rows, cat_ids, boxes, rings, kps, obbs, rles = [], [], [], [], [], [], []
+    rows, cat_ids, boxes, rings, kps, obbs, rles, paths = [], [], [], [], [], [], [], []
     for r, (w, h) in enumerate(sizes):
         n_ann = 1 if task == "classify" else draw(st.integers(0, 4))
         taken = np.zeros((h, w), bool) if task == "mask" else None
@@ -109,6 +111,12 @@ def datasets(draw, fmt: Format, image_dir=None) -> vf.Dataset:
                 xm = draw(_coord(x1, x2))
                 ring = np.array([[x1, y1], [x2, y1], [x2, y2], [xm, y2]])
                 rings.append([ring])
+            elif task == "polyline":  # an open path; its box: the bounds, 1 px where flat
+                path = np.array([[draw(_coord(x1, x2)), draw(_coord(y1, y2))]
+                                 for _ in range(draw(st.integers(2, 4)))])
+                paths.append([path])
+                box = vf.core.geometry.pad_degenerate(
+                    vf.core.geometry.points_bounds(path))[0].tolist()
             elif task == "obb":
                 obbs.append(np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]]))
             elif task == "pose":
@@ -140,6 +148,8 @@ def datasets(draw, fmt: Format, image_dir=None) -> vf.Dataset:
         extra["polygons"] = vf.Polygons.from_lists(rings)
     if task == "obb":
         extra["obb"] = np.array(obbs).reshape(n, 4, 2)
+    if task == "polyline":
+        extra["polylines"] = vf.core.annotations.Polylines.from_lists(paths)
     if task == "pose":
         extra["keypoints"] = np.array(kps, np.float64).reshape(n, k, 3)
     if task == "mask":
@@ -186,7 +196,8 @@ def canonical(ds: vf.Dataset, fmt: Format) -> vf.Dataset:
         ann = ann[held]
     drop = {}
     for flag, column in ((POLYGONS, "polygons"), (MASKS, "rle"), (KEYPOINTS, "keypoints"),
-                         (OBB, "obb"), (SCORES, "score"), (ISCROWD, "iscrowd")):
+                         (OBB, "obb"), (SCORES, "score"), (ISCROWD, "iscrowd"),
+                         (POLYLINES, "polylines")):
         if flag not in s:
             drop[column] = None
     if drop:

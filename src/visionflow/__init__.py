@@ -12,9 +12,9 @@ from .api import convert, detect, formats, load, write
 from .core.annotations import Annotations, Polygons
 from .core.categories import Categories, Category
 from .core.dataset import Dataset
-from .core.errors import (AmbiguousFormat, Error, FormatError, LossError, MissingImageError,
-                          NotDetected, OutputError, ParseError, UnknownFormat, UnsafeInputError,
-                          ValidationError)
+from .core.errors import (AmbiguousFormat, DataWarning, Error, FormatError, LocatedError,
+                          LossError, MissingImageError, NotDetected, OutputError, ParseError,
+                          UnknownFormat, UnsafeInputError, ValidationError)
 from .core.images import UNSPLIT, Images
 from .core.report import Finding, Report
 from .core.view import ImageView
@@ -24,9 +24,15 @@ from .core.view import ImageView
 _LAZY = {
     "Workspace": "visionflow.versioning", "CheckConfig": "visionflow.checks",
     "CheckFinding": "visionflow.checks", "FixOptions": "visionflow.checks",
-    "check": "visionflow.checks", "fix": "visionflow.checks",
-    "evaluate": "visionflow.evaluation", "load_predictions": "visionflow.evaluation",
-    "find_mistakes": "visionflow.evaluation",
+    "load_predictions": "visionflow.evaluation",
+    # one function per CLI command (commands.py), each importing its heavy modules when called
+    "info": "visionflow.commands", "show": "visionflow.commands",
+    "transform": "visionflow.commands", "resize": "visionflow.commands",
+    "tile": "visionflow.commands", "split": "visionflow.commands",
+    "check": "visionflow.commands", "fix": "visionflow.commands",
+    "evaluate": "visionflow.commands", "find_mistakes": "visionflow.commands",
+    "embed": "visionflow.embeddings", "load_embedder": "visionflow.embeddings",
+    "dedup": "visionflow.embeddings.dedup", "find_duplicates": "visionflow.embeddings.dedup",
     # bridges: each imports its (optional) library on first call, never on import
     "from_arrow": "visionflow.bridges.arrow", "to_supervision": "visionflow.bridges.supervision",
     "from_supervision": "visionflow.bridges.supervision", "to_hf": "visionflow.bridges.hf",
@@ -38,6 +44,8 @@ def __getattr__(name: str):
     import importlib
     if name == "transforms":  # Recipe, run, split, rebalance
         return importlib.import_module("visionflow.transforms")
+    if name == "torch":  # DetectionDataset, collate_fn; needs torch (one line says so if absent)
+        return importlib.import_module("visionflow.bridges.torch")
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
@@ -57,7 +65,8 @@ __all__ = [
     "Finding", "FormatError", "Images", "LossError", "MissingImageError", "NotDetected",
     "OutputError", "ParseError", "Polygons", "Report", "UnknownFormat", "UnsafeInputError",
     "ValidationError", "Workspace", "transforms", "__version__", "convert", "detect", "formats", "load", "write",
-    "evaluate", "load_predictions", "find_mistakes",
+    "evaluate", "load_predictions", "find_mistakes", "info", "show", "transform", "resize",
+    "tile", "split", "DataWarning", "LocatedError",
     "ImageView", "from_arrow", "to_supervision", "from_supervision", "to_hf", "from_hf",
-    "to_tf_dataset",
+    "to_tf_dataset", "embed", "load_embedder", "dedup", "find_duplicates",
 ]

@@ -34,7 +34,7 @@ def _same_input(tmp_path, kinds):
     """Planted defects written by visionflow's COCO writer: one input for both tools."""
     src = planted.build(tmp_path / "src", kinds)
     out = tmp_path / "coco"
-    vf.write(vf.load(src, lenient=True), out, "coco")
+    vf.write(vf.load(src, errors="keep"), out, "coco")
     return out
 
 

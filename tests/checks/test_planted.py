@@ -101,7 +101,7 @@ def test_nan_box_in_memory():
     ann = vf.Annotations.build([0, 1], [1, 1], [[np.nan, 0, 10, 10], [10, 10, 30, 30]],
                                id=[7, 8])
     ds = vf.Dataset(images, ann, vf.Categories.from_names(["x"]))
-    findings = vf.check(ds, read_images=False)
+    findings = vf.check(ds, read_images=False).findings  # a CheckResult, as for a folder
     assert [(f.code, f.annotation_id, f.image) for f in findings] == [("box.nan", 7, "a.jpg")]
     assert ds.check(read_images=False) == findings  # the Dataset method delegates
 
@@ -110,7 +110,7 @@ def test_image_level_labels_are_not_boxes():
     images = vf.Images.build(["a.jpg"], [100], [50])
     ann = vf.Annotations.build([0], [1], [[np.nan] * 4])
     ds = vf.Dataset(images, ann, vf.Categories.from_names(["x"]))
-    assert vf.check(ds, read_images=False) == []
+    assert vf.check(ds, read_images=False).findings == []
 
 
 def test_thresholds_change_what_is_found(tmp_path):
@@ -144,8 +144,8 @@ def test_lenient_load_keeps_invalid_rows_and_default_load_refuses(tmp_path):
     with pytest.raises(vf.ValidationError):
         vf.load(root)
     report = vf.Report()
-    ds = vf.load(root, lenient=True, report=report)
+    ds = vf.load(root, errors="keep", report=report)
     assert len(ds.annotations) == 28 + 2
     assert sorted(f.code for f in report.findings) == ["invalid", "invalid"]
-    skipped = vf.load(root, skip_errors=True)
+    skipped = vf.load(root, errors="skip")
     assert len(skipped.annotations) == 28

@@ -47,9 +47,10 @@ def test_lazy_names_resolve_to_the_real_objects():
     import visionflow as vf
     from visionflow.checks import fix
     from visionflow.checks.fixes import fix as real_fix
+    from visionflow.commands import fix as command_fix
     from visionflow.versioning import Workspace
 
-    assert fix is real_fix and callable(vf.fix) and vf.fix is real_fix
+    assert fix is real_fix and callable(vf.fix) and vf.fix is command_fix
     assert vf.Workspace is Workspace
     assert vf.transforms.Recipe is not None
     assert set(vf.__all__) <= set(dir(vf))

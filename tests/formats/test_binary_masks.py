@@ -170,7 +170,7 @@ def test_skip_errors_and_empty_masks(tmp_path):
     _corrupt(root)
     _png(root / "annotations" / "a_cat_1.png", np.zeros((3, 4), np.uint8))
     report = vf.Report()
-    ds = vf.load(root, "binary-masks", skip_errors=True, report=report)
+    ds = vf.load(root, "binary-masks", errors="skip", report=report)
     assert ds.images.file_name.tolist() == ["a.jpg", "b.jpg"]  # b kept as a negative
     assert ds.annotations.image_index.tolist() == [0]
     codes = {f.code for f in report.findings}

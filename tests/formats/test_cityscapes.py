@@ -241,7 +241,7 @@ def test_skip_errors_keeps_the_good_images(tmp_path):
     root = _tiny(tmp_path / "ds")
     _png(root / "gtFine/train/c/c_2_gtFine_instanceIds.png", np.zeros((1, 2, 3), np.uint8))
     report = vf.Report()
-    ds = vf.load(root, "cityscapes", skip_errors=True, report=report)
+    ds = vf.load(root, "cityscapes", errors="skip", report=report)
     assert ds.images.file_name.tolist() == ["c/c_1.png"]
     assert ds.annotations.category_id.tolist() == [7, 26]
     assert any("c_2_gtFine_instanceIds.png" in (f.where or "") for f in report.findings)

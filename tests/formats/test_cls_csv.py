@@ -109,5 +109,5 @@ def test_bad_input(tmp_path, text, error, problem):
 def test_skip_errors_keeps_good_rows(tmp_path):
     src = _csv(tmp_path, "filename,label\na.jpg,cat\nb.jpg,dog,x\n")
     report = vf.Report()
-    ds = vf.load(src, "cls-csv", skip_errors=True, report=report)
+    ds = vf.load(src, "cls-csv", errors="skip", report=report)
     assert len(ds.images) == 1 and report.errors[0].where.endswith("labels.csv:3")

@@ -167,7 +167,7 @@ def test_skip_errors_keeps_the_rest(tmp_path):
     doc["annotations"][1]["bbox"] = [1, 2, 0, 4]
     doc["images"].append({"id": 10, "file_name": "../x.jpg", "width": 5, "height": 5})
     report = vf.Report()
-    ds = vf.load(_coco(tmp_path, doc), skip_errors=True, report=report)
+    ds = vf.load(_coco(tmp_path, doc), errors="skip", report=report)
     assert len(ds.images) == 2 and ds.annotations.id.tolist() == [3]
     assert [f.code for f in report.findings] == ["skipped", "skipped"]
 

@@ -237,7 +237,7 @@ def test_a_bad_ring_inside_a_polygon_chunk_is_named(tmp_path):
     root = _write(tmp_path, doc, "ds")
     with pytest.raises(vf.ParseError, match=r"annotations\[12\] \(id 13\).*at least 3"):
         vf.load(root, "coco")
-    ds = vf.load(root, "coco", skip_errors=True)
+    ds = vf.load(root, "coco", errors="skip")
     assert len(ds.annotations) == 28 and ds.annotations.polygons.counts().tolist() == [1] * 28
 
 

@@ -46,7 +46,7 @@ def test_roboflow_createml_export(tmp_path):
     # Datumaro's synthetic fixture reads x, y as the top-left corner (Datumaro's importer does);
     # CreateML's x, y are the centre, so its second box starts left of the image.
     report = Report()
-    ds = vf.load(src, skip_errors=True, report=report)
+    ds = vf.load(src, errors="skip", report=report)
     assert ds.images.splits() == ["train", "val"] and len(ds.images) == 3
     np.testing.assert_allclose(ds.annotations.xyxy[0], [0.5, 0.5, 3.5, 1.5])
     assert [f.where for f in report.errors] == [

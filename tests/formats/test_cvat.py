@@ -54,7 +54,8 @@ def test_datumaro_task_export(tmp_path):
     np.testing.assert_allclose(ann.xyxy[0], [0, 2, 4, 4])
     assert ann.attrs["occluded"][0] == 1 and ann.attrs["cvat.z_order"][0] == 1
     assert [ann.attrs[k][0] for k in ("a1", "a2", "a3", "a4")] == [True, "v3", "0003", 2.4]
-    assert ann.attrs["cvat.shape"].tolist() == [None, "polyline", None, "points"]
+    assert ann.attrs["cvat.shape"].tolist() == [None, None, None, "points"]
+    assert ann.polylines.rings(1)[0].tolist() == [[1, 2], [3, 4], [5, 6], [7, 8]]  # a column
     np.testing.assert_allclose(ann.xyxy[1], [1, 2, 7, 8])
     assert ann.polygons.counts().tolist() == [0, 0, 1, 0]
     assert "cvat.vertices" in report.codes()
@@ -201,7 +202,7 @@ def test_skip_errors_keeps_the_rest(tmp_path):
             '<box label="cat" xtl="1" ytl="2" xbr="q" ybr="4"/>')
     write_task(tmp_path, cvat_xml(image(body)))
     report = Report()
-    ds = vf.load(tmp_path, "cvat", skip_errors=True, report=report)
+    ds = vf.load(tmp_path, "cvat", errors="skip", report=report)
     assert len(ds.annotations) == 1 and len(report.errors) == 1
 
 

@@ -89,7 +89,7 @@ def test_bad_lines(tmp_path, line, problem):
         vf.load(src, "dota")
     assert "P0001.txt:2" in str(e.value) and problem in str(e.value)
     report = vf.Report()
-    ds = vf.load(src, "dota", skip_errors=True, report=report)
+    ds = vf.load(src, "dota", errors="skip", report=report)
     assert len(ds.annotations) == 1 and report.errors
 
 

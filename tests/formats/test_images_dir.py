@@ -87,7 +87,7 @@ def test_readers_listing_their_folders_refuse_images_dir(tmp_path, source, name)
         vf.write(ds, tmp_path / "out", name, images="copy")
     except vf.Error:  # a format the boxes cannot become (yolo-cls): any folder it detects
         pytest.skip(f"{name} cannot hold this dataset")
-    with pytest.raises(vf.Error, match=f"--images-dir cannot be used with {name}: "):
+    with pytest.raises(vf.Error, match=f"`images_dir` cannot be used with {name}: "):
         vf.load(tmp_path / "out", name, images_dir=pics)
 
 
@@ -120,10 +120,11 @@ def test_images_dir_keeps_names_inside_it(tmp_path, source):
 
 def test_missing_images_dir_is_one_line(tmp_path, source):
     root = _coco(tmp_path / "d")
-    with pytest.raises(vf.Error, match=r"--images-dir .*nope: no such folder"):
+    with pytest.raises(vf.Error, match=r"`images_dir` .*nope: no such folder"):
         vf.load(root, images_dir=tmp_path / "nope")
     result = runner.invoke(app, ["info", str(root), "--images-dir", str(tmp_path / "nope")])
     assert result.exit_code == 1 and "no such folder" in result.output
+    assert "error: --images-dir " in result.output  # the library's parameter, as the flag
     assert "Traceback" not in result.output
 
 

@@ -114,7 +114,7 @@ def test_converter_export_polygons_with_label_config():
 def test_converter_export_with_remote_images_needs_no_fetch():
     src = shared_path(*DATA, "test_export_csv", "csv_test.json")
     report = Report()
-    ds = vf.load(src, "label-studio", skip_errors=True, report=report)
+    ds = vf.load(src, "label-studio", errors="skip", report=report)
     assert ds.images.file_name.tolist() == ["0030019819f25b28.jpg", "00155094b7acc33b.jpg"]
     assert all(p is None for p in ds.images.path)
     # the second task's box reaches past its image (a real data error), reported by place

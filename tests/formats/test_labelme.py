@@ -121,7 +121,8 @@ def test_every_shape_type(tmp_path):
     assert ann.attrs["labelme.group_id"][1] == 3
     assert ann.attrs["labelme.description"][1] == "d"
     assert ann.attrs["labelme.flags"][3] == {"hard": True}
-    assert ann.attrs["labelme.points"][4] == [[1.0, 10.0], [40.0, 10.0]]
+    assert ann.polylines.rings(4)[0].tolist() == [[1.0, 10.0], [40.0, 10.0]]  # a polyline
+    assert ann.polylines.rings(5)[0].tolist() == [[1, 1], [5, 5], [9, 2]]
     assert ann.attrs["occluded"][7] == 1 and ann.attrs["color"][7] == "red"
     assert "labelme.vertices" in report.codes()
     # LabelMe -> LabelMe writes the same shapes back
@@ -231,7 +232,7 @@ def test_bad_input(tmp_path, text, error, message):
 def test_skip_errors_keeps_the_good_shapes(tmp_path):
     labelme(tmp_path, "a.json", [shape(), shape(points=[(1, 2)]), shape("dog")])
     report = Report()
-    ds = vf.load(tmp_path, "labelme", skip_errors=True, report=report)
+    ds = vf.load(tmp_path, "labelme", errors="skip", report=report)
     assert len(ds.annotations) == 2
     assert [f.where for f in report.errors] == [f"{tmp_path / 'a.json'}: shapes[1] ('cat')"]
 

@@ -17,7 +17,7 @@ from visionflow.formats.registry import BUILTIN
 
 PACKAGE = Path(visionflow.__file__).parent
 FORMATS = PACKAGE / "formats"
-HELPERS = {"__init__", "base", "common", "registry", "masks"}  # shared, not formats
+HELPERS = {"__init__", "base", "builder", "common", "registry", "masks", "writing"}  # shared, not formats
 ABOVE_CORE = {"api", "formats", "cli", "checks", "transforms", "versioning", "evaluation",
               "bridges", "viz", "visionflow"}  # "visionflow": the package root imports api
 

@@ -259,7 +259,7 @@ def test_bad_input(tmp_path, case, kwargs, error, message):
 def test_bad_input_skipped(tmp_path, case, kwargs, error, message):
     root = _write_oid(tmp_path, **kwargs)
     report = vf.Report()
-    ds = vf.load(root, "open-images", skip_errors=True, report=report)
+    ds = vf.load(root, "open-images", errors="skip", report=report)
     assert report.errors and any(
         re.search(message, f"{f.where}: {f.message}") for f in report.errors)
     # The good row is kept.

@@ -94,7 +94,7 @@ def test_bad_input(tmp_path, text, error, message):
 def test_skip_errors_goes_on(tmp_path):
     (tmp_path / "output.manifest").write_text("{oops\n" + line(anns=[box()]) + "\n")
     report = Report()
-    ds = vf.load(tmp_path, "sagemaker", skip_errors=True, report=report)
+    ds = vf.load(tmp_path, "sagemaker", errors="skip", report=report)
     assert len(ds.images) == 1 and len(report.errors) == 1
 
 

@@ -51,7 +51,7 @@ def test_bccd_other_header_and_a_real_zero_size_box():
     with pytest.raises(vf.ValidationError, match=r"test\.csv:3952: box has zero size"):
         vf.load(csv_path, "tf-csv")
     report = vf.Report()
-    ds = vf.load(csv_path, "tf-csv", skip_errors=True, report=report)
+    ds = vf.load(csv_path, "tf-csv", errors="skip", report=report)
     assert [f.where.rsplit(':', 1)[1] for f in report.errors] == ['3952', '4006']
     assert len(ds.annotations) == 4886
     assert ds.categories.names == ["Platelets", "RBC", "WBC"]

@@ -253,7 +253,7 @@ def test_damaged_record_files(tmp_path, damage, match):
         vf.load(tmp_path / "ds", "tfrecord")
     # --skip-errors keeps what was read before the damage.
     report = vf.Report()
-    ds = vf.load(tmp_path / "ds", "tfrecord", skip_errors=True, report=report)
+    ds = vf.load(tmp_path / "ds", "tfrecord", errors="skip", report=report)
     assert len(ds.images) >= 1 and report.errors
 
 

@@ -148,7 +148,7 @@ def test_datumaro_voc_dataset2_labelmap_and_missing_images(tmp_path):
     with pytest.raises(vf.MissingImageError, match=r"@\.xml: no <size> and image file '@\.jpg'"):
         vf.load(src, "voc")
     report = vf.Report()
-    assert len(vf.load(src, "voc", skip_errors=True, report=report).images) == 0
+    assert len(vf.load(src, "voc", errors="skip", report=report).images) == 0
     assert len(report.errors) == 5
 
     root = tmp_path / "voc2"
@@ -543,7 +543,7 @@ def test_bad_input_skip_errors_keeps_the_rest(tmp_path, name, text, error, parts
                                               n_boxes):
     root = _bad_dataset(tmp_path, text)
     report = vf.Report()
-    ds = vf.load(root, "voc", skip_errors=True, report=report)
+    ds = vf.load(root, "voc", errors="skip", report=report)
     assert len(ds.images) == n_images
     assert len(ds.annotations) == n_boxes
     assert "good.jpg" in ds.images.file_name.tolist()
@@ -556,7 +556,7 @@ def test_entity_is_never_expanded(tmp_path):
     secret.write_text("TOPSECRET")
     text = xml("bad.jpg", obj("&xxe;"), prolog=XXE.replace("/etc/passwd", str(secret)))
     root = _bad_dataset(tmp_path / "ds", text)
-    ds = vf.load(root, "voc", skip_errors=True)
+    ds = vf.load(root, "voc", errors="skip")
     assert "TOPSECRET" not in repr(ds.categories) + repr(ds.annotations.attrs)
 
 
@@ -568,7 +568,7 @@ def test_symlinked_image_leading_outside(tmp_path):
     with pytest.raises(vf.UnsafeInputError, match=r"a\.xml: file 'JPEGImages/a\.jpg' is a link "
                        "that leads outside the dataset folder"):
         vf.load(root, "voc")
-    ds = vf.load(root, "voc", skip_errors=True)
+    ds = vf.load(root, "voc", errors="skip")
     assert ds.images.file_name.tolist() == ["b.jpg"]
 
 
@@ -577,7 +577,7 @@ def test_missing_size_and_missing_image(tmp_path):
     with pytest.raises(vf.MissingImageError, match=r"a\.xml: no <size> and image file 'a\.jpg' "
                        "not found"):
         vf.load(root, "voc")
-    assert vf.load(root, "voc", skip_errors=True).images.file_name.tolist() == ["b.jpg"]
+    assert vf.load(root, "voc", errors="skip").images.file_name.tolist() == ["b.jpg"]
 
 
 def test_listed_image_without_xml_or_file(tmp_path):

@@ -156,7 +156,7 @@ def via_fast(data: bytes):
 
 def via_lxml(data: bytes):
     """What the lxml path reads, or None where it fails, warns or complains."""
-    ctx = ReadContext(report=vf.Report(), options={}, progress_factory=None, skip_errors=True)
+    ctx = ReadContext(report=vf.Report(), options={}, progress_factory=None, errors="skip")
     try:
         root = xmlio.parse(data, "x.xml")
     except (ParseError, UnsafeInputError):
@@ -311,7 +311,7 @@ def test_a_file_failing_after_the_fast_parse_leaves_no_objects(tmp_path):
     (tmp_path / "Annotations" / "a.xml").write_bytes(bad)
     (tmp_path / "Annotations" / "b.xml").write_bytes(good)
     report = vf.Report()
-    ds = vf.load(tmp_path, "voc", skip_errors=True, lenient=True, report=report)
+    ds = vf.load(tmp_path, "voc", errors="keep", report=report)
     assert ds.images.file_name.tolist() == ["b.jpg"]
     assert len(ds.annotations) == 1
     [invalid] = [f for f in report if f.code not in ("skipped", "voc.coordinates")]
@@ -470,4 +470,4 @@ def test_scanned_annotation_symlink_leading_outside_is_refused(tmp_path):
     with pytest.raises(vf.UnsafeInputError, match=r"c\.xml: annotation file is a link that "
                        "leads outside the dataset folder"):
         vf.load(root, "voc")
-    assert vf.load(root, "voc", skip_errors=True).images.file_name.tolist() == ["a.jpg", "b.jpg"]
+    assert vf.load(root, "voc", errors="skip").images.file_name.tolist() == ["a.jpg", "b.jpg"]

@@ -18,7 +18,7 @@ def test_datumaro_fixture_two_splits():
     src = shared_path("datumaro-assets", "vott_csv_dataset", "dataset")
     assert [d.format for d in vf.detect(src)] == ["vott-csv"]
     report = Report()
-    ds = vf.load(src, skip_errors=True, report=report)
+    ds = vf.load(src, errors="skip", report=report)
     assert ds.images.splits() == ["test", "train"]
     assert list(ds.images.file_name) == ["img0001.jpg", "img0002.jpg", "img0003.jpg",
                                          "img0004.jpg"]
@@ -31,7 +31,7 @@ def test_datumaro_fixture_two_splits():
 @pytest.mark.shared
 def test_datumaro_meta_file_gives_class_order():
     src = shared_path("datumaro-assets", "vott_csv_dataset", "dataset_with_meta_file")
-    ds = vf.load(src, "vott-csv", skip_errors=True)
+    ds = vf.load(src, "vott-csv", errors="skip")
     assert ds.categories.names == ["helmet", "person"]
     # one CSV alone in its folder: the other images there are images without boxes
     assert len(ds.images) == 4 and set(ds.images.split) == {"test"}

@@ -41,7 +41,7 @@ def test_datumaro_fixtures(variant):
     found = vf.detect(src)
     assert [d.format for d in found] == ["vott-json"]
     report = Report()
-    ds = vf.load(src, skip_errors=True, report=report)
+    ds = vf.load(src, errors="skip", report=report)
     assert list(ds.images.file_name) == ["img0001.jpg", "img0002.jpg", "img0003.jpg"]
     assert set(ds.images.split) == {"train"}
     assert ds.categories.names == ["animal", "dog", "person"]

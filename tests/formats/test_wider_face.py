@@ -217,7 +217,7 @@ def test_bad_input(tmp_path, case, text, error, message):
 def test_bad_input_skipped(tmp_path, case, text, error, message):
     root = _official(tmp_path, text, images=("0--Parade/a.jpg", "0--Parade/b.jpg"))
     report = vf.Report()
-    ds = vf.load(root, "wider-face", skip_errors=True, report=report)
+    ds = vf.load(root, "wider-face", errors="skip", report=report)
     assert any(re.search(message, f"{f.where}: {f.message}") for f in report.errors), \
         report.errors
     first = ds.images.file_name.tolist().index("0--Parade/a.jpg")

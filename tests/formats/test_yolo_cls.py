@@ -237,7 +237,7 @@ def test_corrupt_image_is_an_error_naming_the_file(tmp_path):
     with pytest.raises(vf.ValidationError, match=r"broken\.jpg: cannot read image"):
         vf.load(src, "yolo-cls")
     report = vf.Report()
-    ds = vf.load(src, "yolo-cls", skip_errors=True, report=report)
+    ds = vf.load(src, "yolo-cls", errors="skip", report=report)
     assert list(ds.images.file_name) == ["a.jpg"]
     assert ds.categories.names == ["cat", "dog"]
     assert [f.where for f in report.errors] == [str(bad)]
@@ -256,7 +256,7 @@ def test_symlinked_class_folder_leading_outside_is_refused(tmp_path):
     with pytest.raises(vf.UnsafeInputError, match=r"train/dog: is a link that leads outside"):
         vf.load(src, "yolo-cls")
     report = vf.Report()
-    ds = vf.load(src, "yolo-cls", skip_errors=True, report=report)
+    ds = vf.load(src, "yolo-cls", errors="skip", report=report)
     assert list(ds.images.file_name) == ["a.jpg"]
     assert len(report.errors) == 1
 

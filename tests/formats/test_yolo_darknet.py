@@ -140,7 +140,7 @@ def test_bad_list_entries(tmp_path, entry, error, parts):
     for part in parts:
         assert part in str(e.value)
     report = vf.Report()
-    ds = vf.load(root, skip_errors=True, report=report)
+    ds = vf.load(root, errors="skip", report=report)
     assert ds.images.file_name.tolist() == ["a.jpg"] and len(ds.annotations) == 1
     assert len(report.errors) == 1
 
@@ -150,7 +150,7 @@ def test_bad_label_line_names_file_and_line(tmp_path):
     with pytest.raises(vf.ParseError, match=r"data/obj/a\.txt:2: class index 7 .*0\.\.1 "
                                             r"\(2 names in .*obj\.names\)"):
         vf.load(root)
-    assert len(vf.load(root, skip_errors=True).annotations) == 1
+    assert len(vf.load(root, errors="skip").annotations) == 1
 
 
 def test_symlinked_image_leading_outside(tmp_path):

@@ -165,7 +165,7 @@ def test_skip_errors_keeps_the_other_lines(tmp_path):
     root = _roboflow(tmp_path / "ds")
     _bad_box(root)
     report = vf.Report()
-    ds = vf.load(root, "yolo-keras", skip_errors=True, report=report)
+    ds = vf.load(root, "yolo-keras", errors="skip", report=report)
     assert ds.images.file_name.tolist() == ["a.jpg", "c.jpg"]
     assert any("_annotations.txt:2" in (f.where or "") for f in report.findings)
 

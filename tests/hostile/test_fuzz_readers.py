@@ -97,13 +97,13 @@ def _mutations(data: bytes, name: str) -> list[tuple[str, bytes]]:
 
 def _load_only_visionflow_errors(root: Path, fmt: str, what: str) -> None:
     try:
-        vf.load(root, fmt, skip_errors=False)
+        vf.load(root, fmt, errors="raise")
     except vf.Error:
         pass
     except Exception as e:  # noqa: BLE001 - exactly what this test is about
         raise AssertionError(f"{fmt} / {what}: {type(e).__name__} escaped: {e}"[:600]) from e
     try:
-        vf.load(root, fmt, skip_errors=True)
+        vf.load(root, fmt, errors="skip")
     except vf.Error:
         pass
     except Exception as e:  # noqa: BLE001

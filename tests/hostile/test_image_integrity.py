@@ -82,7 +82,7 @@ def test_broken_image_is_dropped_and_reported_with_skip_errors(tmp_path):
     make_image(src / "b.jpg", (104, 68))
     _damage("truncated", src / "b.jpg")
     report = vf.Report()
-    ds = vf.load(src, skip_errors=True, report=report)
+    ds = vf.load(src, errors="skip", report=report)
     assert ds.images.file_name.tolist() == ["a.jpg"] and len(ds.annotations) == 1
     [skipped] = [f for f in report if f.code == "skipped"]
     assert "image id 2" in skipped.where and "truncated" in skipped.message

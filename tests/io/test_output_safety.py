@@ -218,7 +218,7 @@ def test_skip_errors_leaves_a_missing_image_out_of_every_writer(coco_src, tmp_pa
     assert not (tmp_path / "strict").exists()
 
     report = vf.Report()
-    vf.write(ds, tmp_path / "out", fmt, skip_errors=True, report=report)
+    vf.write(ds, tmp_path / "out", fmt, errors="skip", report=report)
     skipped = [f for f in report.findings if f.code == "skipped"]
     assert len(skipped) == 1 and "b.png" in skipped[0].where
     written = b"".join(p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file())
@@ -228,7 +228,7 @@ def test_skip_errors_leaves_a_missing_image_out_of_every_writer(coco_src, tmp_pa
 
 def test_skip_errors_in_convert_reports_and_leaves_out(coco_src, tmp_path):
     (coco_src / "images" / "b.png").unlink()
-    report = vf.convert(coco_src / "annotations", tmp_path / "out", "yolo", skip_errors=True)
+    report = vf.convert(coco_src / "annotations", tmp_path / "out", "yolo", errors="skip")
     skipped = [f for f in report.findings if f.code == "skipped"]
     assert len(skipped) == 1 and "b.png" in f"{skipped[0].where} {skipped[0].message}"
     assert sorted(p.name for p in (tmp_path / "out" / "labels").rglob("*.txt")) == ["a.txt"]

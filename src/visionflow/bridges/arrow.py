@@ -4,7 +4,7 @@ Columns, in order: image_index (the image's row), image_id, file_name, split, wi
 path, one "image.<attr>" column per image attribute; then annotation_id, category_id,
 category (the class name, for reading; ignored on the way back), xyxy (list<double>[4]) and,
 only where the dataset has them, iscrowd, score, track_id, polygons (list of rings of [x, y]),
-rle (COCO RLE as JSON text), keypoints (list of [x, y, v]), obb (4 [x, y] corners), and one
+polylines (list of open paths of [x, y]), rle (COCO RLE as JSON text), keypoints (list of [x, y, v]), obb (4 [x, y] corners), and one
 "attr.<name>" column per annotation attribute. Rows follow the annotation table's order; each
 image without annotations adds one row at the end with null annotation columns.
 
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ..core.annotations import Annotations, Polygons
+from ..core.annotations import Annotations, Polygons, Polylines
 from ..core.categories import Categories, Category
 from ..core.dataset import Dataset
 from ..core.errors import Error
@@ -72,13 +72,15 @@ def to_arrow(ds: Dataset) -> Any:
         cols["score"] = pa.array(pad(ann.score, np.nan), pa.float64(), mask=mask)
     if ann.track_id is not None:
         cols["track_id"] = pa.array(pad(ann.track_id, -1), pa.int64(), mask=mask)
-    if ann.polygons is not None:
-        p = ann.polygons
+    for name in ("polygons", "polylines"):  # ragged: list (object) of lists (ring/path)
+        p = getattr(ann, name)
+        if p is None:
+            continue
         pts = _fixed(pa, p.coords.reshape(-1), 2, None)
         rings = pa.ListArray.from_arrays(pa.array(p.ring_offsets, pa.int32()), pts)
         offsets = np.concatenate([p.object_offsets, np.full(n - n_ann, p.object_offsets[-1])])
-        cols["polygons"] = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), rings,
-                                                    mask=pa.array(mask))
+        cols[name] = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), rings,
+                                              mask=pa.array(mask))
     if ann.rle is not None:
         cols["rle"] = pa.array([None if r is None else orjson.dumps(r).decode()
                                 for r in ann.rle] + [None] * (n - n_ann), pa.string())
@@ -208,10 +210,11 @@ def from_arrow(table: Any) -> Dataset:
     if "track_id" in names:
         extra["track_id"] = np.array([-1 if v is None else v for v in pick("track_id")],
                                      np.int64)
-    if "polygons" in names:
-        extra["polygons"] = Polygons.from_lists([
-            [np.asarray(ring, np.float64).reshape(-1, 2) for ring in (obj or [])]
-            for obj in pick("polygons")])
+    for name, ragged in (("polygons", Polygons), ("polylines", Polylines)):
+        if name in names:
+            extra[name] = ragged.from_lists([
+                [np.asarray(ring, np.float64).reshape(-1, 2) for ring in (obj or [])]
+                for obj in pick(name)])
     if "rle" in names:
         rle = np.empty(len(sel), object)
         rle[:] = [None if v is None else orjson.loads(v) for v in pick("rle")]

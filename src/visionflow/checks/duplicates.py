@@ -2,9 +2,10 @@
 duplicate images, and split leakage: the same or a near-duplicate image in two splits (train
 and val/test), which makes validation scores lie.
 
-Near duplicates are searched with multi-index hashing: split the 64 bits into d+1 chunks; two
-hashes within d bits agree exactly on at least one chunk (pigeonhole), so only images sharing
-a chunk value are compared. Work grows with the images per bucket, not with N².
+Near duplicates are searched with multi-index hashing (embeddings.index.hamming_pairs, shared
+with `visionflow dedup`): split the 64 bits into m chunks; two hashes within d bits agree
+within d // m bits on at least one chunk (pigeonhole), so only images in neighbouring buckets
+are compared. Work grows with the images per bucket, not with N².
 
 Each image is reported at most once, by its most serious relation to an image that comes
 before it (train first, then unsplit, val, test; then dataset order): exact leakage, near
@@ -21,7 +22,6 @@ from .findings import Builder, CheckFinding
 from .scan import ImageScan, popcount64
 
 _SPLIT_RANK = {"train": 0, "": 1, "val": 2, "test": 3}
-_MAX_BUCKET_PAIRS = 5_000_000  # pairs compared at once inside one bucket
 # kind -> (code, severity, rank: lower wins)
 _KINDS = {
     "exact_leak": ("split.leakage", "error", 0),
@@ -110,36 +110,15 @@ def near_duplicate_pairs(scan: ImageScan, order: np.ndarray, max_distance: int
     rows = np.flatnonzero(scan.has_dhash)
     if len(rows) < 2:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
-    hashes = scan.dhash[rows]
-    n_chunks = max_distance + 1
-    bounds = np.linspace(0, 64, n_chunks + 1).astype(np.int64)
-    found_a: list[np.ndarray] = []
-    found_b: list[np.ndarray] = []
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
-        mask = np.uint64(((1 << int(hi - lo)) - 1) << int(lo))
-        key = (hashes & mask) >> np.uint64(lo)
-        srt = np.argsort(key, kind="stable")
-        k = key[srt]
-        starts = np.flatnonzero(np.concatenate([[True], k[1:] != k[:-1]]))
-        sizes = np.diff(np.concatenate([starts, [len(k)]]))
-        for size in np.unique(sizes[sizes > 1]):
-            size = int(size)
-            groups = starts[sizes == size]
-            ii, jj = np.triu_indices(size, 1)
-            per = max(1, _MAX_BUCKET_PAIRS // len(ii))
-            for s in range(0, len(groups), per):
-                g = groups[s:s + per][:, None]
-                a, b = srt[g + ii], srt[g + jj]
-                dist = popcount64(hashes[a.reshape(-1)] ^ hashes[b.reshape(-1)])
-                hit = dist <= max_distance
-                found_a.append(a.reshape(-1)[hit])
-                found_b.append(b.reshape(-1)[hit])
-    if not found_a:
+    from ..embeddings.index import hamming_pairs
+    packed = scan.dhash[rows].astype(">u8").view(np.uint8).reshape(-1, 8)
+    found = list(hamming_pairs(packed, max_distance))
+    if not found:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
-    a = rows[np.concatenate(found_a)]
-    b = rows[np.concatenate(found_b)]
-    pairs = np.unique(np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1), axis=0)
-    a, b = pairs[:, 0], pairs[:, 1]
+    a = rows[np.concatenate([f[0] for f in found])]
+    b = rows[np.concatenate([f[1] for f in found])]
+    order_ab = np.lexsort((b, a))
+    a, b = a[order_ab], b[order_ab]
     same_bytes = np.array([scan.sha256[x] is not None and scan.sha256[x] == scan.sha256[y]
                            for x, y in zip(a.tolist(), b.tolist())], bool).reshape(-1)
     a, b = a[~same_bytes], b[~same_bytes]

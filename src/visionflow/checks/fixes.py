@@ -135,14 +135,17 @@ def fix(ds: Dataset, options: FixOptions | None = None, *, image_dir: str | Path
 def fix_path(src: str | Path, dst: str | Path, options: FixOptions | None = None, *,
              to: str | None = None, from_format: str | None = None, images: str = "copy",
              overwrite: bool = False, force: bool = False, progress=None,
-             other_outputs: Sequence[str | Path] = (), into_source: bool = False
-             ) -> FixResult:
+             other_outputs: Sequence[str | Path] = (), into_source: bool = False,
+             images_dir: str | Path | None = None, follow_links: bool = False,
+             write_options: dict | None = None) -> FixResult:
     """Read `src` leniently, fix it and write the new dataset to `dst` (format `to`, default
-    the source's). Records the reader could not represent at all are listed as dropped."""
+    the source's). Records the reader could not represent at all are listed as dropped.
+    images_dir, follow_links: as for `vf.load`; write_options: the writer's options."""
     from ..api import image_folders, load, source_folders, write
     read_report = Report()
-    ds = load(src, from_format, lenient=True, report=read_report, progress=progress)
-    fmt = to or ds.source_format
+    ds = load(src, from_format, errors="keep", report=read_report, progress=progress,
+              images_dir=images_dir, follow_links=follow_links)
+    fmt = to  # None: the source's own format, written back as it was read
     # Checked before the staging folder is made beside it (write checks again).
     sources, images_in = source_folders(ds), image_folders(ds)
     dest = guard_destination(dst, sources=sources, images=images_in, overwrite=overwrite,
@@ -156,10 +159,10 @@ def fix_path(src: str | Path, dst: str | Path, options: FixOptions | None = None
         skipped = [CheckFinding("warning", "fix.drop_record", f.message, f.count, f.where)
                    for f in read_report.findings if f.code != "invalid"]
         result.changes[:0] = skipped
-        # skip_errors: an image file that is missing is reported and left out (with its
+        # errors="skip": an image file that is missing is reported and left out (with its
         # annotations): the output never points at a file it does not hold
         write(result.dataset, dest, fmt, images=images, overwrite=overwrite, force=force,
-              report=result.report, progress=progress, skip_errors=True)
+              report=result.report, progress=progress, errors="skip", **(write_options or {}))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     result.destination = str(dest)

@@ -65,6 +65,13 @@ class CheckResult:
     def counts(self) -> dict[str, int]:
         return counts_by_severity(self.findings)
 
+    def __iter__(self):
+        """The findings, errors first (`for finding in vf.check(ds)`)."""
+        return iter(self.findings)
+
+    def __len__(self) -> int:
+        return len(self.findings)
+
     def codes(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for f in self.findings:
@@ -90,12 +97,15 @@ class CheckResult:
 
 
 def check_path(path: str | Path, config: CheckConfig | None = None, *,
-               format: str | None = None, progress=None, **options: Any) -> CheckResult:
-    """Read the dataset at `path` leniently and check it (see `check`)."""
+               format: str | None = None, progress=None, images_dir: str | Path | None = None,
+               follow_links: bool = False, **options: Any) -> CheckResult:
+    """Read the dataset at `path` leniently (errors="keep") and check it (see `check`);
+    images_dir, follow_links: as for `vf.load`."""
     from ..api import load
     config = (config or CheckConfig()).replace(**options) if options else (config or CheckConfig())
     report = Report()
-    ds = load(path, format, lenient=True, report=report, progress=progress)
+    ds = load(path, format, errors="keep", report=report, progress=progress,
+              images_dir=images_dir, follow_links=follow_links)
     scan = _scan(ds, config, progress) if config.read_images and len(ds.images) else None
     findings = read_problems(ds, report) + check(ds, config, scan=scan)
     return CheckResult(ds, sort_findings(findings), statistics(ds, config), config, scan,

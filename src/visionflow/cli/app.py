@@ -6,16 +6,18 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import re
+import warnings
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from .. import __version__
-from ..core.errors import Error
-from ..formats.base import read_defaults
+from ..core.errors import DataWarning, Error
 from ..io.atomic import WRITE_ERRNOS
 from . import render
+from ._format_options import READ_HELP, WRITE_HELP
 
 app = typer.Typer(
     name="visionflow",
@@ -58,8 +60,9 @@ FollowLinksOpt = Annotated[bool, typer.Option(
     "--follow-links", help="Follow symlinks that lead out of the dataset folder (linked image "
     "folders); they are refused otherwise.")]
 InputOpt = Annotated[Optional[list[str]], typer.Option(
-    "--input-option", "-I", help="Reader option KEY=VALUE, e.g. -I coords=one-based for VOC "
-                                 "files in the devkit's 1-based indices.")]
+    "--input-option", "-I", help=READ_HELP)]
+# -O on every command that writes a dataset; the help lists each format's declared options.
+OptionOpt = Annotated[Optional[list[str]], typer.Option("--option", "-O", help=WRITE_HELP)]
 
 
 INTERNAL_ERROR_EXIT = 70  # EX_SOFTWARE (sysexits.h): a bug in visionflow, not in the data
@@ -73,21 +76,30 @@ def command(fn=None, *, on: typer.Typer | None = None, name: str | None = None):
     with VISIONFLOW_DEBUG=1 (users never see one; bugs stay visible and distinguishable). `on`
     registers on a sub-app (e.g. `visionflow version ...`) under `name`."""
     def register(fn):
-        # Every command that reads a dataset (it takes --from) also takes --images-dir and
-        # --follow-links, here in one place; they hold for each api.load the command makes.
         sig = inspect.signature(fn, eval_str=True)
-        reads = "from_" in sig.parameters
+        # Every command that reads a dataset (it takes --from) takes --images-dir and
+        # --follow-links and passes them to the library function it calls (explicitly: there
+        # is no side channel). One that does not declare them yet gets the options here and
+        # refuses them in one line rather than ignoring them.
+        missing = ([n for n in ("images_dir", "follow_links") if n not in sig.parameters]
+                   if "from_" in sig.parameters else [])
+        flags = _flags(sig)
 
         @functools.wraps(fn)
         def run(*args, **kwargs):
-            read = {"images_dir": kwargs.pop("images_dir", None),
-                    "follow_links": kwargs.pop("follow_links", False)} if reads else {}
+            for n in missing:
+                if kwargs.pop(n, None):
+                    render.err.print(render.text(("error:", "red"), f" {flags[n]} is not "
+                                                 "supported by this command yet"),
+                                     highlight=False)
+                    raise typer.Exit(1)
             try:
-                with read_defaults(**read):
+                with warnings.catch_warnings():
+                    warnings.showwarning = _show_warning
                     return fn(*args, **kwargs)
             except Error as e:
-                render.err.print(render.text(("error:", "red"), f" {e}"), highlight=False,
-                                 soft_wrap=True)
+                render.err.print(render.text(("error:", "red"), f" {as_flags(str(e), flags)}"),
+                                 highlight=False, soft_wrap=True)
                 raise typer.Exit(1) from None
             except KeyboardInterrupt:
                 render.err.print("interrupted; nothing was written", highlight=False)
@@ -103,16 +115,69 @@ def command(fn=None, *, on: typer.Typer | None = None, name: str | None = None):
                 raise  # a command's own exit status, or Typer/Click reporting a usage error
             except Exception as e:  # noqa: BLE001 - the last line of defence, see docstring
                 _internal_error(e)
-        if reads:
-            extra = [inspect.Parameter("images_dir", inspect.Parameter.KEYWORD_ONLY,
-                                       default=None, annotation=ImagesDirOpt),
-                     inspect.Parameter("follow_links", inspect.Parameter.KEYWORD_ONLY,
-                                       default=False, annotation=FollowLinksOpt)]
+        if missing:
+            hints = {"images_dir": ImagesDirOpt, "follow_links": FollowLinksOpt}
+            extra = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY,
+                                       default=None if n == "images_dir" else False,
+                                       annotation=hints[n]) for n in missing]
             run.__signature__ = sig.replace(parameters=[*sig.parameters.values(), *extra])
-            run.__annotations__ = {**fn.__annotations__, "images_dir": ImagesDirOpt,
-                                   "follow_links": FollowLinksOpt}
+            run.__annotations__ = {**fn.__annotations__, **{n: hints[n] for n in missing}}
         return (on or app).command(name)(run)
     return register(fn) if fn is not None else register
+
+
+# Library messages name parameters in backquotes (`images_dir`, `errors="skip"`); the CLI says
+# the flag instead. A parameter is the flag of the command's own parameter of that name; the
+# library names below are spelt differently on the command line.
+LIBRARY_NAMES = {"format": "from_", "gt_format": "from_", "html": "report",
+                 'errors="skip"': "skip_errors", "errors='skip'": "skip_errors"}
+_QUOTED = re.compile(r"`([^`\s]+)`")
+
+
+def _flags(sig: inspect.Signature) -> dict[str, str]:
+    """Parameter name -> the flag the user types (its first long option), for one command."""
+    flags = {}
+    for p in sig.parameters.values():
+        decls = [d for m in getattr(p.annotation, "__metadata__", ())
+                 for d in (getattr(m, "param_decls", None) or ()) if d.startswith("--")]
+        flags[p.name] = (decls[0].split("/")[0] if decls
+                         else "--" + p.name.rstrip("_").replace("_", "-"))
+    return {"images_dir": "--images-dir", "follow_links": "--follow-links", **flags}
+
+
+def as_flags(message: str, flags: dict[str, str], *, bare: tuple[str, ...] = ()) -> str:
+    """A library message with each `parameter` said as the command's flag (`images_dir` ->
+    --images-dir, `html` -> --report, `images="none"` -> --images none); a name the command
+    has no flag for is left as written, without the quotes. bare: parameters named without
+    quotes (a recipe operation's messages), said as their flags where they stand as words."""
+    for name in bare:
+        said = flags.get(name, "--" + name.replace("_", "-"))
+        message = re.sub(rf"(?<![\w/.-]){name}(?![\w/.-])", said, message)
+
+    def flag(m: re.Match) -> str:
+        token = m.group(1)
+        if LIBRARY_NAMES.get(token) in flags:  # errors="skip" -> --skip-errors
+            return flags[LIBRARY_NAMES[token]]
+        name, _, value = token.partition("=")
+        param = LIBRARY_NAMES.get(name, name)
+        if param not in flags:
+            return token
+        value = value.strip("'\"")
+        return flags[param] + (f" {value}" if value and value != "True" else "")
+    return _QUOTED.sub(flag, message)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A DataWarning (what the library skipped, when a command passes it no report) is one
+    "warning:" line like the report's; other warnings as Python shows them."""
+    if issubclass(category, DataWarning):
+        render.err.print(render.text(("warning", "yellow"), f": {message}"), highlight=False,
+                         soft_wrap=True)
+        return
+    _python_show_warning(message, category, filename, lineno, file, line)
+
+
+_python_show_warning = warnings.showwarning
 
 
 def _pass_through() -> tuple[type[BaseException], ...]:

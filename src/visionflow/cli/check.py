@@ -10,12 +10,11 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from ..api import image_folders, source_folders
 from ..checks.config import CheckConfig
 from ..core.errors import Error
-from ..io.atomic import guard_file, output_errors, source_root, write_bytes_atomic
 from . import render
-from .app import ForceOpt, FromOpt, ImagesOpt, IntoSourceOpt, OverwriteOpt, command
+from .app import (FollowLinksOpt, ForceOpt, FromOpt, ImagesDirOpt, ImagesOpt, IntoSourceOpt,
+                  OptionOpt, OverwriteOpt, command, parse_options)
 
 _STYLE = {"error": "red", "warning": "yellow", "info": "dim"}
 _DEFAULTS = CheckConfig()
@@ -69,6 +68,8 @@ def check(
         help="Findings listed one by one in the terminal (all go to --json and --report).")
     ] = 20,
     into_source: IntoSourceOpt = False,
+    images_dir: ImagesDirOpt = None,
+    follow_links: FollowLinksOpt = False,
 ):
     """Check a dataset's health: files, geometry, class distribution, duplicates and leakage.
 
@@ -86,26 +87,18 @@ def check(
 
       visionflow check data/ --no-images --iou 0.9 --min-size 8 --input-size 1280
     """
-    from ..checks.run import FAIL_LEVELS, check_path
+    from ..checks.run import FAIL_LEVELS
+    from ..commands import check as run
 
     if fail_on not in FAIL_LEVELS:
         raise Error(f"--fail-on must be one of {', '.join(FAIL_LEVELS)}, got {fail_on!r}")
-    if report is not None and report.suffix.lower() not in (".html", ".htm"):
-        raise Error(f"{report}: --report must end in .html")
-    if report is not None:
-        guard_file(report, sources=source_root(src),
-                   into_source=into_source)  # before the work
     config = CheckConfig(min_size=min_size, input_size=input_size, iou=iou,
                          imbalance_ratio=imbalance_ratio, near_dup_distance=near_dup_distance,
                          whole_image=whole_image, edge_tolerance=edge_tolerance,
                          max_aspect_ratio=max_aspect_ratio, read_images=images,
                          hash_images=images and hashes, workers=workers)
-    result = check_path(src, config, format=from_, progress=render.progress_bar)
-    if report is not None:
-        from ..checks.report_html import render_html
-        guard_file(report, sources=[*source_folders(result.dataset),
-                                    *image_folders(result.dataset)], into_source=into_source)
-        _write_text(report, render_html(result))
+    result = run(src, config, format=from_, html=report, into_source=into_source,
+                 images_dir=images_dir, follow_links=follow_links, progress=render.progress_bar)
     if as_json:
         sys.stdout.write(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
     else:
@@ -141,6 +134,7 @@ def fix(
         "--dedupe/--no-dedupe", help="Drop exact duplicate boxes and exact duplicate images "
         "(same bytes, same annotations).")] = True,
     images: ImagesOpt = "copy",
+    option: OptionOpt = None,
     overwrite: OverwriteOpt = False,
     force: ForceOpt = False,
     report_json: Annotated[Optional[Path], typer.Option(
@@ -148,6 +142,8 @@ def fix(
         "dataset unless --into-source).")] = None,
     limit: Annotated[int, typer.Option(help="Changes listed one by one in the terminal.")] = 20,
     into_source: IntoSourceOpt = False,
+    images_dir: ImagesDirOpt = None,
+    follow_links: FollowLinksOpt = False,
 ):
     """Write a fixed copy of a dataset: only safe fixes, every change listed.
 
@@ -169,21 +165,14 @@ def fix(
         if not sep or not old.strip() or not new.strip():
             raise Error(f"--remap expects OLD=NEW, got {pair!r}")
         mapping[old.strip()] = new.strip()
-    from ..checks.fixes import FixOptions, fix_path
-    if report_json is not None:
-        guard_file(report_json, sources=source_root(src),
-                   into_source=into_source)
-
-    options = FixOptions(remap=mapping, drop_classes=tuple(drop_class or ()), apply_exif=exif,
-                         clip=clip, drop_degenerate=degenerate, drop_duplicate_boxes=dedupe,
-                         drop_duplicate_images=dedupe)
-    result = fix_path(src, dst, options, to=to, from_format=from_, images=images,
-                      overwrite=overwrite, force=force, progress=render.progress_bar,
-                      other_outputs=[report_json] if report_json else [],
-                      into_source=into_source)
-    if report_json is not None:
-        _write_text(report_json, json.dumps(result.to_dict(), indent=2, ensure_ascii=False)
-                    + "\n")
+    from ..commands import fix as run
+    result = run(src, dst, to=to, format=from_, images=images,
+                 write_options=parse_options(option), overwrite=overwrite, force=force,
+                 report_json=report_json, into_source=into_source, images_dir=images_dir,
+                 follow_links=follow_links, progress=render.progress_bar, remap=mapping,
+                 drop_classes=tuple(drop_class or ()), apply_exif=exif, clip=clip,
+                 drop_degenerate=degenerate, drop_duplicate_boxes=dedupe,
+                 drop_duplicate_images=dedupe)
     _print_changes(result.changes, limit)
     render.print_report(result.report)
     render.print_written(result.report, dst, f"{len(result.changes)} changes")
@@ -244,10 +233,3 @@ def _grouped_table(title: str, findings) -> Table:
                       example if len(example) <= 140 else example[:139] + "…")
     return table
 
-
-def _write_text(path: Path, text: str) -> None:
-    """Write a file via a temporary sibling (never half-written)."""
-    path = path.absolute()
-    with output_errors(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_bytes_atomic(path, text.encode("utf-8"))

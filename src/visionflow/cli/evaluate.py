@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from ..core.errors import Error
-from ..io.atomic import guard_file, output_errors, source_root, write_bytes_atomic
 from . import render
-from .app import ForceOpt, FromOpt, ImagesOpt, IntoSourceOpt, OverwriteOpt, app, command
+from .app import (FollowLinksOpt, ForceOpt, FromOpt, ImagesDirOpt, ImagesOpt, IntoSourceOpt,
+                  OverwriteOpt, app, command)
 
 PredFormatOpt = Annotated[Optional[str], typer.Option(
     "--pred-format", help="Format of PRED: coco-results, yolo-conf (YOLO txt with a trailing "
@@ -67,6 +65,8 @@ def evaluate(
     split: SplitOpt = None,
     workspace: WsOpt = None,
     into_source: IntoSourceOpt = False,
+    images_dir: ImagesDirOpt = None,
+    follow_links: FollowLinksOpt = False,
 ):
     """Evaluate a model's predictions against ground truth: COCO AP exactly as pycocotools, or
     Pascal VOC AP; confusion matrix; per-class precision, recall and F1.
@@ -87,35 +87,12 @@ def evaluate(
 
       visionflow evaluate v1 model-a -w my-workspace
     """
-    from ..evaluation.run import evaluate as run
-
-    if workspace is not None:
-        gt, pred = _stored(workspace, str(gt), str(pred))
-    if report is not None:
-        if report.suffix.lower() not in (".html", ".htm"):
-            raise Error(f"{report}: --report must end in .html")
-        if isinstance(pred, Path) and pred.exists() and report.resolve() == pred.resolve():
-            raise Error(f"{report}: is the predictions file; write the report elsewhere")
-        guard_file(report, sources=source_root(gt) if isinstance(gt, Path) else [],
-                   into_source=into_source)
-    if objects is not None:
-        if objects.suffix.lower() != ".jsonl":
-            raise Error(f"{objects}: --objects must end in .jsonl")
-        guard_file(objects, sources=source_root(gt) if isinstance(gt, Path) else [],
-                   into_source=into_source)
-    result = run(gt, pred, metric=metric, iou=iou, iou_type=iou_type, interpolation=interpolation,
-                 confidence=confidence, match=match, gt_format=from_, pred_format=pred_format,
-                 split=split)
-    if objects is not None:
-        import orjson
-        path = objects.absolute()
-        with output_errors(path):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_bytes_atomic(path, b"".join(orjson.dumps(r) + b"\n"
-                                              for r in result.object_records()))
-    if report is not None:
-        from ..evaluation.report_html import render_html
-        _write_text(report, render_html(result))
+    from ..commands import evaluate as run
+    result = run(gt, pred, metric=metric, iou=iou, iou_type=iou_type,
+                 interpolation=interpolation, confidence=confidence, match=match,
+                 gt_format=from_, pred_format=pred_format, split=split, workspace=workspace,
+                 html=report, objects=objects, into_source=into_source, images_dir=images_dir,
+                 follow_links=follow_links)
     if as_json:
         sys.stdout.write(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
     else:
@@ -163,6 +140,8 @@ def mistakes(
         "--tag", help="Add this tag to the --top images (image attribute 'tags') in a NEW "
         "revision of the workspace source(s) they come from; versions stay unchanged. Needs "
         "-w; combines with --out and --json.")] = None,
+    images_dir: ImagesDirOpt = None,
+    follow_links: FollowLinksOpt = False,
 ):
     """Rank the images and objects to review: likely missing labels (confident predictions on
     nothing), wrong classes (confident predictions on an object of another class), loose boxes
@@ -178,48 +157,17 @@ def mistakes(
 
       visionflow mistakes v1 model-a -w my-workspace --tag review --top 200
     """
-    from ..api import source_folders, write
-    from ..core.report import Report
-    from ..evaluation.mistakes import find_mistakes
-    from ..evaluation.run import evaluate as run
-
-    if top < 1:
-        raise Error(f"--top must be at least 1, got {top}")
-    if tag is not None and workspace is None:
-        raise Error("--tag needs --workspace (-w): tags are recorded as a new revision of a "
-                    "workspace source; use --out for a folder")
-    with ExitStack() as stack:
-        ws, ref, gt_in, pred_in = None, None, gt, pred
-        if workspace is not None:
-            from ..versioning import Workspace
-            ws = stack.enter_context(Workspace.open(workspace))
-            gt_in, pred_in, ref = _workspace_pair(ws, str(gt), pred)
-        result = run(gt_in, pred_in, iou=str(iou), iou_type=iou_type, confidence=confidence,
-                     match=match, gt_format=from_, pred_format=pred_format, split=split)
-        found = find_mistakes(result, confidence=confidence, loose_iou=loose_iou)
-        tagged = None
-        if tag is not None:
-            if out is not None:  # refuse a bad --out before a revision is recorded
-                from ..api import image_folders
-                from ..io.atomic import guard_destination
-                subset = result.gt.select_images(found.image_rows[:top])
-                guard_destination(out, sources=source_folders(subset),
-                                  images=image_folders(subset),
-                                  keep=tuple(source_folders(result.pred)),
-                                  overwrite=overwrite, force=force)
-            from ..evaluation.mistakes import tag_in_workspace
-            tagged = tag_in_workspace(ws, result.gt, found.image_rows[:top], tag, ref=ref,
-                                      folder=None if ref is not None else gt)
-    if tagged is not None:
-        _print_tagged(tagged, tag, workspace)
-    if out is not None:
-        subset = result.gt.select_images(found.image_rows[:top])
-        report = Report()
-        write(subset, out, to or result.gt.source_format or "coco", images=images,
-              overwrite=overwrite, force=force, report=report,
-              keep=tuple(source_folders(result.pred)))
-        render.print_report(report)
-        render.print_written(report, out)
+    from ..commands import find_mistakes as run
+    found = run(gt, pred, confidence=confidence, loose_iou=loose_iou, iou=iou,
+                iou_type=iou_type, gt_format=from_, pred_format=pred_format, match=match,
+                split=split, top=top, out=out, to=to, images=images, overwrite=overwrite,
+                force=force, workspace=workspace, tag=tag, images_dir=images_dir,
+                follow_links=follow_links)
+    if found.tagged is not None:
+        _print_tagged(found.tagged, tag, workspace)
+    if found.report is not None:
+        render.print_report(found.report)
+        render.print_written(found.report, out)
     if as_json:
         sys.stdout.write(json.dumps(found.to_json(top), indent=2, ensure_ascii=False) + "\n")
         return
@@ -235,22 +183,6 @@ def mistakes(
     render.out.print(table)
 
 
-def _workspace_pair(ws, gt: str, pred: Path):
-    """(ground truth, predictions, workspace ref or None) for `mistakes -w`: GT a version
-    (PRED a stored prediction set of it unless PRED is on disk), SOURCE@N, or a folder on disk
-    (a source's import folder, found when tagging)."""
-    from ..evaluation.stored import load_stored
-    is_version = "@" not in gt and gt in {v["name"] for v in ws.versions()}
-    if is_version and not pred.exists():
-        g, p = load_stored(ws, gt, str(pred))
-        return g, p, gt
-    if is_version or "@" in gt:
-        return ws.load(gt), pred, gt
-    if not Path(gt).exists():
-        ws.version(gt)          # names the versions there are
-    return Path(gt), pred, None
-
-
 def _print_tagged(tagged: list[dict], tag: str, workspace: Path) -> None:
     if not tagged:
         render.err.print(render.text(("no image to tag", "yellow")), highlight=False)
@@ -263,13 +195,6 @@ def _print_tagged(tagged: list[dict], tag: str, workspace: Path) -> None:
                                       f"{t['source']}@{t['revision']} -w {workspace}, or in "
                                       f"Python ws.load('{t['source']}@{t['revision']}')"
                                       f".filter(tag={tag!r})", "green")), highlight=False)
-
-
-def _stored(workspace: Path, version: str, name: str):
-    from ..evaluation.stored import load_stored
-    from ..versioning import Workspace
-    with Workspace.open(workspace) as ws:
-        return load_stored(ws, version, name)
 
 
 predictions_app = typer.Typer(help="Prediction sets attached to workspace versions, so several "
@@ -392,9 +317,3 @@ def _print(result) -> None:
         render.out.print(f"{len(idle)} classes with neither objects nor predictions not shown "
                          "(--json lists every class)", highlight=False)
 
-
-def _write_text(path: Path, text: str) -> None:
-    path = path.absolute()
-    with output_errors(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_bytes_atomic(path, text.encode("utf-8"))

@@ -13,14 +13,11 @@ from typing import Annotated, Optional
 import typer
 
 from .. import api
-from ..core.errors import Error
 from ..core.report import Report
-from ..formats import registry
-from ..io.atomic import (guard_destination, guard_file, output_errors, source_root,
-                         write_bytes_atomic)
 from . import render
-from .app import (ForceOpt, FromOpt, ImagesOpt, InputOpt, IntoSourceOpt, OverwriteOpt, SkipOpt,
-                  app, command, parse_options)
+from .app import (FollowLinksOpt, ForceOpt, FromOpt, ImagesDirOpt, ImagesOpt, InputOpt,
+                  IntoSourceOpt, OptionOpt, OverwriteOpt, SkipOpt, app, command,
+                  parse_options)
 
 
 @command
@@ -37,10 +34,10 @@ def convert(
     skip_errors: SkipOpt = False,
     overwrite: OverwriteOpt = False,
     force: ForceOpt = False,
-    option: Annotated[Optional[list[str]], typer.Option(
-        "--option", "-O", help="Writer option KEY=VALUE, e.g. -O layout=roboflow for coco "
-                               "(unknown keys are an error).")] = None,
+    option: OptionOpt = None,
     input_option: InputOpt = None,
+    images_dir: ImagesDirOpt = None,
+    follow_links: FollowLinksOpt = False,
 ):
     """Convert a dataset to another format, through the canonical model.
 
@@ -56,14 +53,11 @@ def convert(
 
       visionflow convert export/ out/ --to voc --strict
     """
-    report = Report()
-    guard_destination(dst, sources=source_root(src), overwrite=overwrite,
-                      force=force)  # before reading
-    ds = api.load(src, from_, skip_errors=skip_errors, report=report, strict=strict,
-                  progress=render.progress_bar, **parse_options(input_option))
-    api.write(ds, dst, to, images=images, strict=strict, overwrite=overwrite, force=force,
-              skip_errors=skip_errors, report=report, progress=render.progress_bar,
-              **parse_options(option))
+    report = api.convert(src, dst, to, from_format=from_, images=images, strict=strict,
+                         overwrite=overwrite, force=force,
+                         errors="skip" if skip_errors else "raise", images_dir=images_dir,
+                         follow_links=follow_links, read_options=parse_options(input_option),
+                         write_options=parse_options(option), progress=render.progress_bar)
     render.print_report(report)
     render.print_written(report, dst)
 
@@ -75,6 +69,8 @@ def info(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
     skip_errors: SkipOpt = False,
     input_option: InputOpt = None,
+    images_dir: ImagesDirOpt = None,
+    follow_links: FollowLinksOpt = False,
 ):
     """Summarize a dataset: images, annotations per class and split, kinds of geometry.
 
@@ -84,16 +80,16 @@ def info(
 
       visionflow info data/annotations/instances_train.json --json
     """
+    from ..commands import info as run
     report = Report()
-    ds = api.load(src, from_, skip_errors=skip_errors, report=report,
-                  progress=render.progress_bar, **parse_options(input_option))
-    data = ds.info()
+    data = run(src, from_, errors="skip" if skip_errors else "raise", images_dir=images_dir,
+               follow_links=follow_links, report=report, progress=render.progress_bar,
+               **parse_options(input_option))
     if as_json:
-        data["problems"] = report.to_list()
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
         return
     render.print_report(report)
-    for table in render.info_tables(data):
+    for table in render.info_tables({k: v for k, v in data.items() if k != "problems"}):
         render.out.print(table)
 
 
@@ -112,6 +108,8 @@ def show(
     seed: Annotated[int, typer.Option(help="Seed for --random.")] = 0,
     skip_errors: SkipOpt = False,
     into_source: IntoSourceOpt = False,
+    images_dir: ImagesDirOpt = None,
+    follow_links: FollowLinksOpt = False,
 ):
     """Draw boxes, polygons, masks and keypoints with class names over the images, in a grid.
 
@@ -123,27 +121,12 @@ def show(
 
       visionflow show out-yolo/ --out cats.png --class cat --limit 9
     """
-    import io
-
-    from PIL import Image
-
-    from ..viz.draw import render_grid
-    if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
-        raise Error(f"{out}: --out must end in .png, .jpg or .webp")
-    guard_file(out, sources=source_root(src), into_source=into_source)
+    from ..commands import show as run
     report = Report()
-    ds = api.load(src, from_, skip_errors=skip_errors, report=report)
-    guard_file(out, sources=[*api.source_folders(ds), *api.image_folders(ds)],
-               into_source=into_source)
-    grid = render_grid(ds, limit=limit, class_name=class_name, columns=columns,
-                       tile_size=tile_size, order="random" if random else "dataset", seed=seed)
-    encoded = io.BytesIO()
-    grid.image.save(encoded, format=Image.registered_extensions()[out.suffix.lower()])
-    with output_errors(out):
-        out.parent.mkdir(parents=True, exist_ok=True)
-        write_bytes_atomic(out.absolute(), encoded.getvalue())
-    for problem in grid.problems:
-        report.add("warning", "show.unreadable", problem)
+    grid = run(src, out, format=from_, limit=limit, class_name=class_name, tile_size=tile_size,
+               columns=columns, random=random, seed=seed,
+               errors="skip" if skip_errors else "raise", images_dir=images_dir,
+               follow_links=follow_links, into_source=into_source, report=report)
     render.print_report(report)
     render.err.print(render.text((f"wrote {out}", "green"),
                                  f" ({grid.image.width}x{grid.image.height})"), highlight=False)
@@ -162,7 +145,7 @@ def detect(
 
       visionflow detect data/
     """
-    found = api.detect(src)
+    found = api.detect(src)  # detection runs once: found.best decides from these candidates
     if as_json:
         sys.stdout.write(json.dumps([{"format": d.format, "confidence": round(d.confidence, 3),
                                       "reasons": list(d.reasons)} for d in found], indent=2) + "\n")
@@ -170,32 +153,42 @@ def detect(
         for d in found:
             render.out.print(f"{d.format:14} {d.confidence:.2f}  {'; '.join(d.reasons)}",
                              highlight=False, soft_wrap=True)
-    registry.detect(Path(src))  # raises NotDetected / AmbiguousFormat -> exit 1
+    found.best  # noqa: B018  (raises NotDetected / AmbiguousFormat -> exit 1)
 
 
 @command
 def formats(as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False):
-    """List every format with what it can hold and whether it can be read and written.
+    """List every format with what it can hold, whether it can be read and written, and its
+    writer (-O) and reader (-I) options; --json gives each option's type, default, choices
+    and help.
 
     Examples:
+
+      visionflow formats
 
       visionflow formats --json
     """
     rows = [{"name": f.name, "read": f.read is not None, "write": f.write is not None,
              "supports": sorted(f.supports), "aliases": list(f.aliases),
-             "description": f.description, "options": f.options} for f in api.formats()]
+             "description": f.description,
+             "options": {o.name: o.help for o in f.write_options},  # the older listing
+             "write_options": [o.describe() for o in f.write_options],
+             "read_options": [o.describe() for o in f.read_options]} for f in api.formats()]
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
     from rich.table import Table
     table = Table(title="Formats", title_justify="left")
-    for col in ("name", "read", "write", "holds", "description"):
-        table.add_column(col)
+    for col in ("name", "read", "write", "holds", "options", "description"):
+        table.add_column(col, overflow="fold" if col == "options" else "ellipsis")
     geometry = ("boxes", "polygons", "masks", "keypoints", "oriented_boxes", "labels")
     for r in rows:
         held = [g.replace("_", " ") for g in geometry if g in r["supports"]]
+        options = [f"{flag} {o['name']}={'|'.join(o['choices']) or o['type']}"
+                   for flag, key in (("-O", "write_options"), ("-I", "read_options"))
+                   for o in r[key]]
         table.add_row(r["name"], "yes" if r["read"] else "-", "yes" if r["write"] else "-",
-                      ", ".join(held), r["description"])
+                      ", ".join(held), "\n".join(options) or "-", r["description"])
     render.out.print(table)
 
 
@@ -209,6 +202,9 @@ from . import check  # noqa: E402,F401
 from . import versions  # noqa: E402,F401
 from . import evaluate  # noqa: E402,F401
 from . import ops  # noqa: E402,F401
+from . import embed  # noqa: E402,F401
+from . import search  # noqa: E402,F401
+from . import dedup  # noqa: E402,F401
 
 
 def main() -> None:

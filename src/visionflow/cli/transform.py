@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import functools
 import inspect
-import re
-import shutil
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from .. import api
 from ..core.errors import Error
-from ..core.report import Report
-from ..io.atomic import guard_destination, make_temp_dir, output_errors, source_root
 from . import render
-from .app import ForceOpt, FromOpt, ImagesOpt, OverwriteOpt, SkipOpt, command
+from .app import (FollowLinksOpt, ForceOpt, FromOpt, ImagesDirOpt, ImagesOpt, OptionOpt,
+                  OverwriteOpt, SkipOpt, as_flags, command, parse_options)
 
 ToOpt = Annotated[Optional[str], typer.Option(
     "--to", "-t", help="Output format (default: the input's format).")]
@@ -32,8 +28,8 @@ StrictOpt = Annotated[bool, typer.Option(help="Stop at the first unreadable imag
 def _op_options(op_name: str, *, required: tuple[str, ...] = ()):
     """One --option per parameter of a recipe operation, generated from its declaration (via
     cli/_op_options.py, so that the CLI starts without importing transforms); the command gets
-    the built operation as `op`. Unset options take the operation's defaults; a bad value is
-    one line naming the option."""
+    them as `params` for the library function, which builds the operation. Unset options take
+    the operation's defaults; a bad value is one line naming the option."""
     from ._op_options import OPTIONS
     kinds = {"str": str, "int": int, "float": float}
     declared = OPTIONS[op_name]
@@ -49,56 +45,26 @@ def _op_options(op_name: str, *, required: tuple[str, ...] = ()):
             extra.append(inspect.Parameter(
                 name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=hints[name],
                 default=inspect.Parameter.empty if name in required else None))
-        kept = [p for p in sig.parameters.values() if p.name != "op"]
+        kept = [p for p in sig.parameters.values() if p.name != "params"]
         cut = sum(1 for p in kept if p.default is inspect.Parameter.empty)  # SRC, DST first
 
         @functools.wraps(fn)
         def run(*args, **kwargs):
-            from ..transforms.ops import OPS, InvalidStep
+            from ..transforms.ops import InvalidStep
             given = {n: kwargs.pop(n) for n, *_ in declared}
             try:
-                op = OPS[op_name](**{k: v for k, v in given.items() if v is not None})
+                return fn(*args, params=given, **kwargs)
             except InvalidStep as e:
-                problem = e.problem
-                for n, *_ in declared:  # the library names parameters; say the flags
-                    problem = re.sub(rf"\b{n}\b", "--" + n.replace("_", "-"), problem)
+                if e.op != op_name:
+                    raise
+                problem = as_flags(e.problem, {}, bare=tuple(n for n, *_ in declared))
                 raise Error(f"{op_name}: {problem}") from None
-            return fn(*args, op=op, **kwargs)
 
         run.__signature__ = sig.replace(parameters=[*kept[:cut], *extra, *kept[cut:]])
-        run.__annotations__ = {k: v for k, v in fn.__annotations__.items() if k != "op"} | hints
+        run.__annotations__ = {k: v for k, v in fn.__annotations__.items()
+                               if k != "params"} | hints
         return run
     return deco
-
-
-def _apply(src: Path, dst: Path, recipe, *, from_: str | None, to: str | None, seed: int,
-           engine: str = "local", address: str | None = None, workers: int | None = None,
-           strict: bool = False, skip_errors: bool = False, overwrite: bool = False,
-           force: bool = False) -> None:
-    """load -> run the recipe into a work folder beside DST -> write DST atomically."""
-    from ..transforms import run
-    dst = guard_destination(dst, sources=source_root(src),
-                            overwrite=overwrite, force=force)
-    report = Report()
-    ds = api.load(src, from_, skip_errors=skip_errors, report=report, progress=render.progress_bar)
-    fmt = to or ds.source_format
-    # The work folder is beside DST: checked against every folder the dataset was read from.
-    guard_destination(dst, sources=api.source_folders(ds), images=api.image_folders(ds),
-                      overwrite=overwrite, force=force)
-    with output_errors(dst):
-        work = make_temp_dir(dst, ".work")
-    try:
-        with output_errors(dst):
-            out = run(ds, recipe, work, seed=seed, engine=engine, address=address,
-                      workers=workers, progress=render.progress_bar, strict=strict,
-                      report=report)
-        # The work folder's files are this run's own (never the source's): link them.
-        api.write(out, dst, fmt, images="link", report=report, overwrite=overwrite,
-                  force=force, skip_errors=skip_errors, progress=render.progress_bar)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    render.print_report(report)
-    render.print_written(report, dst)
 
 
 @command
@@ -116,6 +82,9 @@ def transform(
     skip_errors: SkipOpt = False,
     overwrite: OverwriteOpt = False,
     force: ForceOpt = False,
+    option: OptionOpt = None,
+    images_dir: ImagesDirOpt = None,
+    follow_links: FollowLinksOpt = False,
 ):
     """Preprocess, augment, tile and split a dataset from a recipe.
 
@@ -131,10 +100,14 @@ def transform(
 
       visionflow transform data/ out/ --recipe recipe.yaml --engine ray --to yolo
     """
-    from ..transforms import Recipe
-    _apply(src, dst, Recipe.load(recipe), from_=from_, to=to, seed=seed, engine=engine,
-           address=address, workers=workers, strict=strict, skip_errors=skip_errors,
-           overwrite=overwrite, force=force)
+    from ..commands import transform as run
+    report = run(src, dst, recipe, seed=seed, to=to, format=from_, engine=engine,
+                 address=address, workers=workers, strict=strict,
+                 errors="skip" if skip_errors else "raise", overwrite=overwrite, force=force,
+                 images_dir=images_dir, follow_links=follow_links,
+                 write_options=parse_options(option), progress=render.progress_bar)
+    render.print_report(report)
+    render.print_written(report, dst)
 
 
 @command
@@ -142,7 +115,7 @@ def transform(
 def resize(
     src: Annotated[Path, typer.Argument(help="Dataset folder or annotation file to read.")],
     dst: Annotated[Path, typer.Argument(help="Output folder (created; must be empty or absent).")],
-    op=None,
+    params=None,
     workers: WorkersOpt = None,
     to: ToOpt = None,
     from_: FromOpt = None,
@@ -150,6 +123,9 @@ def resize(
     skip_errors: SkipOpt = False,
     overwrite: OverwriteOpt = False,
     force: ForceOpt = False,
+    option: OptionOpt = None,
+    images_dir: ImagesDirOpt = None,
+    follow_links: FollowLinksOpt = False,
 ):
     """Resize every image (up or down); boxes, polygons, masks and keypoints follow.
 
@@ -161,10 +137,13 @@ def resize(
 
       visionflow resize data/ out/ --size 1024x768 --mode fit --to coco
     """
-    from ..transforms import Recipe
-    recipe = Recipe(preprocess=(op,))
-    _apply(src, dst, recipe, from_=from_, to=to, seed=0, workers=workers, strict=strict,
-           skip_errors=skip_errors, overwrite=overwrite, force=force)
+    from ..commands import resize as run
+    report = run(src, dst, **params, to=to, format=from_, workers=workers, strict=strict,
+                 errors="skip" if skip_errors else "raise", overwrite=overwrite, force=force,
+                 images_dir=images_dir, follow_links=follow_links,
+                 write_options=parse_options(option), progress=render.progress_bar)
+    render.print_report(report)
+    render.print_written(report, dst)
 
 
 @command
@@ -172,7 +151,7 @@ def resize(
 def tile(
     src: Annotated[Path, typer.Argument(help="Dataset folder or annotation file to read.")],
     dst: Annotated[Path, typer.Argument(help="Output folder (created; must be empty or absent).")],
-    op=None,
+    params=None,
     workers: WorkersOpt = None,
     to: ToOpt = None,
     from_: FromOpt = None,
@@ -180,6 +159,9 @@ def tile(
     skip_errors: SkipOpt = False,
     overwrite: OverwriteOpt = False,
     force: ForceOpt = False,
+    option: OptionOpt = None,
+    images_dir: ImagesDirOpt = None,
+    follow_links: FollowLinksOpt = False,
 ):
     """Cut images into tiles; objects are clipped per tile.
 
@@ -192,10 +174,13 @@ def tile(
 
       visionflow tile aerial/ tiles/ --tile-size 640x640 --overlap 64 --min-visibility 0.3
     """
-    from ..transforms import Recipe
-    recipe = Recipe(preprocess=(op,))
-    _apply(src, dst, recipe, from_=from_, to=to, seed=0, workers=workers, strict=strict,
-           skip_errors=skip_errors, overwrite=overwrite, force=force)
+    from ..commands import tile as run
+    report = run(src, dst, **params, to=to, format=from_, workers=workers, strict=strict,
+                 errors="skip" if skip_errors else "raise", overwrite=overwrite, force=force,
+                 images_dir=images_dir, follow_links=follow_links,
+                 write_options=parse_options(option), progress=render.progress_bar)
+    render.print_report(report)
+    render.print_written(report, dst)
 
 
 @command
@@ -215,6 +200,9 @@ def split(
     skip_errors: SkipOpt = False,
     overwrite: OverwriteOpt = False,
     force: ForceOpt = False,
+    option: OptionOpt = None,
+    images_dir: ImagesDirOpt = None,
+    follow_links: FollowLinksOpt = False,
 ):
     """Assign images to train/val/test by ratio (seeded); images are copied, never re-encoded.
 
@@ -228,20 +216,12 @@ def split(
 
       visionflow split data/ out/ --ratios 80,20 --rebalance
     """
-    from .. import transforms
-    guard_destination(dst, sources=source_root(src), overwrite=overwrite,
-                      force=force)  # before reading
-    report = Report()
-    ds = api.load(src, from_, skip_errors=skip_errors, report=report, progress=render.progress_bar)
-    if rebalance:
-        out = transforms.rebalance(ds, ratios, seed=seed, report=report)
-    else:
-        out = transforms.split(ds, ratios, seed=seed, stratify=stratify,
-                               near_duplicates=near_duplicates, report=report)
-    fmt = to or ds.source_format
-    api.write(out, dst, fmt, images=images, report=report, overwrite=overwrite, force=force,
-              skip_errors=skip_errors,
-              progress=render.progress_bar)
+    from ..commands import split as run
+    report = run(src, dst, ratios, seed=seed, stratify=stratify,
+                 near_duplicates=near_duplicates, rebalance=rebalance, to=to, format=from_,
+                 images=images, errors="skip" if skip_errors else "raise", overwrite=overwrite,
+                 force=force, images_dir=images_dir, follow_links=follow_links,
+                 write_options=parse_options(option), progress=render.progress_bar)
     render.print_report(report)
-    counts = ", ".join(f"{s}: {int((out.images.split == s).sum())}" for s in out.images.splits())
+    counts = ", ".join(f"{s}: {n}" for s, n in report.written["splits"].items())
     render.print_written(report, dst, counts)

@@ -15,8 +15,8 @@ from rich.table import Table
 
 from ..core.errors import Error
 from . import render
-from .app import (ForceOpt, FromOpt, ImagesOpt, OverwriteOpt, SkipOpt, app, command,
-                  parse_options)
+from .app import (FollowLinksOpt, ForceOpt, FromOpt, ImagesDirOpt, ImagesOpt, OptionOpt,
+                  OverwriteOpt, SkipOpt, app, command, parse_options)
 
 if TYPE_CHECKING:
     from ..versioning import Workspace
@@ -87,6 +87,8 @@ def add(
     workspace: WorkspaceOpt = None,
     lock_timeout: LockOpt = None,
     as_json: JsonOpt = False,
+    images_dir: ImagesDirOpt = None,
+    follow_links: FollowLinksOpt = False,
 ):
     """Import a dataset as the next revision of a source, recording what changed.
 
@@ -101,7 +103,9 @@ def add(
       visionflow add export.json --name pets --from coco
     """
     with _open(workspace, lock_timeout) as ws:
-        result = ws.add(src, name, from_, skip_errors=skip_errors, progress=render.progress_bar)
+        result = ws.add(src, name, from_, errors="skip" if skip_errors else "raise",
+                        images_dir=images_dir, follow_links=follow_links,
+                        progress=render.progress_bar)
     if as_json:
         return _json(result.to_dict())
     render.print_report(result.report)
@@ -354,8 +358,7 @@ def version_export(
     strict: Annotated[bool, typer.Option(help="Fail if the format cannot hold everything.")] = False,
     overwrite: OverwriteOpt = False,
     force: ForceOpt = False,
-    option: Annotated[list[str] | None, typer.Option(
-        "--option", "-O", help="Writer option KEY=VALUE.")] = None,
+    option: OptionOpt = None,
     workspace: WorkspaceOpt = None,
 ):
     """Write a version in any format; every image is checked against its hash first.

@@ -7,8 +7,9 @@ Operations return new objects; nothing mutates in place.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -72,8 +73,8 @@ class Polygons:
         rings = ranges(r0, self.object_offsets[index + 1] - r0)
         c0 = self.ring_offsets[rings]
         sizes = self.ring_offsets[rings + 1] - c0
-        return Polygons(self.coords[ranges(c0, sizes)], _offsets(sizes),
-                        _offsets(self.object_offsets[index + 1] - r0))
+        return type(self)(self.coords[ranges(c0, sizes)], _offsets(sizes),
+                          _offsets(self.object_offsets[index + 1] - r0))
 
     def to_lists(self) -> list[list[np.ndarray]]:
         return [self.rings(i) for i in range(len(self))]
@@ -88,14 +89,19 @@ class Polygons:
                 and np.array_equal(self.ring_offsets, other.ring_offsets)
                 and _close(self.coords, other.coords, atol))
 
-    @staticmethod
-    def concat(parts: Sequence[Polygons]) -> Polygons:
+    @classmethod
+    def concat(cls, parts: Sequence[Polygons]) -> Polygons:
         if not parts:
-            return Polygons.empty(0)
-        return Polygons(
+            return cls.empty(0)
+        return cls(
             np.concatenate([p.coords for p in parts]).reshape(-1, 2),
             _offsets(np.concatenate([np.diff(p.ring_offsets) for p in parts])),
             _offsets(np.concatenate([np.diff(p.object_offsets) for p in parts])))
+
+
+class Polylines(Polygons):
+    """Ragged open paths (CVAT polylines, LabelMe lines): Polygons' layout, each "ring" a path
+    whose last vertex does not join its first. An object has zero or more paths."""
 
 
 def _offsets(sizes: np.ndarray) -> np.ndarray:
@@ -124,7 +130,134 @@ def _close(a: np.ndarray, b: np.ndarray, atol: float) -> bool:
     return bool(np.allclose(a, b, atol=atol, rtol=0, equal_nan=True))
 
 
-_OPTIONAL_ARRAYS = ("iscrowd", "score", "track_id", "keypoints", "obb", "rle")
+class Column(StrEnum):
+    """What an annotation can hold, one member per kind of column of `Annotations`.
+
+    The value is the name `Format.supports`, `geometry_counts()` and the loss report
+    ("loss.<value>") use, so a str compares equal to its member ("polygons" == POLYGONS).
+    BOXES and LABELS are the two readings of the required xyxy column (a row of NaN is an
+    image-level label); every other member is a row of COLUMNS.
+    """
+
+    BOXES = "boxes"
+    LABELS = "labels"
+    POLYGONS = "polygons"
+    POLYLINES = "polylines"
+    MASKS = "masks"
+    KEYPOINTS = "keypoints"
+    OBB = "oriented_boxes"
+    SCORES = "scores"
+    TRACK_IDS = "track_ids"
+    ISCROWD = "iscrowd"
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One optional annotation column: everything generic code needs to know about it.
+
+    Absent values, concat, equality, the native format's JSON, geometry_counts and the loss
+    report all read this table, so a new kind of geometry is one row (plus a field of
+    `Annotations` and its maths where pixels move: transforms/functional.py).
+    """
+
+    field: str                                   # the Annotations attribute
+    holds: Column                                # Format.supports flag, count key, loss code
+    absent: Callable[[int], Any]                 # n rows that hold nothing
+    present: Callable[[Any], np.ndarray]         # (n,) bool: rows that hold a value
+    dump: Callable[[Any], Any]                   # column -> JSON value (native format)
+    load: Callable[[Any, int], Any]              # JSON value, n rows -> column
+    same: Callable[[Any, Any, float], bool]      # equal, atol for coordinates
+    concat: Callable[[list, list[int]], Any] | None = None  # parts (None: absent), lengths
+    geometry: bool = False  # a shape: geometry_counts counts it; a loss says what remains
+    outline: bool = False   # a row's box is its bounds: a format holding it writes the row
+    what: str = ""          # how the loss report names it (a geometry: its Column value)
+    since: str = "1.0"      # native schema that added it: later ones written only when present
+
+    def join(self, parts: list, sizes: list[int]) -> Any:
+        """parts (None where a part lacks the column) stacked, absences filled."""
+        if self.concat is not None:
+            return self.concat(parts, sizes)
+        return np.concatenate([v if v is not None else self.absent(m)
+                               for v, m in zip(parts, sizes)])
+
+
+def nullable(arr: np.ndarray) -> Any:
+    """Float array as JSON: nested lists with NaN as null (JSON has no NaN)."""
+    if not np.isnan(arr).any():
+        return arr
+    obj = arr.astype(object)
+    obj[np.isnan(arr)] = None
+    return obj.tolist()
+
+
+def floats(values: Any, shape: tuple) -> np.ndarray:
+    """A float array back from JSON (`nullable`): null is NaN."""
+    arr = np.array(values, dtype=object)
+    if arr.size == 0:
+        return np.zeros(tuple(0 if d == -1 else d for d in shape))
+    arr[arr == None] = np.nan  # noqa: E711 - elementwise comparison
+    return arr.astype(np.float64).reshape(shape)
+
+
+def _ragged(cls: type[Polygons], holds: Column, since: str = "1.0") -> ColumnSpec:
+    return ColumnSpec(
+        field=holds.value, holds=holds, absent=cls.empty, present=lambda c: c.counts() > 0,
+        dump=lambda c: {"coords": c.coords, "ring_offsets": c.ring_offsets,
+                        "object_offsets": c.object_offsets},
+        load=lambda v, n: cls(np.asarray(v["coords"], np.float64).reshape(-1, 2),
+                              np.asarray(v["ring_offsets"], np.int64),
+                              np.asarray(v["object_offsets"], np.int64)),
+        same=lambda a, b, atol: a.equals(b, atol),
+        concat=lambda parts, sizes: cls.concat(
+            [p if p is not None else cls.empty(m) for p, m in zip(parts, sizes)]),
+        geometry=True, outline=True, since=since)
+
+
+def _concat_keypoints(parts: list, sizes: list[int]) -> np.ndarray:
+    """Keypoint blocks padded with all-NaN slots to the largest K."""
+    k = max(v.shape[1] for v in parts if v is not None)
+    filled = []
+    for v, m in zip(parts, sizes):
+        block = np.full((m, k, 3), np.nan)
+        if v is not None:
+            block[:, :v.shape[1]] = v
+        filled.append(block)
+    return np.concatenate(filled)
+
+
+def _same_values(a: np.ndarray, b: np.ndarray, atol: float) -> bool:
+    return _close(a, b, 0.0)
+
+
+# The optional columns of Annotations, in field order (the native format writes them so).
+COLUMNS: tuple[ColumnSpec, ...] = (
+    ColumnSpec("iscrowd", Column.ISCROWD, absent=lambda n: np.zeros(n, bool),
+               present=lambda c: c.astype(bool), dump=lambda c: c.astype(int),
+               load=lambda v, n: np.asarray(v, bool), same=_same_values, what="iscrowd flags"),
+    ColumnSpec("score", Column.SCORES, absent=lambda n: np.full(n, np.nan),
+               present=lambda c: ~np.isnan(c), dump=nullable,
+               load=lambda v, n: floats(v, (n,)), same=_same_values, what="confidence scores"),
+    ColumnSpec("track_id", Column.TRACK_IDS, absent=lambda n: np.full(n, -1, np.int64),
+               present=lambda c: c >= 0, dump=lambda c: c,
+               load=lambda v, n: np.asarray(v, np.int64), same=_same_values, what="track ids"),
+    _ragged(Polygons, Column.POLYGONS),
+    ColumnSpec("rle", Column.MASKS, absent=lambda n: np.full(n, None, dtype=object),
+               present=lambda c: np.fromiter((r is not None for r in c), bool, len(c)),
+               dump=list, load=lambda v, n: _objects(v),
+               same=lambda a, b, atol: list(a) == list(b), geometry=True, outline=True),
+    ColumnSpec("keypoints", Column.KEYPOINTS, absent=lambda n: np.full((n, 0, 3), np.nan),
+               present=lambda c: ~np.isnan(c).all(axis=(1, 2)), dump=nullable,
+               load=lambda v, n: floats(v, (n, -1, 3)),
+               same=lambda a, b, atol: _same_keypoints(a, b, atol), concat=_concat_keypoints,
+               geometry=True),
+    ColumnSpec("obb", Column.OBB, absent=lambda n: np.full((n, 4, 2), np.nan),
+               present=lambda c: ~np.isnan(c).all(axis=(1, 2)), dump=nullable,
+               load=lambda v, n: floats(v, (n, 4, 2)),
+               same=lambda a, b, atol: _close(a, b, atol), geometry=True, outline=True),
+    _ragged(Polylines, Column.POLYLINES, since="1.1"),
+)
+COLUMN_OF_FIELD: dict[str, ColumnSpec] = {c.field: c for c in COLUMNS}
+COLUMN_OF: dict[Column, ColumnSpec] = {c.holds: c for c in COLUMNS}
 
 
 @dataclass(frozen=True, eq=False)
@@ -141,6 +274,7 @@ class Annotations:
     rle:         (n,) object of COCO RLE dicts or None.
     keypoints:   (n, K, 3) float64, rows without keypoints all NaN.
     obb:         (n, 4, 2) float64, rows without an oriented box all NaN.
+    polylines:   Polylines: open paths (objects without one have no paths).
     attrs:       name -> (n,) object array of per-annotation extras (None = absent).
                  Format leftovers are namespaced: "voc.pose", "cvat.z_order".
     """
@@ -156,6 +290,7 @@ class Annotations:
     rle: np.ndarray | None = None
     keypoints: np.ndarray | None = None
     obb: np.ndarray | None = None
+    polylines: Polylines | None = None
     attrs: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -191,16 +326,19 @@ class Annotations:
                      rings: Sequence[Sequence[np.ndarray]] | None = None,
                      rle: Sequence[dict | None] | None = None,
                      obb: Sequence[np.ndarray | None] | None = None,
-                     attrs: Sequence[dict[str, Any]] | None = None) -> Annotations:
+                     attrs: Sequence[dict[str, Any]] | None = None,
+                     paths: Sequence[Sequence[np.ndarray]] | None = None) -> Annotations:
         """From per-object values, as readers of tools that list objects one by one have them.
 
-        rings, rle and obb hold one entry per object ([] or None where it has none); attrs one
-        dict per object. A column that no object uses stays None.
+        rings, paths (polylines), rle and obb hold one entry per object ([] or None where it
+        has none); attrs one dict per object. A column that no object uses stays None.
         """
         n = len(image_index)
         columns: dict[str, Any] = {}
         if rings is not None and any(len(r) for r in rings):
             columns["polygons"] = Polygons.from_lists(rings)
+        if paths is not None and any(len(p) for p in paths):
+            columns["polylines"] = Polylines.from_lists(paths)
         if rle is not None and any(r is not None for r in rle):
             columns["rle"] = _objects(rle)
         if obb is not None and any(o is not None for o in obb):
@@ -237,7 +375,7 @@ class Annotations:
                 cols[f.name] = v.take(index)
             else:
                 cols[f.name] = v[index]
-        return Annotations(**cols)
+        return type(self)(**cols)
 
     def replace(self, **changes: Any) -> Annotations:
         return replace(self, **changes)
@@ -247,35 +385,35 @@ class Annotations:
         """Rows that are image-level labels (classification), not objects."""
         return np.isnan(self.xyxy).all(axis=1)
 
+    def has(self, column: Column | str) -> np.ndarray:
+        """(n,) bool: rows holding a value in this optional column (a Column or field name)."""
+        spec = COLUMN_OF_FIELD.get(column) or COLUMN_OF[Column(column)]
+        v = getattr(self, spec.field)
+        return np.zeros(len(self), bool) if v is None else spec.present(v)
+
     def has_polygon(self) -> np.ndarray:
-        return np.zeros(len(self), bool) if self.polygons is None else self.polygons.counts() > 0
+        return self.has(Column.POLYGONS)
+
+    def has_polyline(self) -> np.ndarray:
+        return self.has(Column.POLYLINES)
 
     def has_rle(self) -> np.ndarray:
-        if self.rle is None:
-            return np.zeros(len(self), bool)
-        return np.fromiter((r is not None for r in self.rle), bool, len(self))
+        return self.has(Column.MASKS)
 
     def has_keypoints(self) -> np.ndarray:
-        if self.keypoints is None:
-            return np.zeros(len(self), bool)
-        return ~np.isnan(self.keypoints).all(axis=(1, 2))
+        return self.has(Column.KEYPOINTS)
 
     def has_obb(self) -> np.ndarray:
-        if self.obb is None:
-            return np.zeros(len(self), bool)
-        return ~np.isnan(self.obb).all(axis=(1, 2))
+        return self.has(Column.OBB)
 
     def geometry_counts(self) -> dict[str, int]:
-        """How many rows carry each kind of geometry."""
+        """How many rows carry each kind of geometry (keys: Column values)."""
         labels = self.is_label
-        counts = {
-            "boxes": int((~labels).sum()),
-            "labels": int(labels.sum()),
-            "polygons": int(self.has_polygon().sum()),
-            "masks": int(self.has_rle().sum()),
-            "keypoints": int(self.has_keypoints().sum()),
-            "oriented_boxes": int(self.has_obb().sum()),
-        }
+        counts = {Column.BOXES.value: int((~labels).sum()),
+                  Column.LABELS.value: int(labels.sum())}
+        for spec in COLUMNS:
+            if spec.geometry:
+                counts[str(spec.holds)] = int(self.has(spec.field).sum())
         return {k: v for k, v in counts.items() if v}
 
     def attr(self, name: str) -> np.ndarray:
@@ -292,11 +430,7 @@ class Annotations:
         v = getattr(self, name)
         if v is not None:
             return v
-        if name == "polygons":
-            return Polygons.empty(len(self))
-        if name == "keypoints":
-            return np.full((len(self), 0, 3), np.nan)
-        return _absent(name, len(self))
+        return COLUMN_OF_FIELD[name].absent(len(self))
 
     def differences(self, other: Annotations, atol: float = 0.0) -> list[str]:
         """Names of the columns that differ (empty when equal)."""
@@ -310,19 +444,13 @@ class Annotations:
                         out.append(f"attrs[{key!r}]")
                 continue
             a, b = self.column(f.name), other.column(f.name)
-            if isinstance(a, Polygons):
-                if not a.equals(b, atol):
-                    out.append(f.name)
-            elif a.dtype == object or b.dtype == object:
-                if list(a) != list(b):
-                    out.append(f.name)
-            elif f.name == "keypoints":
-                if not _same_keypoints(a, b, atol):
-                    out.append(f.name)
-            else:
-                tol = atol if f.name in ("xyxy", "obb") else 0.0
-                if not _close(a, b, tol):
-                    out.append(f.name)
+            spec = COLUMN_OF_FIELD.get(f.name)
+            if spec is not None:
+                same = spec.same(a, b, atol)
+            else:  # the required columns: exact, but the box up to atol
+                same = _close(a, b, atol if f.name == "xyxy" else 0.0)
+            if not same:
+                out.append(f.name)
         return out
 
     @staticmethod
@@ -335,29 +463,13 @@ class Annotations:
         cols: dict[str, Any] = {}
         for name in ("image_index", "category_id", "id", "xyxy"):
             cols[name] = np.concatenate([getattr(p, name) for p in parts])
-        for name in _OPTIONAL_ARRAYS:
-            present = [getattr(p, name) for p in parts]
-            if all(v is None for v in present):
-                cols[name] = None
-                continue
-            if name == "keypoints":
-                k = max(v.shape[1] for v in present if v is not None)
-                filled = []
-                for v, m in zip(present, n):
-                    block = np.full((m, k, 3), np.nan)
-                    if v is not None:
-                        block[:, :v.shape[1]] = v
-                    filled.append(block)
-                cols[name] = np.concatenate(filled)
-            else:
-                cols[name] = np.concatenate([
-                    v if v is not None else _absent(name, m) for v, m in zip(present, n)])
-        if any(p.polygons is not None for p in parts):
-            cols["polygons"] = Polygons.concat(
-                [p.polygons if p.polygons is not None else Polygons.empty(len(p)) for p in parts])
+        for spec in COLUMNS:
+            present = [getattr(p, spec.field) for p in parts]
+            cols[spec.field] = (None if all(v is None for v in present)
+                                else spec.join(present, n))
         keys = sorted({k for p in parts for k in p.attrs})
         cols["attrs"] = {k: np.concatenate([p.attr(k) for p in parts]) for k in keys}
-        return Annotations(**cols)
+        return type(parts[0])(**cols)
 
 
 def _contiguous(obj: Any, name: str, col: Any) -> None:
@@ -379,14 +491,3 @@ def _same_keypoints(a: np.ndarray, b: np.ndarray, atol: float) -> bool:
     pad = lambda x: np.concatenate([x, np.full((len(x), k - x.shape[1], 3), np.nan)], axis=1)
     return _close(pad(a), pad(b), atol)
 
-
-def _absent(name: str, n: int) -> np.ndarray:
-    if name == "iscrowd":
-        return np.zeros(n, bool)
-    if name == "score":
-        return np.full(n, np.nan)
-    if name == "track_id":
-        return np.full(n, -1, np.int64)
-    if name == "obb":
-        return np.full((n, 4, 2), np.nan)
-    return np.full(n, None, dtype=object)

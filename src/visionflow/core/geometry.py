@@ -67,6 +67,23 @@ def points_bounds(points: np.ndarray) -> np.ndarray:
     return np.concatenate([points.min(axis=0), points.max(axis=0)])
 
 
+def pad_degenerate(xyxy: np.ndarray) -> np.ndarray:
+    """A box of points or lines has zero width or height; give it 1 pixel around its centre
+    along that axis so that it is a valid box (the exact vertices are kept elsewhere)."""
+    out = np.asarray(xyxy, np.float64).copy().reshape(-1, 4)
+    for a, b in ((0, 2), (1, 3)):
+        flat = out[:, b] - out[:, a] <= 0
+        mid = (out[flat, a] + out[flat, b]) / 2
+        out[flat, a], out[flat, b] = mid - 0.5, mid + 0.5
+    return out
+
+
+def path_length(path: np.ndarray) -> float:
+    """Length of one open path (a polyline): the sum of its segments, not closed."""
+    path = np.asarray(path, dtype=np.float64).reshape(-1, 2)
+    return float(np.hypot(*np.diff(path, axis=0).T).sum()) if len(path) > 1 else 0.0
+
+
 def polygon_area(ring: np.ndarray) -> float:
     """Shoelace area of one ring (absolute value)."""
     ring = np.asarray(ring, dtype=np.float64).reshape(-1, 2)

@@ -69,13 +69,18 @@ class Embedder(Protocol):
 class Embeddings:
     """Embeddings of a dataset: row k describes image `image_rows[k]` of the dataset, or, for
     patch embeddings, its object `object_rows[k]` (a row of ds.annotations; -1 for a whole
-    image). `shas` are the SHA-256 hex digests of the image files' bytes, the store's key."""
+    image). `shas` are the SHA-256 hex digests of the image files' bytes, the store's key.
+    computed / reused: rows computed by the run that made this, and rows read from the store;
+    location: the store's folder (None when nothing was stored). Not kept by the selections."""
 
     info: EmbedderInfo
     vectors: np.ndarray
     image_rows: np.ndarray
     object_rows: np.ndarray
     shas: np.ndarray
+    computed: int = 0
+    reused: int = 0
+    location: str | None = None
 
     def __len__(self) -> int:
         return len(self.vectors)

@@ -30,6 +30,8 @@ class Mistakes:
     objects: list[dict[str, Any]]     # heaviest first
     images: list[dict[str, Any]]      # highest rank first
     image_rows: np.ndarray            # ground-truth image rows in rank order (with any mistake)
+    tagged: list[dict[str, Any]] | None = None  # vf.find_mistakes(tag=): each source revised
+    report: Any = None                # vf.find_mistakes(out=): the write's Report
 
     def to_json(self, top: int | None = None) -> dict[str, Any]:
         return {"images": self.images[:top], "objects": self.objects[:top]}

@@ -28,11 +28,13 @@ PRED_FORMATS = ("auto", "coco-results", "yolo-conf", "map-txt")
 
 
 def load_predictions(path: str | Path, gt: Dataset, format: str | None = None, *,
-                     match: str = "auto") -> Dataset:
+                     match: str = "auto", images_dir: str | Path | None = None,
+                     follow_links: bool = False) -> Dataset:
     """Read predictions at `path` and align them to `gt` (see `align`).
 
     format: "coco-results", "yolo-conf", "map-txt", any dataset format name, or None to guess
     (a JSON list is a COCO results file; otherwise the format registry decides).
+    images_dir, follow_links: as for `vf.load`, for predictions in a dataset format.
     """
     path = Path(path)
     if not path.exists():
@@ -53,7 +55,8 @@ def load_predictions(path: str | Path, gt: Dataset, format: str | None = None, *
         if any(d.format == "map-txt" for d in registry.candidates(path)[:1]):
             return map_txt(path, gt, match=match)   # placed on gt's images: no sizes needed
     try:
-        pred = load(path, fmt, lenient=True)
+        pred = load(path, fmt, errors="keep", images_dir=images_dir,
+                    follow_links=follow_links)
     except NotDetected:
         raise Error(f"{path}: not a known predictions format; pass --pred-format coco-results, "
                     "yolo-conf, map-txt or a dataset format") from None

@@ -18,6 +18,7 @@ import orjson
 
 from ..core.dataset import Dataset
 from ..core.errors import Error, ValidationError
+from ..core.report import Report
 from .predictions import load_predictions
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -91,7 +92,8 @@ def load_stored(ws: Any, version: str, name: str) -> tuple[Dataset, Dataset]:
     if meta.get("fingerprint") != _fingerprint(gt):
         raise ValidationError(dest, f"prediction set {name!r} was made for other images than "
                               f"version {version!r} holds")
-    pred = load(dest, "visionflow", lenient=True)
+    # checked when imported: what a lenient read reports again is not news (report kept)
+    pred = load(dest, "visionflow", errors="keep", report=Report())
     if len(pred.images) != len(gt.images) or not np.array_equal(
             pred.images.file_name.astype(str), gt.images.file_name.astype(str)):
         raise ValidationError(dest, "stored prediction set does not list the version's images")

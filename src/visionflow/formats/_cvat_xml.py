@@ -92,6 +92,9 @@ def _shape_elements(ann: Annotations, r: int, names: dict[int, str]) -> list[etr
     elements: list[etree._Element] = []
     if ann.is_label[r]:
         elements.append(etree.Element("tag", label=label))
+    elif ann.polylines is not None and ann.polylines.counts()[r] > 0:
+        for path in ann.polylines.rings(r):
+            elements.append(etree.Element("polyline", label=label, points=_points_text(path)))
     elif kind in ("polyline", "points") and _valid_points(attrs.get("cvat.points")):
         elements.append(etree.Element(kind, label=label,
                                       points=_points_text(attrs["cvat.points"])))

@@ -13,14 +13,13 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ..core.annotations import Annotations
-from ..core.categories import Categories
 from ..core.dataset import Dataset
-from ..core.errors import ParseError
+from ..core.errors import MissingImageError, ParseError
 from ..core.gc_pause import gc_paused
-from ..core.images import UNSPLIT, Images
+from ..core.geometry import pad_degenerate  # noqa: F401 (jf.pad_degenerate)
+from ..core.images import UNSPLIT
 from ..io.safe_load import bytes_of
-from . import common
+from .builder import DatasetBuilder
 from .common import head  # noqa: F401 (jf.head: the formats' detection reads)
 from .base import ReadContext
 
@@ -72,17 +71,6 @@ def split_of_file(stem: str, suffix: str) -> str:
     if not stem.endswith(suffix):
         return UNSPLIT
     return split_of_dir(stem[: -len(suffix)]) or UNSPLIT
-
-
-def pad_degenerate(xyxy: np.ndarray) -> np.ndarray:
-    """A box of points or lines has zero width or height; give it 1 pixel around its centre
-    along that axis so that it is a valid box (the exact vertices are kept elsewhere)."""
-    out = np.asarray(xyxy, np.float64).copy().reshape(-1, 4)
-    for a, b in ((0, 2), (1, 3)):
-        flat = out[:, b] - out[:, a] <= 0
-        mid = (out[flat, a] + out[flat, b]) / 2
-        out[flat, a], out[flat, b] = mid - 0.5, mid + 0.5
-    return out
 
 
 def is_number(v: Any) -> bool:
@@ -144,16 +132,17 @@ def read_labels_meta(path: Path, ctx: ReadContext) -> list[str]:
     return list(dict.fromkeys(labels))
 
 
-def build_box_dataset(records: list[BoxRecord], labels: list[str], ctx: ReadContext) -> Dataset:
-    found = [n for r in records for n, _, _ in r.boxes]
-    names = labels + category_order([n for n in found if n not in set(labels)])
-    cat_id = {n: i for i, n in enumerate(names, 1)}
-    images = Images.build([r.file_name for r in records], [r.width for r in records],
-                          [r.height for r in records], split=[r.split for r in records],
-                          path=[r.path for r in records])
-    rows = [(i, b) for i, r in enumerate(records) for b in r.boxes]
-    ann = Annotations.build([i for i, _ in rows], [cat_id[b[0]] for _, b in rows],
-                            np.array([b[1] for _, b in rows], np.float64).reshape(-1, 4))
-    ds = Dataset(images, ann, Categories.from_names(names))
-    return common.finish_read(ds, ctx, where_annotation=lambda i: rows[i][1][2],
-                              where_image=lambda i: records[i].where)
+def build_box_dataset(records: list[BoxRecord], labels: list[str], ctx: ReadContext, *,
+                      no_size: str, sort_images: bool = False) -> Dataset:
+    """A box-only export with no image sizes (CreateML, VoTT CSV): sizes from the image
+    headers (an image not found: MissingImageError `no_size`, with {file_name}), classes
+    `labels` then the undeclared ones sorted."""
+    b = DatasetBuilder(ctx)
+    for name in labels:
+        b.category(name)
+    for r in records:
+        img = b.image(r.file_name, r.split, r.path, where=r.where)
+        for name, xyxy, where in r.boxes:
+            b.object(img, name, xyxy, where=where)
+    return b.build(sort_images=sort_images, no_size=no_size, no_size_error=MissingImageError,
+                   undeclared_message=None)

@@ -67,7 +67,11 @@ def _shapes(ann: Annotations, r: int, names: dict[int, str],
     kind = attrs.get("labelme.shape_type")
     vertices = attrs.get("labelme.points")
     geoms: list[tuple[str, list, str | None]] = []
-    if kind in _VERTEX_TYPES and _valid_points(vertices, kind):
+    if ann.polylines is not None and ann.polylines.counts()[r] > 0:
+        for path in ann.polylines.rings(r):
+            line = "line" if kind == "line" and len(path) == 2 else "linestrip"
+            geoms.append((line, [[jf.num(x), jf.num(y)] for x, y in path], None))
+    elif kind in _VERTEX_TYPES and _valid_points(vertices, kind):
         geoms.append((kind, [[jf.num(x), jf.num(y)] for x, y in vertices], None))
     elif ann.rle is not None and ann.rle[r] is not None:
         geoms.append(("mask", *_mask_geometry(ann.rle[r])))

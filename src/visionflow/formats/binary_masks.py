@@ -42,7 +42,8 @@ from ..io.paths import clean_relative, resolve_inside
 from ..io.safe_load import text_of
 from . import common
 from .base import CLASS_ORDER, MASKS, Detection, Format, ReadContext, WriteContext
-from .masks import mask_bounds, object_mask, read_png, rows_by_image, save_png
+from .masks import mask_bounds, object_mask, read_png, save_png
+from .writing import rows_by_image
 
 MASK_DIR, IMAGE_DIR, CLASSES = "annotations", "images", "classes.txt"
 _NAME = re.compile(r"(.+)_(\d+)\.png", re.IGNORECASE)
@@ -295,7 +296,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
             raise OutputError(f"split name {s!r} cannot be a folder name here; rename it")
     ann = ds.annotations[~ds.annotations.is_label]
     has_rle, has_poly = ann.has_rle(), ann.has_polygon()
-    order, bounds = rows_by_image(ann, len(imgs))
+    rows_of = rows_by_image(ann, len(imgs))
     dest: list[Path] = []
     seen: dict[str, int] = {}
     with ctx.progress("Writing binary masks", len(imgs)) as advance:
@@ -312,7 +313,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
             dest.append(base / IMAGE_DIR / rel)
             w, h = int(imgs.width[i]), int(imgs.height[i])
             n = 0
-            for r in order[bounds[i]:bounds[i + 1]]:
+            for r in rows_of[i]:
                 mask = object_mask(ann, int(r), w, h, has_rle[r], has_poly[r], imgs.file_name[i])
                 if mask is None:
                     continue

@@ -71,7 +71,8 @@ from .base import (
     ReadContext,
     WriteContext,
 )
-from .masks import mask_bounds, object_mask, read_png, rows_by_image, save_png
+from .masks import mask_bounds, object_mask, read_png, save_png
+from .writing import rows_by_image
 
 GT_DIR, IMAGE_DIR = "gtFine", "leftImg8bit"
 IMAGE_SUFFIX = "_leftImg8bit"
@@ -437,7 +438,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     ann = ds.annotations[~ds.annotations.is_label]
     has_rle, has_poly = ann.has_rle(), ann.has_polygon()
     crowd = ann.iscrowd if ann.iscrowd is not None else np.zeros(len(ann), bool)
-    order, bounds = rows_by_image(ann, len(imgs))
+    rows_of = rows_by_image(ann, len(imgs))
     hidden = merged = crowd_lost = written = 0
     with ctx.progress("Writing Cityscapes masks", len(imgs)) as advance:
         for i in range(len(imgs)):
@@ -445,7 +446,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
             ids = np.zeros((h, w), np.uint16)
             drawn: list[tuple[int, int]] = []  # (value, pixels)
             k = 0
-            for r in order[bounds[i]:bounds[i + 1]]:
+            for r in rows_of[i]:
                 mask = object_mask(ann, int(r), w, h, has_rle[r], has_poly[r], imgs.file_name[i])
                 if mask is None or not mask.any():
                     continue

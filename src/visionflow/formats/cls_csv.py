@@ -42,7 +42,8 @@ from ..io.images import IMAGE_SUFFIXES, is_image_file
 from ..io.paths import clean_relative, resolve_inside
 from ..io.safe_load import text_of
 from . import common
-from .base import CLASS_ORDER, LABELS, Detection, Format, ReadContext, WriteContext
+from .builder import header_sizes
+from .base import CLASS_ORDER, LABELS, Detection, Format, Option, ReadContext, WriteContext
 
 CLASSES = "classes.txt"
 UNSPLIT_FILE = "labels"
@@ -119,13 +120,12 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
         except Error as e:
             ctx.fail(e)
             rec["path"] = None
-    bad = [r for r in recs if r["path"] is None and "file_name" in r]
-    for r in bad:
-        ctx.fail(MissingImageError(r["where"], f"image {r['name']!r} not found (looked in "
-                                   + ("images/<split>/, images/ and beside the CSV)"
-                                      if ctx.images_dir is None else f"{ctx.images_dir})")))
-    recs = [r for r in recs if r["path"] is not None]
-    sizes = common.read_sizes([r["path"] for r in recs], ctx, where=lambda i: recs[i]["where"])
+    looked = ("images/<split>/, images/ and beside the CSV)" if ctx.images_dir is None
+              else f"{ctx.images_dir})")
+    sizes = header_sizes(ctx, [r["path"] for r in recs], [r["where"] for r in recs],
+                         lambda i: MissingImageError(recs[i]["where"], f"image {recs[i]['name']!r}"
+                                                     f" not found (looked in {looked}")
+                         if "file_name" in recs[i] else None)
     recs = [r for r, (w, h) in zip(recs, sizes) if w > 0]
     sizes = sizes[sizes[:, 0] > 0]
 
@@ -285,9 +285,7 @@ def _is_number(token: str) -> bool:
 # --- write --------------------------------------------------------------------------------
 
 def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
-    style = str(ctx.options.get("style", "auto")).lower()
-    if style not in STYLES:
-        raise Error(f"style must be one of {', '.join(STYLES)}, got {style!r}")
+    style = ctx.options.get("style", "auto")  # one of STYLES (api.write checks)
     imgs = ds.images
     names = ds.categories.names
     common.refuse_names(names, "class name", f"{CLASSES} and the CSV", padded=True)
@@ -344,6 +342,8 @@ FORMAT = Format(
     read=read,
     write=write,
     aliases=("classification-csv", "csv-cls"),
-    options={"style": "label | labels | onehot (default: label, or labels when an image has "
-                      "several)"},
+    write_options=(Option("style", default="auto", choices=STYLES,
+                          help="label (filename,label), labels (filename,labels a;b) or "
+                               "onehot (a column per class); auto: label, or labels when an "
+                               "image has several"),),
 )

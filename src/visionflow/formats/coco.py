@@ -32,7 +32,7 @@ from ..io.paths import FileIndex, clean_relative, is_simple
 from ..io.safe_load import bytes_of
 from .base import (ANNOTATION_IDS, CATEGORY_META, CLASS_ORDER, IMAGE_IDS, ATTRIBUTES, BOXES,
                    CATEGORY_IDS, ISCROWD, KEYPOINTS, MASKS, POLYGONS, SCORES, TRACK_IDS,
-                   Detection, Format, ReadContext, WriteContext)
+                   SOURCE_OPTIONS, Detection, Format, Option, ReadContext, WriteContext)
 from ._jsonfmt import line_col
 from .common import finish_read, image_index, write_images
 from ._coco_annotations import _is_int64, _msgspec_problem, _parse_annotations
@@ -138,7 +138,10 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
         for split, file in files:
             parts.append(_read_file(file, split, root, ctx))
             advance(1)
-    return _combine(parts, ctx)
+    ds = _combine(parts, ctx)
+    if path.is_dir() and all(f.name == ROBOFLOW_FILE for _, f in files):  # written back so
+        ds = ds.replace(meta={**ds.meta, SOURCE_OPTIONS: {"layout": "roboflow"}})
+    return ds
 
 
 class _Part:
@@ -402,9 +405,7 @@ def _combine(parts: list[_Part], ctx: ReadContext) -> Dataset:
 # --- write ---------------------------------------------------------------------------------
 
 def write(ds: Dataset, out: Path, ctx: WriteContext) -> None:
-    layout = ctx.options.get("layout", "standard")
-    if layout not in ("standard", "roboflow"):
-        raise Error(f"coco: layout must be 'standard' or 'roboflow', got {layout!r}")
+    layout = ctx.options.get("layout", "standard")  # a declared choice (api.write checks)
     meta = ds.meta.get("coco", {})
     categories = _categories_out(ds)
     ann = ds.annotations
@@ -444,6 +445,9 @@ FORMAT = Format(
     detect=detect, read=read, write=write,
     aliases=("coco-json", "roboflow-coco", "mscoco"),
     attributes=None,
-    options={"layout": "standard (annotations/instances_<split>.json + images/<split>/) or "
-                       "roboflow (<split>/_annotations.coco.json beside the images)"},
+    write_options=(Option("layout", default="standard", choices=("standard", "roboflow"),
+                          help="standard: annotations/instances_<split>.json + "
+                               "images/<split>/; roboflow: <split>/_annotations.coco.json "
+                               "beside the images (the default when the dataset was read "
+                               "from a Roboflow COCO export)"),),
 )

@@ -143,7 +143,7 @@ def refuse_images_dir(ctx: ReadContext, fmt: str, why: str) -> None:
     """For a format that finds its images by listing its own folders: --images-dir is an
     error said up front, not an option silently ignored."""
     if ctx.images_dir is not None:
-        raise Error(f"--images-dir cannot be used with {fmt}: {why}")
+        raise Error(f"`images_dir` cannot be used with {fmt}: {why}")
 
 
 def image_index(ctx: ReadContext, base: Path, root: Path | None = None) -> FileIndex:

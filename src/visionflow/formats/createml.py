@@ -30,12 +30,13 @@ from typing import Any
 import numpy as np
 
 from ..core.dataset import Dataset
-from ..core.errors import Error, FormatError, MissingImageError, OutputError, ParseError
+from ..core.errors import Error, FormatError, OutputError, ParseError
 from ..core.images import UNSPLIT
 from ..io.paths import clean_relative
 from . import _jsonfmt as jf
 from . import common
 from .base import BOXES, CLASS_ORDER, Detection, Format, ReadContext, WriteContext
+from .writing import rows_by_image
 
 FILE_NAME = "_annotations.createml.json"
 META_FILE = "dataset_meta.json"
@@ -97,17 +98,9 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
     records: list[_Record] = []
     for split, f in files:
         records += _read_file(f, split, ctx)
-    need = [r for r in records if r.path is not None]
-    for r in records:
-        if r.path is None:
-            ctx.fail(MissingImageError(r.where, f"image file {r.file_name!r} not found; "
-                                              "CreateML holds no image size, so the image "
-                                              "is needed"))
-    sizes = common.read_sizes([r.path for r in need], ctx, where=lambda i: need[i].where)
-    for r, (w, h) in zip(need, sizes):
-        r.width, r.height = int(w), int(h)
-    records = [r for r in records if r.width > 0 and r.height > 0]
-    return jf.build_box_dataset(records, jf.read_labels_meta(root / META_FILE, ctx), ctx)
+    return jf.build_box_dataset(records, jf.read_labels_meta(root / META_FILE, ctx), ctx,
+                                no_size="image file {file_name!r} not found; CreateML holds "
+                                "no image size, so the image is needed")
 
 
 def _read_file(f: Path, split: str, ctx: ReadContext) -> list[_Record]:
@@ -157,8 +150,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     imgs, ann = ds.images, ds.annotations
     names = {c.id: c.name for c in ds.categories}
     boxes = ann[~ann.is_label]
-    order = np.argsort(boxes.image_index, kind="stable")
-    bounds = np.searchsorted(boxes.image_index[order], np.arange(len(imgs) + 1))
+    rows_of = rows_by_image(boxes, len(imgs))
     docs: dict[str, list] = {}
     dests: list[Path] = []
     seen: set[tuple[str, str]] = set()
@@ -172,7 +164,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
         folder = _folder(split, out_dir)
         dests.append(out_dir / folder / name if folder else out_dir / name)
         items = []
-        for r in order[bounds[i]:bounds[i + 1]]:
+        for r in rows_of[i]:
             x1, y1, x2, y2 = (float(v) for v in boxes.xyxy[r])
             items.append({"label": names[int(boxes.category_id[r])], "coordinates": {
                 "x": _num((x1 + x2) / 2), "y": _num((y1 + y2) / 2),

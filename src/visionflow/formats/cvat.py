@@ -25,11 +25,12 @@ Mapping (pixel coordinates are continuous in CVAT and here, so values pass uncha
 - polygon -> polygon (box = bounds); mask (CVAT's row-major run lengths inside
   left/top/width/height) -> COCO RLE over the image; ellipse -> box and a 32-vertex polygon,
   its centre and radii kept in "cvat.ellipse" so CVAT output writes an ellipse again;
-- polyline and points -> box of the vertices (1 pixel wide along an axis where they have no
-  extent) with the vertices in "cvat.points" and the kind in "cvat.shape": the canonical model
-  has no polyline, and CVAT points carry neither keypoint names nor per-point visibility, so
-  they are not COCO keypoints. Other formats get the box; the reader says how many
-  (warning "cvat.vertices");
+- polyline -> polyline (an open path; box = its bounds, 1 pixel wide along an axis where it
+  has no extent); formats without polylines keep the box (loss "polylines");
+- points -> box of the vertices (padded the same way) with the vertices in "cvat.points" and
+  the kind in "cvat.shape": CVAT points carry neither keypoint names nor per-point
+  visibility, so they are not COCO keypoints. Other formats get the box; the reader says how
+  many (warning "cvat.vertices");
 - tag -> image-level label (NaN box);
 - occluded -> attr "occluded" (0/1); z_order, source, group_id, rotation of a shape ->
   "cvat.z_order", "cvat.source", "cvat.group_id"; <attribute name="n">v</attribute> -> attr "n"
@@ -49,19 +50,16 @@ from __future__ import annotations
 import math
 import os
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from lxml import etree
 
-from ..core.annotations import Annotations
-from ..core.categories import Categories
 from ..core.dataset import Dataset
 from ..core.errors import Error, FormatError, OutputError, ParseError, UnsafeInputError
 from ..core.geometry import mask_to_rle, points_bounds
-from ..core.images import UNSPLIT, Images, canonical_split
+from ..core.images import UNSPLIT, canonical_split
 from ..io.images import MAX_PIXELS
 from ..io.paths import clean_relative
 from ..io.xml import load as load_xml
@@ -69,9 +67,11 @@ from ..io.xml import root_tag
 from . import _jsonfmt as jf
 from . import common
 from ._voc_parse import typed as _typed
-from .base import (ATTRIBUTES, BOXES, CLASS_ORDER, IMAGE_IDS, LABELS, MASKS, POLYGONS, Detection,
-                   Format, ReadContext, WriteContext)
+from .base import (ATTRIBUTES, BOXES, CLASS_ORDER, IMAGE_IDS, LABELS, MASKS, POLYGONS, POLYLINES,
+                   Detection, Format, ReadContext, WriteContext)
+from .builder import DatasetBuilder
 from ._cvat_xml import _IMAGE_XML_ATTRS, _SHAPE_XML_ATTRS, _meta, _shape_elements, _sub
+from .writing import rows_by_image
 
 
 OUTPUT_FILE = "annotations.xml"
@@ -109,37 +109,13 @@ def _candidate_files(path: Path, limit: int | None = None) -> list[Path]:
 
 # --- read -----------------------------------------------------------------------------------
 
-@dataclass
-class _Shape:
-    label: str
-    box: np.ndarray
-    rings: list[np.ndarray]
-    rle: dict | None
-    obb: np.ndarray | None
-    attrs: dict[str, Any]
-    where: str
-
-
-@dataclass
-class _Record:
-    id: int
-    file_name: str
-    split: str
-    width: int
-    height: int
-    path: str | None
-    where: str
-    attrs: dict[str, Any] = field(default_factory=dict)
-    shapes: list[_Shape] = field(default_factory=list)
-
-
 def read(path: Path, ctx: ReadContext) -> Dataset:
     path = Path(path)
     files = _candidate_files(path)
     if path.is_file() and not files:
         raise FormatError(f"{path}: not a CVAT .xml file; name the folder or annotations.xml")
     root_dir = path.parent if path.is_file() else path
-    records: list[_Record] = []
+    b = DatasetBuilder(ctx, format="cvat")
     labels: dict[str, list] = {}
     skipped: Counter = Counter()
     found_any = False
@@ -159,18 +135,21 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
             continue
         for name, spec in _read_labels(doc).items():
             labels.setdefault(name, spec)
-        records += _read_images(doc, f, root_dir, ctx, skipped)
+        _read_images(doc, f, root_dir, b, skipped)
     if not found_any:
         raise FormatError(f"{path}: no CVAT XML file (<annotations> root) found")
+    points = skipped.pop("points", 0)  # read, as boxes: counted for the warning below
     for what, n in sorted(skipped.items()):
         ctx.report.add("warning", "cvat.skipped", f"<{what}> elements are not read", count=n)
-    vertices = sum(s.attrs.get("cvat.shape") in ("polyline", "points")
-                   for r in records for s in r.shapes)
-    if vertices:
-        ctx.report.add("warning", "cvat.vertices", "polylines and points are held as their "
-                       "bounding box; their vertices are kept for CVAT output only (attr "
-                       "'cvat.points')", count=vertices)
-    return _build(records, labels, ctx)
+    if points:
+        ctx.report.add("warning", "cvat.vertices", "points are held as their bounding box; "
+                       "their vertices are kept for CVAT output only (attr 'cvat.points')",
+                       count=points)
+    for name in labels:
+        b.category(name)
+    return b.build(meta={"cvat.labels": labels} if any(labels.values()) else {},
+                   undeclared_message="labels not declared in <meta> <labels> were added as "
+                   "classes: {names}")
 
 
 def _read_labels(doc: etree._Element) -> dict[str, list]:
@@ -190,10 +169,12 @@ def _read_labels(doc: etree._Element) -> dict[str, list]:
     return out
 
 
-def _read_images(doc: etree._Element, f: Path, root_dir: Path, ctx: ReadContext,
-                 skipped: Counter) -> list[_Record]:
+def _read_images(doc: etree._Element, f: Path, root_dir: Path, b: DatasetBuilder,
+                 skipped: Counter) -> None:
+    """Every <image> and its shapes into the builder; skipped: elements not read (and the
+    points shapes, counted under "points")."""
+    ctx = b.ctx
     default_split = UNSPLIT if f.stem.lower() in _UNSPLIT_STEMS else canonical_split(f.stem)
-    out: list[_Record] = []
     for el in doc:
         if el.tag in _SKIPPED:
             skipped[el.tag] += 1
@@ -201,26 +182,27 @@ def _read_images(doc: etree._Element, f: Path, root_dir: Path, ctx: ReadContext,
             continue
         where = f"{f}:{el.sourceline}"
         try:
-            rec = _image_record(el, where, default_split, root_dir, ctx)
+            img, size = _image_record(el, where, default_split, root_dir, b)
         except Error as e:
             ctx.fail(e)
             continue
-        for k, child in enumerate(el):
+        for child in el:
             if not isinstance(child.tag, str):
                 continue
             if child.tag not in _SHAPES:
                 skipped[child.tag] += 1
                 continue
             try:
-                rec.shapes.append(_parse_shape(child, f"{f}:{child.sourceline}", rec))
+                b.object(img, **_parse_shape(child, f"{f}:{child.sourceline}", size))
             except Error as e:
                 ctx.fail(e)
-        out.append(rec)
-    return out
+                continue
+            skipped["points"] += child.tag == "points"
 
 
 def _image_record(el: etree._Element, where: str, default_split: str,
-                  root_dir: Path, ctx: ReadContext) -> _Record:
+                  root_dir: Path, b: DatasetBuilder) -> tuple[int, tuple[int, int]]:
+    """The builder's handle of an <image> and its (width, height)."""
     a = el.attrib
     for key in ("id", "name", "width", "height"):
         if key not in a:
@@ -233,16 +215,15 @@ def _image_record(el: etree._Element, where: str, default_split: str,
     name = clean_relative(a["name"], where=where)
     split = canonical_split(a["subset"]) if a.get("subset") else default_split
     subset_dirs = [a["subset"]] if a.get("subset") else []
-    image = common.find_image(ctx, root_dir, [*(f"images/{s}/{name}" for s in subset_dirs),
-                                              f"images/{name}", name], where=where)
-    rec = _Record(image_id, name, split, width, height, image, where)
-    for key, value in a.items():
-        if key not in _IMAGE_XML_ATTRS:
-            rec.attrs[f"cvat.{key}"] = value
-    return rec
+    image = common.find_image(b.ctx, root_dir, [*(f"images/{s}/{name}" for s in subset_dirs),
+                                                f"images/{name}", name], where=where)
+    extras = {f"cvat.{key}": value for key, value in a.items() if key not in _IMAGE_XML_ATTRS}
+    img = b.image(name, split, image, (width, height), id=image_id, where=where, **extras)
+    return img, (width, height)
 
 
-def _parse_shape(el: etree._Element, where: str, rec: _Record) -> _Shape:
+def _parse_shape(el: etree._Element, where: str, size: tuple[int, int]) -> dict[str, Any]:
+    """DatasetBuilder.object's arguments for one shape element."""
     a = el.attrib
     label = a.get("label")
     if label is None:
@@ -264,6 +245,7 @@ def _parse_shape(el: etree._Element, where: str, rec: _Record) -> _Shape:
         if name:
             attrs[name] = _typed(child.text or "")
     rings: list[np.ndarray] = []
+    paths: list[np.ndarray] = []
     rle = obb = None
     kind = el.tag
     if kind == "tag":
@@ -285,7 +267,7 @@ def _parse_shape(el: etree._Element, where: str, rec: _Record) -> _Shape:
         if "rotation" in a:
             attrs["cvat.rotation"] = _float(a, "rotation", where)
     elif kind == "mask":
-        rle, box = _mask(a, where, rec)
+        rle, box = _mask(a, where, size)
     else:
         pts = _points(a.get("points"), where)
         if kind == "polygon":
@@ -296,9 +278,13 @@ def _parse_shape(el: etree._Element, where: str, rec: _Record) -> _Shape:
             if kind == "polyline" and len(pts) < 2:
                 raise ParseError(where, f"a polyline needs at least 2 points, got {len(pts)}")
             box = jf.pad_degenerate(points_bounds(pts))[0]
-            attrs["cvat.shape"] = kind
-            attrs["cvat.points"] = [[float(x), float(y)] for x, y in pts]
-    return _Shape(label, np.asarray(box, np.float64), rings, rle, obb, attrs, where)
+            if kind == "polyline":
+                paths = [pts]
+            else:
+                attrs["cvat.shape"] = kind
+                attrs["cvat.points"] = [[float(x), float(y)] for x, y in pts]
+    return dict(label=label, box=np.asarray(box, np.float64), rings=rings, paths=paths,
+                rle=rle, obb=obb, attrs=attrs, where=where)
 
 
 def _int(text: str, key: str, where: str) -> int:
@@ -343,7 +329,8 @@ def _rotated(box: np.ndarray, degrees: float) -> np.ndarray:
     return corners @ rot.T + [cx, cy]
 
 
-def _mask(a: Any, where: str, rec: _Record) -> tuple[dict, np.ndarray]:
+def _mask(a: Any, where: str, size: tuple[int, int]) -> tuple[dict, np.ndarray]:
+    width, height = size
     left, top, w, h = (int(_float(a, k, where)) for k in ("left", "top", "width", "height"))
     try:
         runs = np.array([int(v) for v in (a.get("rle") or "").split(",") if v.strip()],
@@ -353,48 +340,22 @@ def _mask(a: Any, where: str, rec: _Record) -> tuple[dict, np.ndarray]:
     if w <= 0 or h <= 0 or runs.sum() != w * h or (runs < 0).any():
         raise ParseError(where, f"mask rle covers {int(runs.sum())} pixels, expected "
                          f"width x height = {w}x{h}")
-    if left < 0 or top < 0 or left + w > rec.width or top + h > rec.height:
+    if left < 0 or top < 0 or left + w > width or top + h > height:
         raise ParseError(where, f"mask {w}x{h} at ({left}, {top}) does not fit the "
-                         f"{rec.width}x{rec.height} image")
-    if rec.width * rec.height > MAX_PIXELS:  # the mask is rasterized at the image's size
-        raise UnsafeInputError(where, f"image of {rec.width}x{rec.height} is more than "
+                         f"{width}x{height} image")
+    if width * height > MAX_PIXELS:  # the mask is rasterized at the image's size
+        raise UnsafeInputError(where, f"image of {width}x{height} is more than "
                                f"{MAX_PIXELS} pixels; refused as a possible decompression bomb")
     values = np.zeros(len(runs), bool)
     values[1::2] = True
     crop = np.repeat(values, runs).reshape(h, w)
-    full = np.zeros((rec.height, rec.width), bool)
+    full = np.zeros((height, width), bool)
     full[top:top + h, left:left + w] = crop
     ys, xs = np.nonzero(full)
     if not len(xs):
         raise ParseError(where, "mask is empty")
     return mask_to_rle(full), np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1],
                                        np.float64)
-
-
-def _build(records: list[_Record], labels: dict[str, list], ctx: ReadContext) -> Dataset:
-    found = [s.label for r in records for s in r.shapes]
-    names = list(labels) + jf.category_order([n for n in found if n not in labels])
-    if labels and len(names) > len(labels):
-        first = next(s.where for r in records for s in r.shapes if s.label not in labels)
-        common.undeclared(ctx, "cvat.undeclared", first, "labels not declared in <meta> "
-                          f"<labels> were added as classes: {', '.join(names[len(labels):])}",
-                          count=len(names) - len(labels))
-    cat_id = {n: i for i, n in enumerate(names, 1)}
-    img_keys = list(dict.fromkeys(k for r in records for k in r.attrs))
-    images = Images.build([r.file_name for r in records], [r.width for r in records],
-                          [r.height for r in records], id=[r.id for r in records],
-                          split=[r.split for r in records], path=[r.path for r in records],
-                          attrs={k: [r.attrs.get(k) for r in records] for k in img_keys})
-    shapes = [(i, s) for i, r in enumerate(records) for s in r.shapes]
-    ann = Annotations.from_objects(
-        [i for i, _ in shapes], [cat_id[s.label] for _, s in shapes],
-        [s.box for _, s in shapes], rings=[s.rings for _, s in shapes],
-        rle=[s.rle for _, s in shapes], obb=[s.obb for _, s in shapes],
-        attrs=[s.attrs for _, s in shapes])
-    meta = {"cvat.labels": labels} if any(labels.values()) else {}
-    ds = Dataset(images, ann, Categories.from_names(names), meta)
-    return common.finish_read(ds, ctx, where_annotation=lambda i: shapes[i][1].where,
-                              where_image=lambda i: records[i].where)
 
 
 # --- write ----------------------------------------------------------------------------------
@@ -411,8 +372,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     root = etree.Element("annotations")
     _sub(root, "version", "1.1")
     root.append(_meta(ds, names))
-    order = np.argsort(ann.image_index, kind="stable")
-    bounds = np.searchsorted(ann.image_index[order], np.arange(len(imgs) + 1))
+    rows_of = rows_by_image(ann, len(imgs))
     with ctx.progress("Writing CVAT XML", len(imgs)) as advance:
         for i in range(len(imgs)):
             el = etree.SubElement(root, "image")
@@ -427,7 +387,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
                 if key.startswith("cvat.") and col[i] is not None and tail.isidentifier() \
                         and tail not in _IMAGE_XML_ATTRS:
                     el.set(tail, str(col[i]))
-            for r in order[bounds[i]:bounds[i + 1]]:
+            for r in rows_of[i]:
                 for shape in _shape_elements(ann, int(r), names):
                     el.append(shape)
             advance(1)
@@ -459,7 +419,8 @@ FORMAT = Format(
     name="cvat",
     description="CVAT for images XML 1.1 (boxes, rotated boxes, polygons, masks, polylines, "
                 "points, tags, attributes)",
-    supports=frozenset({BOXES, POLYGONS, MASKS, LABELS, ATTRIBUTES, CLASS_ORDER, IMAGE_IDS}),
+    supports=frozenset({BOXES, POLYGONS, POLYLINES, MASKS, LABELS, ATTRIBUTES, CLASS_ORDER,
+                        IMAGE_IDS}),
     detect=detect,
     read=read,
     write=write,

@@ -48,6 +48,7 @@ from ..core.images import UNSPLIT, Images
 from ..io.paths import clean_relative
 from ..io.safe_load import bytes_of
 from . import common
+from .builder import header_sizes
 from .base import (
     ANNOTATION_IDS,
     ATTRIBUTES,
@@ -62,6 +63,7 @@ from .base import (
     ReadContext,
     WriteContext,
 )
+from .writing import rows_by_image
 
 DEFAULT_SUBSET = "default"
 _TYPES = ("bbox", "polygon", "mask", "points", "label")
@@ -123,14 +125,10 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
                 ctx.fail(e)
     names = names or []
     need = [im for im in images if im["width"] <= 0]
-    for im in need:
-        if im["path"] is None:
-            ctx.fail(MissingImageError(im["where"], f"no image.size and image {im['file_name']!r}"
-                                       " not found"))
-    with_file = [im for im in need if im["path"] is not None]
-    sizes = common.read_sizes([im["path"] for im in with_file], ctx,
-                              where=lambda i: with_file[i]["where"])
-    for im, (w, h) in zip(with_file, sizes):
+    sizes = header_sizes(ctx, [im["path"] for im in need], [im["where"] for im in need],
+                         lambda i: MissingImageError(need[i]["where"], "no image.size and image "
+                                                     f"{need[i]['file_name']!r} not found"))
+    for im, (w, h) in zip(need, sizes):
         im["width"], im["height"] = int(w), int(h)
     valid = np.array([im["width"] > 0 for im in images], bool)
     new_row = np.cumsum(valid) - 1
@@ -302,8 +300,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
              int(((has_rle.astype(int) + has_poly + has_kp) > 1).sum()),
              "objects holding several geometries (Datumaro keeps one per annotation: mask, "
              "else polygon, else keypoints)")
-    order = np.argsort(ann.image_index, kind="stable")
-    bounds = np.searchsorted(ann.image_index[order], np.arange(len(imgs) + 1))
+    rows_of = rows_by_image(ann, len(imgs))
     subsets: dict[str, list] = {}
     dest: list[Path] = []
     groups = [int(v) for v in ann.attr("datumaro.group") if v is not None]
@@ -317,7 +314,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
         rel = clean_relative(str(imgs.file_name[i]), where=f"image {imgs.file_name[i]!r}")
         dest.append(out_dir / "images" / subset / rel)
         items = []
-        for r in order[bounds[i]:bounds[i + 1]]:
+        for r in rows_of[i]:
             r = int(r)
             base = {"id": int(ann.id[r]), "attributes": {}, "group": 0,
                     "label_id": index[int(ann.category_id[r])]}

@@ -50,6 +50,7 @@ from ..io.paths import clean_relative, resolve_inside
 from ..io.safe_load import load_yaml as safe_yaml
 from ..io.safe_load import text_of
 from . import common
+from .builder import header_sizes
 from .base import (
     ATTRIBUTES,
     BOXES,
@@ -60,6 +61,7 @@ from .base import (
     ReadContext,
     WriteContext,
 )
+from .writing import rows_by_image
 
 SIDECAR = "visionflow.yaml"
 _HEADER = re.compile(r"^\s*(imagesource|gsd)\s*:(.*)$", re.IGNORECASE)
@@ -125,13 +127,12 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
                 "split": split, "image": image, "label": label,
                 "where": str(label if label is not None else image)})
 
-    missing = [e for e in entries if e["image"] is None]
-    for e in missing:
-        ctx.fail(MissingImageError(e["where"], f"no image named {Path(e['where']).stem}.* in "
-                                   f"{e['images_dir']}; DOTA needs the image for its size"))
-    entries = [e for e in entries if e["image"] is not None]
-    sizes = common.read_sizes([str(e["image"]) for e in entries], ctx,
-                              where=lambda i: entries[i]["where"])
+    sizes = header_sizes(ctx, [None if e["image"] is None else str(e["image"]) for e in entries],
+                         [e["where"] for e in entries],
+                         lambda i: MissingImageError(entries[i]["where"], "no image named "
+                                                     f"{Path(entries[i]['where']).stem}.* in "
+                                                     f"{entries[i]['images_dir']}; DOTA needs "
+                                                     "the image for its size"))
     keep = (sizes[:, 0] > 0) & (sizes[:, 1] > 0)
     entries = [e for e, k in zip(entries, keep) if k]
     sizes = sizes[keep]
@@ -319,8 +320,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     corners[plain] = np.stack([np.stack([x0, y0], 1), np.stack([x1, y0], 1),
                                np.stack([x1, y1], 1), np.stack([x0, y1], 1)], axis=1)
     difficult = objects.attr("difficult")
-    order = np.argsort(objects.image_index, kind="stable")
-    bounds = np.searchsorted(objects.image_index[order], np.arange(len(imgs) + 1))
+    rows_of = rows_by_image(objects, len(imgs))
     label_of: dict[str, int] = {}
     dest: list[Path] = []
     with ctx.progress("Writing DOTA labels", len(imgs)) as advance:
@@ -335,7 +335,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
             lines = [f"{key[5:]}:{imgs.attrs[key][i]}\n" for key in ("dota.imagesource",
                                                                      "dota.gsd")
                      if key in imgs.attrs and imgs.attrs[key][i] is not None]
-            for r in order[bounds[i]:bounds[i + 1]]:
+            for r in rows_of[i]:
                 xy = " ".join(common.fmt_float(float(v)) for v in corners[r].reshape(-1))
                 lines.append(f"{xy} {names[int(objects.category_id[r])]} "
                              f"{_difficult_text(difficult[r])}\n")

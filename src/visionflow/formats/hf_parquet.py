@@ -53,6 +53,7 @@ from ..core.images import UNSPLIT, Images, canonical_split
 from ..io.cache import cache_dir, source_key
 from ..io.paths import clean_relative
 from . import common
+from .builder import header_sizes
 from .base import (
     ANNOTATION_IDS,
     BOXES,
@@ -61,9 +62,11 @@ from .base import (
     IMAGE_IDS,
     Detection,
     Format,
+    Option,
     ReadContext,
     WriteContext,
 )
+from .writing import rows_by_image
 
 _SHARD = re.compile(r"^(?P<split>.+?)-(\d{5})-of-(\d{5})$")
 _HF_SPLIT = {"val": "validation"}
@@ -321,15 +324,13 @@ def _extract(dest: Path, data: bytes) -> str:
 
 def _fill_sizes(records: list[dict], ctx: ReadContext) -> None:
     need = [r for r in records if r["width"] <= 0 or r["height"] <= 0]
-    for r in need:
-        if r["path"] is None:
-            ctx.fail(MissingImageError(r["where"], f"no width/height columns and no image "
-                                       f"bytes or file for {r['file_name']!r}"))
-    with_file = [r for r in need if r["path"] is not None]
-    sizes = common.read_sizes([r["path"] for r in with_file], ctx,
-                              where=lambda i: with_file[i]["where"])
-    for r, (w, h) in zip(with_file, sizes):
-        r["width"], r["height"] = int(w), int(h)
+    sizes = header_sizes(ctx, [r["path"] for r in need], [r["where"] for r in need],
+                         lambda i: MissingImageError(need[i]["where"], "no width/height columns "
+                                                     "and no image bytes or file for "
+                                                     f"{need[i]['file_name']!r}"))
+    for r, (w, h) in zip(need, sizes):
+        if r["path"] is not None:  # the others keep what the table said
+            r["width"], r["height"] = int(w), int(h)
 
 
 def _categories(names: list[str] | None, ids: list | None, objects: list, where: Path,
@@ -379,8 +380,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     names = [c.name for c in ds.categories]
     index = ds.categories.index_map()
     ann = ds.annotations[~ds.annotations.is_label]
-    order = np.argsort(ann.image_index, kind="stable")
-    bounds = np.searchsorted(ann.image_index[order], np.arange(len(imgs) + 1))
+    rows_of = rows_by_image(ann, len(imgs))
     xywh = xyxy_to_xywh(ann.xyxy, wh_decimals=10)
     features = _features(names)
     ours: dict[str, Any] = {"category_ids": ds.categories.ids}
@@ -404,7 +404,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
             rows = [i for i, s in enumerate(splits) if s == split]
             columns: dict[str, list] = {k: [] for k in schema.names}
             for i in rows:
-                mine = order[bounds[i]:bounds[i + 1]]
+                mine = rows_of[i]
                 columns["image_id"].append(int(imgs.id[i]))
                 columns["image"].append({"bytes": _image_bytes(imgs, i, ctx),
                                          "path": clean_relative(str(imgs.file_name[i]),
@@ -460,6 +460,9 @@ FORMAT = Format(
     read=read,
     write=write,
     aliases=("huggingface", "hf", "parquet"),
-    read_options={"bbox_format": "xywh (default, COCO style) or xyxy",
-                  "image_dir": "folder to extract embedded images to (default: the cache)"},
+    requires=("pyarrow",),
+    read_options=(Option("bbox_format", default="xywh", choices=("xywh", "xyxy"),
+                         help="xywh: COCO style [x, y, width, height]; xyxy: corners"),
+                  Option("image_dir", Path, help="folder to extract embedded images to "
+                         "(default: the cache)", example="extracted")),
 )

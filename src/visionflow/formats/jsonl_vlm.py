@@ -39,7 +39,9 @@ from ..core.images import UNSPLIT, Images, canonical_split
 from ..io.paths import clean_relative
 from ..io.safe_load import bytes_of
 from . import common
-from .base import BOXES, CLASS_ORDER, Detection, Format, ReadContext, WriteContext
+from .builder import header_sizes
+from .base import BOXES, CLASS_ORDER, Detection, Format, Option, ReadContext, WriteContext
+from .writing import rows_by_image
 
 STYLES = ("paligemma", "florence2")
 _FILE = re.compile(r"^_?annotations(?:\.(?P<split>[\w.-]+))?\.jsonl$", re.IGNORECASE)
@@ -115,13 +117,10 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
             prefix_names += [x for x in names if x not in prefix_names]
             records.append({"file_name": name, "path": image, "split": split, "where": where,
                             "objects": objects})
-    for r in records:
-        if r["path"] is None:
-            ctx.fail(MissingImageError(r["where"], f"image {r['file_name']!r} not found; its "
-                                       "size is needed to decode the loc tokens"))
-    records = [r for r in records if r["path"] is not None]
-    sizes = common.read_sizes([r["path"] for r in records], ctx,
-                              where=lambda i: records[i]["where"])
+    sizes = header_sizes(ctx, [r["path"] for r in records], [r["where"] for r in records],
+                         lambda i: MissingImageError(records[i]["where"], "image "
+                                                     f"{records[i]['file_name']!r} not found; its "
+                                                     "size is needed to decode the loc tokens"))
     keep = sizes[:, 0] > 0
     records = [r for r, k in zip(records, keep) if k]
     sizes = sizes[keep]
@@ -212,9 +211,7 @@ def _find_image(root: Path, split: str, name: str, where: str,
 # --- write --------------------------------------------------------------------------------
 
 def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
-    style = str(ctx.options.get("style", "paligemma")).lower().replace("-", "")
-    if style not in STYLES:
-        raise Error(f"style must be one of {', '.join(STYLES)}, got {style!r}")
+    style = ctx.options.get("style", "paligemma")  # one of STYLES (api.write checks)
     names = {c.id: c.name for c in ds.categories}
     for n in names.values():
         if not n.strip() or any(ch in n for ch in ";<>\n") or n != n.strip():
@@ -226,8 +223,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
                  "(Florence-2 targets have no class list; classes read back sorted)")
     imgs = ds.images
     ann = ds.annotations[~ds.annotations.is_label]
-    order = np.argsort(ann.image_index, kind="stable")
-    bounds = np.searchsorted(ann.image_index[order], np.arange(len(imgs) + 1))
+    rows_of = rows_by_image(ann, len(imgs))
     splits = [str(s) for s in imgs.split]
     for s in set(splits) - {UNSPLIT}:
         if not re.fullmatch(r"[\w-]+", s):
@@ -240,7 +236,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
         rel = clean_relative(str(imgs.file_name[i]), where=f"image {imgs.file_name[i]!r}")
         w, h = int(imgs.width[i]), int(imgs.height[i])
         parts = []
-        for r in order[bounds[i]:bounds[i + 1]]:
+        for r in rows_of[i]:
             loc = _encode(style, ann.xyxy[r], w, h)
             back = np.array(_decode(style, loc, w, h))
             max_err = max(max_err, float(np.abs(back - ann.xyxy[r]).max()))
@@ -289,5 +285,7 @@ FORMAT = Format(
     read=read,
     write=write,
     aliases=("paligemma", "florence2", "florence-2"),
-    options={"style": "paligemma (default) | florence2"},
+    write_options=(Option("style", default="paligemma", choices=STYLES,
+                          help="paligemma ('detect a ; b' prefixes, <locNNNN> y-first) or "
+                               "florence2 ('<OD>', <loc_NNN> x-first)"),),
 )

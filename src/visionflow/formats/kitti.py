@@ -38,14 +38,14 @@ import numpy as np
 import orjson
 
 from ..core.annotations import Annotations
-from ..core.categories import Categories
 from ..core.dataset import Dataset
 from ..core.errors import FormatError, MissingImageError, OutputError, ParseError
-from ..core.images import UNSPLIT, Images, canonical_split
+from ..core.images import UNSPLIT, canonical_split
 from ..io.images import is_image_file
 from ..io.paths import clean_relative
 from ..io.safe_load import bytes_of, text_of
 from . import common
+from .builder import DatasetBuilder
 from .base import (
     ATTRIBUTES,
     BOXES,
@@ -56,6 +56,7 @@ from .base import (
     ReadContext,
     WriteContext,
 )
+from .writing import folder_name, rows_by_image
 
 LABELS_DIR = "label_2"
 IMAGES_DIR = "image_2"
@@ -108,12 +109,11 @@ def _is_number(text: str) -> bool:
 
 @dataclass
 class _Image:
+    """One label file while it is read: its image and objects, for the builder."""
     file_name: str
     split: str
     path: str | None
     where: str
-    width: int = 0
-    height: int = 0
     objects: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -125,45 +125,22 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
                           f"{LABELS_DIR}/*.txt or {LABELS_DIR}/*.txt)")
     root = path if path.is_dir() and path.name != LABELS_DIR else path.parent
     order = _meta_names(root, parts, ctx)
-    images: list[_Image] = []
-    for folder, split in parts:
-        images += _read_part(folder, split, ctx)
-    need = [im for im in images if im.path is not None]
-    sizes = common.read_sizes([im.path for im in need], ctx, where=lambda i: need[i].where)
-    for im, (w, h) in zip(need, sizes):
-        im.width, im.height = int(w), int(h)
-    for im in images:
-        if im.path is None:
-            ctx.fail(MissingImageError(im.where, f"image for {im.file_name!r} not found in "
-                                       f"{IMAGES_DIR}/; KITTI labels hold no image size"))
-    images = [im for im in images if im.width > 0]
+    b = DatasetBuilder(ctx, format="kitti")
+    for name in order:
+        b.category(name)
     by_token = {_token(n): n for n in reversed(order)}
-    for im in images:
-        for o in im.objects:
-            o["type"] = by_token.get(o["type"], o["type"])
-    found = {o["type"] for im in images for o in im.objects}
-    names = [n for n in order] + sorted(found - set(order))
-    if order and found - set(order):
-        first = next(o["where"] for im in images for o in im.objects if o["type"] not in order)
-        common.undeclared(ctx, "kitti.undeclared", first, f"types not in {META_FILE} were "
-                          f"added as classes: {', '.join(sorted(found - set(order)))}",
-                          count=len(found - set(order)))
-    cat_id = {n: i for i, n in enumerate(names, 1)}
-    objects = [(i, o) for i, im in enumerate(images) for o in im.objects]
-    table = Images.build([im.file_name for im in images], [im.width for im in images],
-                         [im.height for im in images], split=[im.split for im in images],
-                         path=[im.path for im in images])
     keys = ["truncated", "occluded", *_UNKNOWN]
-    columns: dict[str, Any] = {}
-    if any("score" in o for _, o in objects):
-        columns["score"] = np.array([o.get("score", math.nan) for _, o in objects], np.float64)
-    ann = Annotations.build([i for i, _ in objects], [cat_id[o["type"]] for _, o in objects],
-                            np.array([o["box"] for _, o in objects], np.float64).reshape(-1, 4),
-                            attrs={k: _objects([o.get(k) for _, o in objects]) for k in keys
-                                   if objects}, **columns)
-    ds = Dataset(table, ann, Categories.from_names(names))
-    return common.finish_read(ds, ctx, where_annotation=lambda k: objects[k][1]["where"],
-                              where_image=lambda k: images[k].where)
+    for folder, split in parts:
+        for im in _read_part(folder, split, ctx):  # sizes from the headers: KITTI has none
+            img = b.image(im.file_name, im.split, im.path, where=im.where)
+            for o in im.objects:
+                b.object(img, by_token.get(o["type"], o["type"]), o["box"],
+                         score=o.get("score"), attrs={k: o.get(k) for k in keys},
+                         where=o["where"])
+    return b.build(no_size="image for {file_name!r} not found in " + IMAGES_DIR + "/; KITTI "
+                   "labels hold no image size", no_size_error=MissingImageError,
+                   undeclared_message=f"types not in {META_FILE} were added as classes: "
+                   "{names}")
 
 
 def _parts(path: Path) -> list[tuple[Path, str]]:
@@ -276,12 +253,6 @@ def _read_label_file(file: Path, ctx: ReadContext) -> list[dict[str, Any]]:
     return out
 
 
-def _objects(values: list[Any]) -> np.ndarray:
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return out
-
-
 # --- write ----------------------------------------------------------------------------------
 
 def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
@@ -296,8 +267,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
                               "underscores); rename it")
     names = {cid: _token(n) for cid, n in names.items()}
     boxes = ds.annotations[~ds.annotations.is_label]
-    order = np.argsort(boxes.image_index, kind="stable")
-    bounds = np.searchsorted(boxes.image_index[order], np.arange(len(imgs) + 1))
+    rows_of = rows_by_image(boxes, len(imgs))
     dest: dict[int, Path] = {}
     seen: dict[tuple[str, str], str] = {}
     meta = orjson.dumps({"label_map": {str(k): c.name for k, c in enumerate(ds.categories)}},
@@ -305,8 +275,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     bad = 0
     for split in imgs.splits():
         folder = out_dir / (_SPLIT_DIRS.get(split, split) or DEFAULT_SPLIT_NAME)
-        if split and (split in (".", "..") or "/" in split or "\\" in split):
-            raise OutputError(f"{out_dir}: split name {split!r} cannot be a folder name")
+        folder_name(split, out_dir)
         (folder / LABELS_DIR).mkdir(parents=True)
         (folder / META_FILE).write_bytes(meta + b"\n")
         for i in np.flatnonzero(imgs.split == split):
@@ -318,7 +287,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
                                   f"share the label file {LABELS_DIR}/{stem}.txt; rename one")
             seen[split, stem] = name
             lines = []
-            for r in order[bounds[i]:bounds[i + 1]]:
+            for r in rows_of[i]:
                 line, ok = _line(boxes, int(r), names)
                 bad += not ok
                 lines.append(line)

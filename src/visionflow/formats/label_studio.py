@@ -41,23 +41,21 @@ from __future__ import annotations
 
 import math
 import urllib.parse
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 from lxml import etree
 
-from ..core.annotations import Annotations
-from ..core.categories import Categories
 from ..core.dataset import Dataset
 from ..core.errors import Error, FormatError, OutputError, ParseError, UnsafeInputError
 from ..core.geometry import mask_to_rle, points_bounds, rle_to_mask
-from ..core.images import UNSPLIT, Images
+from ..core.images import UNSPLIT
 from ..io.images import MAX_PIXELS
 from ..io.paths import clean_relative
 from . import _jsonfmt as jf
 from . import common
+from .builder import DatasetBuilder
 from .base import (
     BOXES,
     CLASS_ORDER,
@@ -70,6 +68,7 @@ from .base import (
     ReadContext,
     WriteContext,
 )
+from .writing import rows_by_image
 
 OUTPUT_FILE = "result.json"
 CONFIG_FILE = "label_config.xml"
@@ -118,35 +117,11 @@ def _files(path: Path, probe: bool = False) -> list[tuple[str, Path]] | list[Pat
 
 # --- read -----------------------------------------------------------------------------------
 
-@dataclass
-class _Object:
-    label: str
-    box: np.ndarray
-    ring: np.ndarray | None
-    rle: dict | None
-    obb: np.ndarray | None
-    attrs: dict[str, Any]
-    where: str
-
-
-@dataclass
-class _Record:
-    id: int | None
-    file_name: str
-    split: str
-    path: str | None
-    where: str
-    width: int = 0
-    height: int = 0
-    attrs: dict[str, Any] = field(default_factory=dict)
-    results: list[tuple[dict, str]] = field(default_factory=list)
-    objects: list[_Object] = field(default_factory=list)
-
-
 def read(path: Path, ctx: ReadContext) -> Dataset:
     path = Path(path)
     root = path if path.is_dir() else path.parent
-    records: list[_Record] = []
+    b = DatasetBuilder(ctx, format="label_studio")
+    tasks: list[tuple[int, list[tuple[dict, str]]]] = []  # (image, its results to parse)
     counts = {"several": 0, "skipped": 0}
     found = False
     for split, f in _files(path):
@@ -163,7 +138,7 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
         for i, task in enumerate(doc):
             where = f"{f}: task [{i}]"
             try:
-                records.append(_parse_task(task, where, f.parent, split, counts, ctx))
+                tasks.append(_parse_task(task, where, f.parent, split, counts, b))
             except Error as e:
                 ctx.fail(e)
     if not found:
@@ -171,22 +146,33 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
     if counts["several"]:
         ctx.report.add("warning", "label-studio.annotations", "tasks with several annotations: "
                        "the first one not cancelled is read", count=counts["several"])
-    _fill_sizes(records, ctx)
-    records = [r for r in records if r.width > 0 and r.height > 0]
-    for r in records:
-        for result, where in r.results:
+    # results are in percent of the image: every size is needed before any object
+    b.fill_sizes(no_size="image {file_name!r} not found and no result gives "
+                 "original_width/original_height; the size cannot be known")
+    for img, results in tasks:
+        size = b.size(img)
+        if size is None:
+            continue
+        for result, where in results:
             try:
-                r.objects += _parse_result(result, where, r, counts)
+                objects = _parse_result(result, where, size, counts)
             except Error as e:
                 ctx.fail(e)
+                continue
+            for obj in objects:
+                b.object(img, **obj)
     if counts["skipped"]:
         ctx.report.add("warning", "label-studio.skipped", "results of types other than "
                        f"{', '.join(_KINDS)} were skipped", count=counts["skipped"])
-    return _build(records, _read_config(root / CONFIG_FILE, ctx), ctx)
+    for name in _read_config(root / CONFIG_FILE, ctx):
+        b.category(name)
+    return b.build(undeclared_message=f"labels not in {CONFIG_FILE} were added as classes: "
+                   "{names}")
 
 
 def _parse_task(task: Any, where: str, base: Path, split: str, counts: dict,
-                ctx: ReadContext) -> _Record:
+                b: DatasetBuilder) -> tuple[int, list[tuple[dict, str]]]:
+    """The task's image into the builder; (its handle, its results with their `where`)."""
     if not isinstance(task, dict):
         raise ParseError(where, f"expected a task object, got {type(task).__name__}")
     if "data" in task:
@@ -201,16 +187,17 @@ def _parse_task(task: Any, where: str, base: Path, split: str, counts: dict,
     task_id = task.get("id") if isinstance(task.get("id"), int) else None
     where = f"{where} (id {task_id})" if task_id is not None else where
     file_name, candidates = _image_name(url, where)
-    image = common.find_image(ctx, base, candidates, where=where)
-    rec = _Record(task_id, file_name, split, image, where)
-    if url != file_name:
-        rec.attrs[NS + "image"] = url
+    image = common.find_image(b.ctx, base, candidates, where=where)
+    size = None
+    located: list[tuple[dict, str]] = []
     for k, result in enumerate(results):
-        rec.results.append((result, f"{where}: result[{k}]"))
+        located.append((result, f"{where}: result[{k}]"))
         w, h = result.get("original_width"), result.get("original_height")
-        if isinstance(w, int) and isinstance(h, int) and w > 0 and h > 0 and not rec.width:
-            rec.width, rec.height = w, h
-    return rec
+        if isinstance(w, int) and isinstance(h, int) and w > 0 and h > 0 and size is None:
+            size = (w, h)
+    img = b.image(file_name, split, image, size, id=task_id, where=where,
+                  **{NS + "image": url if url != file_name else None})
+    return img, located
 
 
 def _task_results(task: dict, where: str, counts: dict) -> list[dict]:
@@ -264,18 +251,9 @@ def _image_name(url: str, where: str) -> tuple[str, list[str]]:
     return clean, [clean, f"images/{clean}"]
 
 
-def _fill_sizes(records: list[_Record], ctx: ReadContext) -> None:
-    need = [r for r in records if not r.width and r.path]
-    sizes = common.read_sizes([r.path for r in need], ctx, where=lambda i: need[i].where)
-    for r, (w, h) in zip(need, sizes):
-        r.width, r.height = max(int(w), 0), max(int(h), 0)
-    for r in records:
-        if not r.width and r.path is None:
-            ctx.fail(ParseError(r.where, f"image {r.file_name!r} not found and no result gives "
-                                "original_width/original_height; the size cannot be known"))
-
-
-def _parse_result(result: Any, where: str, rec: _Record, counts: dict) -> list[_Object]:
+def _parse_result(result: Any, where: str, size: tuple[int, int], counts: dict
+                  ) -> list[dict[str, Any]]:
+    """DatasetBuilder.object's arguments for each label of one result."""
     if not isinstance(result, dict):
         raise ParseError(where, "expected a result object")
     kind = result.get("type")
@@ -290,7 +268,7 @@ def _parse_result(result: Any, where: str, rec: _Record, counts: dict) -> list[_
                                                               for n in labels):
         raise ParseError(where, f"value.{kind} must be a non-empty list of names, got {labels!r}")
     where = f"{where} ({kind} {', '.join(labels)})"
-    w, h = float(rec.width), float(rec.height)
+    w, h = float(size[0]), float(size[1])
     attrs: dict[str, Any] = {}
     for key in ("id", "from_name", "to_name"):
         if isinstance(result.get(key), str):
@@ -330,9 +308,10 @@ def _parse_result(result: Any, where: str, rec: _Record, counts: dict) -> list[_
         if jf.is_number(value.get("width")):
             attrs[NS + "point_width"] = value["width"]
     else:
-        rle, box = _brush(value, rec, where)
-    return [_Object(n, np.asarray(box, np.float64), ring, rle, obb, attrs, where)
-            for n in labels]
+        rle, box = _brush(value, size, where)
+    return [dict(label=n, box=np.asarray(box, np.float64),
+                 rings=[ring] if ring is not None else None, rle=rle, obb=obb, attrs=attrs,
+                 where=where) for n in labels]
 
 
 def _numbers(value: dict, keys: tuple[str, ...], where: str) -> tuple[float, ...]:
@@ -342,21 +321,22 @@ def _numbers(value: dict, keys: tuple[str, ...], where: str) -> tuple[float, ...
     return tuple(float(value[k]) for k in keys)
 
 
-def _brush(value: dict, rec: _Record, where: str) -> tuple[dict, np.ndarray]:
+def _brush(value: dict, size: tuple[int, int], where: str) -> tuple[dict, np.ndarray]:
+    width, height = size
     runs = value.get("rle")
     if value.get("format", "rle") != "rle" or not isinstance(runs, list) or not runs:
         raise ParseError(where, "brush value needs 'rle' (a list of bytes, format 'rle')")
-    if rec.width * rec.height > MAX_PIXELS:
-        raise UnsafeInputError(where, f"image of {rec.width}x{rec.height} is more than "
+    if width * height > MAX_PIXELS:
+        raise UnsafeInputError(where, f"image of {width}x{height} is more than "
                                f"{MAX_PIXELS} pixels; refused as a possible decompression bomb")
     try:  # a few bytes may claim 4 billion values: refused before allocating them
-        flat = decode_rle(bytes(runs), limit=rec.width * rec.height * 4)
+        flat = decode_rle(bytes(runs), limit=width * height * 4)
     except (ValueError, IndexError, TypeError):
         raise ParseError(where, "brush rle is not valid Label Studio RLE") from None
-    if flat.size != rec.width * rec.height * 4:
+    if flat.size != width * height * 4:
         raise ParseError(where, f"brush rle holds {flat.size} values, expected "
-                         f"{rec.width}x{rec.height}x4 = {rec.width * rec.height * 4}")
-    mask = flat.reshape(rec.height, rec.width, 4)[:, :, 3] > 0
+                         f"{width}x{height}x4 = {width * height * 4}")
+    mask = flat.reshape(height, width, 4)[:, :, 3] > 0
     ys, xs = np.nonzero(mask)
     if not len(xs):
         raise ParseError(where, "brush mask is empty")
@@ -449,34 +429,6 @@ def _read_config(path: Path, ctx: ReadContext) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _build(records: list[_Record], config: list[str], ctx: ReadContext) -> Dataset:
-    found = [o.label for r in records for o in r.objects]
-    names = config + jf.category_order([n for n in found if n not in set(config)])
-    if config and len(names) > len(config):
-        first = next(o.where for r in records for o in r.objects if o.label not in config)
-        common.undeclared(ctx, "label_studio.undeclared", first, f"labels not in {CONFIG_FILE} "
-                          f"were added as classes: {', '.join(names[len(config):])}",
-                          count=len(names) - len(config))
-    cat_id = {n: i for i, n in enumerate(names, 1)}
-    ids = [r.id for r in records]
-    if any(i is None for i in ids):
-        ids = None
-    img_keys = list(dict.fromkeys(k for r in records for k in r.attrs))
-    images = Images.build([r.file_name for r in records], [r.width for r in records],
-                          [r.height for r in records], id=ids, split=[r.split for r in records],
-                          path=[r.path for r in records],
-                          attrs={k: [r.attrs.get(k) for r in records] for k in img_keys})
-    objs = [(i, o) for i, r in enumerate(records) for o in r.objects]
-    ann = Annotations.from_objects(
-        [i for i, _ in objs], [cat_id[o.label] for _, o in objs], [o.box for _, o in objs],
-        rings=[[o.ring] if o.ring is not None else [] for _, o in objs],
-        rle=[o.rle for _, o in objs], obb=[o.obb for _, o in objs],
-        attrs=[o.attrs for _, o in objs])
-    ds = Dataset(images, ann, Categories.from_names(names))
-    return common.finish_read(ds, ctx, where_annotation=lambda i: objs[i][1].where,
-                              where_image=lambda i: records[i].where)
-
-
 # --- write ----------------------------------------------------------------------------------
 
 def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
@@ -488,8 +440,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     if ann.polygons is not None:
         ctx.loss("polygon_rings", int((ann.polygons.counts() > 1).sum()), "objects made of "
                  "several polygons (Label Studio keeps the first)")
-    order = np.argsort(ann.image_index, kind="stable")
-    bounds = np.searchsorted(ann.image_index[order], np.arange(len(imgs) + 1))
+    rows_of = rows_by_image(ann, len(imgs))
     docs: dict[str, list] = {}
     controls: dict[tuple[str, str], str] = {}
     dests: list[Path] = []
@@ -504,7 +455,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
             seen.add((split, name))
             folder = _folder(split, out_dir)
             dests.append(out_dir / folder / name if folder else out_dir / name)
-            results = [res for r in order[bounds[i]:bounds[i + 1]]
+            results = [res for r in rows_of[i]
                        for res in _results(ds, i, int(r), names, controls)]
             url = imgs.attr(NS + "image")[i] or name
             docs.setdefault(folder, []).append({

@@ -17,9 +17,12 @@ Shapes -> canonical model (pixel coordinates are continuous, as LabelMe draws th
 - circle (centre, a point on the circle) -> box = centre +- radius and a 32-vertex polygon
   approximation; the two points are kept in attrs "labelme.points" so LabelMe output writes
   the circle again;
-- point, line, linestrip -> box of the vertices (1 pixel wide along an axis where they have no
-  extent), vertices in "labelme.points": the canonical model has no polyline, so other formats
-  get the box (a warning "labelme.vertices" says how many);
+- line, linestrip -> polyline (an open path; box = its bounds, 1 pixel wide along an axis
+  where it has no extent), the kind in "labelme.shape_type"; formats without polylines keep
+  the box (loss "polylines"). The writer writes any polyline as a linestrip ("line" where
+  the kind says so and it has 2 points);
+- point -> box of the vertex (1 pixel square), the vertex in "labelme.points": other
+  formats get the box (a warning "labelme.vertices" says how many);
 - mask (LabelMe 5: two corners and a base64 PNG of that crop) -> COCO RLE over the image;
 - anything else -> skipped with a warning.
 Per shape, "group_id", "description", "flags" and unknown keys go to attrs "labelme.<key>"
@@ -52,32 +55,33 @@ import binascii
 import io
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from ..core.annotations import Annotations
-from ..core.categories import Categories
 from ..core.dataset import Dataset
 from ..core.errors import (Error, FormatError, OutputError, ParseError, UnsafeInputError,
                            ValidationError)
 from ..core.geometry import mask_to_rle, points_bounds
-from ..core.images import UNSPLIT, Images
+from ..core.images import UNSPLIT
 from ..io.images import MAX_PIXELS, embedded_size
 from ..io.paths import clean_relative
 from ..io.safe_load import text_of
 from . import _jsonfmt as jf
 from . import common
-from .base import (ATTRIBUTES, BOXES, CLASS_ORDER, MASKS, POLYGONS, Detection, Format,
-                   ReadContext, WriteContext)
+from .builder import DatasetBuilder
+from .base import (ATTRIBUTES, BOXES, CLASS_ORDER, MASKS, POLYGONS, POLYLINES, Detection,
+                   Format, ReadContext, WriteContext)
 from ._labelme_shapes import _POINT_COUNTS, _TOP_KEYS, _VERTEX_TYPES, _image_doc
+from .writing import rows_by_image
 
 
 LABELS_FILE = "labels.txt"
 IGNORE, BACKGROUND = "__ignore__", "_background_"
+_LINES = ("line", "linestrip")  # read as polylines
 _SPECIAL_LABELS = (IGNORE, BACKGROUND)
 # labelme.shape_type of the shapes a group_id joins (None: a polygon or a rectangle)
 _JOINABLE = (None, "circle")
@@ -152,19 +156,15 @@ class _Shape:
     rle: dict | None
     attrs: dict[str, Any]
     where: str
+    paths: list[np.ndarray] | None = None  # a line or linestrip
 
 
 @dataclass
-class _Record:
-    file_name: str
-    split: str
-    width: int
-    height: int
-    path: str | None
-    where: str
-    data: bytes | None = None
-    attrs: dict[str, Any] = field(default_factory=dict)
-    shapes: list[_Shape] = field(default_factory=list)
+class _File:
+    """What one JSON file gave: its image's handle in the builder and its shapes (kept only
+    until they are joined and handed to the builder)."""
+    img: int
+    shapes: list[_Shape]
 
 
 def read(path: Path, ctx: ReadContext) -> Dataset:
@@ -176,13 +176,14 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
         root, files = path.parent, [path]
     else:
         root, files = path, _json_files(path)
-    records: list[_Record] = []
+    b = DatasetBuilder(ctx, format="labelme")
+    read_files: list[_File] = []
     skipped: list[str] = []
     vertices = 0
     with ctx.progress("Reading LabelMe", len(files)) as advance:
         for f in files:
             try:
-                rec = _read_file(f, root, ctx)
+                rec = _read_file(f, root, b)
             except Error as e:
                 ctx.fail(e)
                 rec = None
@@ -192,10 +193,9 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
             if rec == "skip":
                 skipped.append(f.relative_to(root).as_posix())
                 continue
-            records.append(rec)
-            vertices += sum(s.attrs.get("labelme.shape_type") in ("point", "line", "linestrip")
-                            for s in rec.shapes)
-    if not records and not ctx.skip_errors:
+            read_files.append(rec)
+            vertices += sum(s.attrs.get("labelme.shape_type") == "point" for s in rec.shapes)
+    if not read_files and not ctx.skip_errors:
         raise FormatError(f"{path}: no LabelMe JSON files (objects with \"shapes\" and "
                           "\"imagePath\") found")
     if skipped:
@@ -203,12 +203,13 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
                        f"were skipped: {', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}",
                        count=len(skipped))
     if vertices:
-        ctx.report.add("warning", "labelme.vertices", "point, line and linestrip shapes are "
-                       "held as their bounding box; their vertices are kept for LabelMe output "
-                       "only (attr 'labelme.points')", count=vertices)
-    _fill_sizes(records, ctx)
-    return _build([r for r in records if r.width > 0 and r.height > 0],
-                  _read_labels(root / LABELS_FILE, ctx), ctx)
+        ctx.report.add("warning", "labelme.vertices", "point shapes are held as their "
+                       "bounding box; their vertices are kept for LabelMe output only (attr "
+                       "'labelme.points')", count=vertices)
+    b.fill_sizes(no_size="no imageWidth/imageHeight, no imageData and image file "
+                 "{file_name!r} not found; the size cannot be known", embedded="imageData")
+    return _build(b, [r for r in read_files if b.size(r.img) is not None],
+                  _read_labels(root / LABELS_FILE, ctx))
 
 
 def _read_labels(path: Path, ctx: ReadContext) -> list[str]:
@@ -223,7 +224,8 @@ def _read_labels(path: Path, ctx: ReadContext) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _read_file(f: Path, root: Path, ctx: ReadContext) -> _Record | str | None:
+def _read_file(f: Path, root: Path, b: DatasetBuilder) -> _File | str | None:
+    ctx = b.ctx
     doc = jf.load(f)
     if not isinstance(doc, dict) or not isinstance(doc.get("shapes"), list):
         return "skip"
@@ -263,20 +265,22 @@ def _read_file(f: Path, root: Path, ctx: ReadContext) -> _Record | str | None:
     if width and height and width * height > MAX_PIXELS:
         raise UnsafeInputError(where, f"imageWidth x imageHeight {width}x{height} is more than "
                                f"{MAX_PIXELS} pixels; refused as a possible decompression bomb")
-    rec = _Record(file_name, split, width or 0, height or 0, image, where, data)
+    attrs: dict[str, Any] = {}
     for key, value in doc.items():
         if key == "flags":
             if value:
-                rec.attrs["labelme.flags"] = value
+                attrs["labelme.flags"] = value
         elif key == "version":
-            rec.attrs["labelme.version"] = value
+            attrs["labelme.version"] = value
         elif key not in _TOP_KEYS:
-            rec.attrs[f"labelme.{key}"] = value
-    if data is not None:
-        rec.attrs[common.IMAGE_BYTES] = data
+            attrs[f"labelme.{key}"] = value
+    attrs[common.IMAGE_BYTES] = data
+    size = (width or 0, height or 0)
+    rec = _File(b.image(file_name, split, image, size if width and height else None,
+                        where=where, **attrs), [])
     for k, shape in enumerate(doc["shapes"]):
         try:
-            parsed = _parse_shape(shape, f"{where}: shapes[{k}]", rec, ctx)
+            parsed = _parse_shape(shape, f"{where}: shapes[{k}]", size, ctx)
         except Error as e:
             ctx.fail(e)
             continue
@@ -285,7 +289,8 @@ def _read_file(f: Path, root: Path, ctx: ReadContext) -> _Record | str | None:
     return rec
 
 
-def _parse_shape(shape: Any, where: str, rec: _Record, ctx: ReadContext) -> _Shape | None:
+def _parse_shape(shape: Any, where: str, size: tuple[int, int], ctx: ReadContext
+                 ) -> _Shape | None:
     if not isinstance(shape, dict):
         raise ParseError(where, f"expected an object, got {type(shape).__name__}")
     label = shape.get("label")
@@ -332,19 +337,23 @@ def _parse_shape(shape: Any, where: str, rec: _Record, ctx: ReadContext) -> _Sha
         t = np.arange(CIRCLE_VERTICES) * (2 * math.pi / CIRCLE_VERTICES)
         rings = [np.stack([cx + r * np.cos(t), cy + r * np.sin(t)], axis=1)]
     elif kind == "mask":
-        rle, box = _mask_rle(shape.get("mask"), xy, rec, where)
-    else:
+        rle, box = _mask_rle(shape.get("mask"), xy, size, where)
+    else:  # point, line, linestrip: the vertices' box, 1 pixel wide where flat
         box = jf.pad_degenerate(points_bounds(xy))[0]
     if kind in _VERTEX_TYPES:
         attrs["labelme.shape_type"] = kind
-        attrs["labelme.points"] = [[float(x), float(y)] for x, y in xy]
-    return _Shape(label, np.asarray(box, np.float64), rings, rle, attrs, where)
+        if kind not in _LINES:
+            attrs["labelme.points"] = [[float(x), float(y)] for x, y in xy]
+    return _Shape(label, np.asarray(box, np.float64), rings, rle, attrs, where,
+                  [xy] if kind in _LINES else None)
 
 
-def _mask_rle(mask_b64: Any, xy: np.ndarray, rec: _Record, where: str) -> tuple[dict, np.ndarray]:
+def _mask_rle(mask_b64: Any, xy: np.ndarray, size: tuple[int, int], where: str
+              ) -> tuple[dict, np.ndarray]:
+    width, height = size
     if not isinstance(mask_b64, str) or not mask_b64:
         raise ParseError(where, "a mask shape needs 'mask' (a base64 PNG)")
-    if rec.width <= 0 or rec.height <= 0:
+    if width <= 0 or height <= 0:
         raise ParseError(where, "a mask shape needs imageWidth and imageHeight")
     try:
         png = base64.b64decode(mask_b64, validate=True)
@@ -354,9 +363,9 @@ def _mask_rle(mask_b64: Any, xy: np.ndarray, rec: _Record, where: str) -> tuple[
         mw, mh = embedded_size(png, where)
     except ValidationError:
         raise ParseError(where, "mask is not a base64-encoded image") from None
-    if mw * mh > rec.width * rec.height:  # refused before decoding its pixels
+    if mw * mh > width * height:  # refused before decoding its pixels
         raise ParseError(where, f"mask of {mw}x{mh} does not fit the "
-                         f"{rec.width}x{rec.height} image")
+                         f"{width}x{height} image")
     try:
         with Image.open(io.BytesIO(png)) as im:
             crop = np.asarray(im.convert("L")) > 0
@@ -364,10 +373,10 @@ def _mask_rle(mask_b64: Any, xy: np.ndarray, rec: _Record, where: str) -> tuple[
         raise ParseError(where, "mask is not a base64-encoded image") from None
     x1, y1 = (round(v) for v in xy.min(axis=0))
     h, w = crop.shape
-    full = np.zeros((rec.height, rec.width), bool)
-    if x1 < 0 or y1 < 0 or x1 + w > rec.width or y1 + h > rec.height:
+    full = np.zeros((height, width), bool)
+    if x1 < 0 or y1 < 0 or x1 + w > width or y1 + h > height:
         raise ParseError(where, f"mask of {w}x{h} at ({x1}, {y1}) does not fit the "
-                         f"{rec.width}x{rec.height} image")
+                         f"{width}x{height} image")
     full[y1:y1 + h, x1:x1 + w] = crop
     ys, xs = np.nonzero(full)
     if not len(xs):
@@ -376,28 +385,10 @@ def _mask_rle(mask_b64: Any, xy: np.ndarray, rec: _Record, where: str) -> tuple[
     return mask_to_rle(full), box
 
 
-def _fill_sizes(records: list[_Record], ctx: ReadContext) -> None:
-    need = [r for r in records if r.width <= 0 or r.height <= 0]
-    from_file = [r for r in need if r.path is not None]
-    sizes = common.read_sizes([r.path for r in from_file], ctx,
-                              where=lambda i: from_file[i].where)
-    for r, (w, h) in zip(from_file, sizes):
-        r.width, r.height = int(w), int(h)
-    for r in need:
-        if r.path is None and r.data is not None:
-            try:
-                r.width, r.height = embedded_size(r.data, r.where)
-            except ValidationError:
-                ctx.fail(ParseError(r.where, "imageData is not an image"))
-            except UnsafeInputError as e:
-                ctx.fail(e)
-        elif r.path is None:
-            ctx.fail(ParseError(r.where, "no imageWidth/imageHeight, no imageData and image "
-                                f"file {r.file_name!r} not found; the size cannot be known"))
-
-
-def _build(records: list[_Record], labels: list[str], ctx: ReadContext) -> Dataset:
-    records.sort(key=lambda r: (r.split, r.file_name))
+def _build(b: DatasetBuilder, records: list[_File], labels: list[str]) -> Dataset:
+    """Shapes of the images whose size is known into the builder (ignored ones left out,
+    groups joined), the class list declared, the dataset built in (split, name) order."""
+    ctx = b.ctx
     ignored = joined = 0
     for r in records:
         kept = [s for s in r.shapes if s.label != IGNORE]
@@ -414,21 +405,13 @@ def _build(records: list[_Record], labels: list[str], ctx: ReadContext) -> Datas
     found = [s.label for r in records for s in r.shapes]
     if BACKGROUND in labels and BACKGROUND not in found:
         labels = [n for n in labels if n != BACKGROUND]
-    names = labels + jf.category_order([n for n in found if n not in set(labels)])
-    cat_id = {n: i for i, n in enumerate(names, 1)}
-    img_keys = list(dict.fromkeys(k for r in records for k in r.attrs))
-    images = Images.build([r.file_name for r in records], [r.width for r in records],
-                          [r.height for r in records], split=[r.split for r in records],
-                          path=[r.path for r in records],
-                          attrs={k: [r.attrs.get(k) for r in records] for k in img_keys})
-    shapes = [(i, s) for i, r in enumerate(records) for s in r.shapes]
-    ann = Annotations.from_objects(
-        [i for i, _ in shapes], [cat_id[s.label] for _, s in shapes], [s.box for _, s in shapes],
-        rings=[s.rings for _, s in shapes], rle=[s.rle for _, s in shapes],
-        attrs=[s.attrs for _, s in shapes])
-    ds = Dataset(images, ann, Categories.from_names(names))
-    return common.finish_read(ds, ctx, where_annotation=lambda i: shapes[i][1].where,
-                              where_image=lambda i: records[i].where)
+    for name in labels:
+        b.category(name)
+    for r in records:
+        for s in r.shapes:
+            b.object(r.img, s.label, s.box, rings=s.rings, rle=s.rle, paths=s.paths,
+                     attrs=s.attrs, where=s.where)
+    return b.build(sort_images=True, undeclared_message=None)
 
 
 def _join_groups(shapes: list[_Shape]) -> list[_Shape]:
@@ -468,8 +451,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     names = {c.id: c.name for c in ds.categories}
     dests = _destinations(ds, out_dir)
     objects = ann[~ann.is_label]
-    order = np.argsort(objects.image_index, kind="stable")
-    bounds = np.searchsorted(objects.image_index[order], np.arange(len(imgs) + 1))
+    rows_of = rows_by_image(objects, len(imgs))
     if any(c.name == IGNORE for c in ds.categories):
         raise OutputError(f"class name {IGNORE!r} is LabelMe's mark for regions to leave out; "
                           "its shapes would not be read back as objects: rename it")
@@ -482,7 +464,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     with ctx.progress("Writing LabelMe", len(imgs)) as advance:
         for i in range(len(imgs)):
             image_rel, json_rel = dests[i]
-            rows = order[bounds[i]:bounds[i + 1]]
+            rows = rows_of[i]
             doc = _image_doc(ds, i, image_rel, objects, rows, names, ring_counts)
             target = out_dir / json_rel
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -525,7 +507,7 @@ FORMAT = Format(
     name="labelme",
     description="LabelMe JSON, one file per image (rectangles, polygons, circles, points, "
                 "lines, masks, embedded imageData)",
-    supports=frozenset({BOXES, POLYGONS, MASKS, ATTRIBUTES, CLASS_ORDER}),
+    supports=frozenset({BOXES, POLYGONS, POLYLINES, MASKS, ATTRIBUTES, CLASS_ORDER}),
     detect=detect,
     read=read,
     write=write,

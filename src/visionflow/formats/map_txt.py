@@ -66,6 +66,7 @@ from ..io.safe_load import text_of
 from . import common
 from .base import (ATTRIBUTES, BOXES, CLASS_ORDER, SCORES, Detection, Format, ReadContext,
                    WriteContext)
+from .writing import placements
 
 GT_DIR = "ground-truth"
 DR_DIR = "detection-results"
@@ -362,17 +363,11 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     for s in set(splits) - {UNSPLIT}:
         clean_relative(s, where=f"split {s!r}")
     labels = DR_DIR if scored else GT_DIR
-    dest: list[str] = []
-    txt_of: dict[str, int] = {}
-    for i, (name, split) in enumerate(zip(imgs.file_name, splits)):
-        rel = clean_relative(str(name), where=f"image {name!r}")
-        prefix = f"{split}/" if split else ""
-        txt = f"{prefix}{labels}/{PurePosixPath(rel).with_suffix('')}.txt"
-        if txt in txt_of:
-            raise OutputError(f"{txt}: images {imgs.file_name[txt_of[txt]]!r} and {name!r} "
-                              "would share one mAP-tool file; rename one of them")
-        txt_of[txt] = i
-        dest.append(f"{prefix}{IMAGES_DIRS[0]}/{rel}")
+    dest, txts = placements(
+        imgs.file_name, splits, shared="one mAP-tool file",
+        image=lambda rel, s: f"{s}/{IMAGES_DIRS[0]}/{rel}" if s else f"{IMAGES_DIRS[0]}/{rel}",
+        label=lambda rel, s: f"{s + '/' if s else ''}{labels}/"
+                             f"{PurePosixPath(rel).with_suffix('')}.txt")
     texts: list[list[str]] = [[] for _ in range(len(imgs))]
     for k in range(len(boxes)):
         x1, y1, x2, y2 = (common.fmt_float(v) for v in boxes.xyxy[k])
@@ -383,7 +378,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
         if difficult[k]:
             fields.append(DIFFICULT)
         texts[int(boxes.image_index[k])].append(" ".join(fields))
-    for txt, i in txt_of.items():
+    for i, txt in enumerate(txts):
         p = out_dir / txt
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text("".join(f"{line}\n" for line in texts[i]), encoding="utf-8")

@@ -61,12 +61,6 @@ def object_mask(ann: Annotations, r: int, w: int, h: int, has_rle: bool, has_pol
     return None
 
 
-def rows_by_image(ann: Annotations, n_images: int) -> tuple[np.ndarray, np.ndarray]:
-    """(order, bounds): rows of image i are order[bounds[i]:bounds[i + 1]], in table order."""
-    order = np.argsort(ann.image_index, kind="stable")
-    return order, np.searchsorted(ann.image_index[order], np.arange(n_images + 1))
-
-
 def save_png(path: Path, arr: np.ndarray, *, palette: list[int] | None = None) -> None:
     """Write a label map: uint8 as grayscale (or palette when given), uint16 as 16-bit
     grayscale, (H, W, 3) uint8 as RGB. Pillow writes no timestamps, so bytes are stable."""

@@ -46,13 +46,14 @@ import orjson
 from ..core.annotations import Annotations
 from ..core.categories import Categories, Category
 from ..core.dataset import Dataset
-from ..core.errors import FormatError, MissingImageError, OutputError, ParseError, UnsafeInputError
+from ..core.errors import FormatError, MissingImageError, ParseError, UnsafeInputError
 from ..core.images import UNSPLIT, Images, canonical_split
 from ..io.images import is_image_file
 from ..io.paths import clean_relative
 from ..io.safe_load import bytes_of, text_of
 from ..io.xml import load as load_xml
 from . import common
+from .builder import header_sizes
 from .base import (
     ATTRIBUTES,
     BOXES,
@@ -63,6 +64,7 @@ from .base import (
     ReadContext,
     WriteContext,
 )
+from .writing import folder_name, rows_by_image
 
 GT_DIR, GT_FILE, LABELS_FILE = "gt", "gt.txt", "labels.txt"
 IMAGE_DIR, SEQINFO, SIDECAR = "img1", "seqinfo.ini", "visionflow.json"
@@ -161,14 +163,14 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
         frames += _read_sequence(seq, info, ctx)
     names = list(names if names is not None else MOT_CLASSES)
 
-    need = [f for f in frames if (f.width <= 0 or f.height <= 0) and f.path is not None]
-    sizes = common.read_sizes([f.path for f in need], ctx, where=lambda i: need[i].where)
+    need = [f for f in frames if f.width <= 0 or f.height <= 0]
+    sizes = header_sizes(ctx, [f.path for f in need], [f.where for f in need],
+                         lambda i: MissingImageError(need[i].where, f"frame {need[i].frame}: "
+                                                     f"image {need[i].file_name!r} not found and "
+                                                     f"no {SEQINFO} size"))
     for f, (w, h) in zip(need, sizes):
-        f.width, f.height = int(w), int(h)
-    for f in frames:
-        if f.path is None and (f.width <= 0 or f.height <= 0):
-            ctx.fail(MissingImageError(f.where, f"frame {f.frame}: image {f.file_name!r} not "
-                                       f"found and no {SEQINFO} size"))
+        if f.path is not None:
+            f.width, f.height = int(w), int(h)
     frames = [f for f in frames if f.width > 0 and f.height > 0]
     first_use: dict[int, str] = {}  # class numbers beyond the names: where first used
     for f in frames:
@@ -425,8 +427,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     splits = imgs.splits()
     class_of = {c.id: k for k, c in enumerate(ds.categories, 1)}
     boxes = ds.annotations[~ds.annotations.is_label]
-    order = np.argsort(boxes.image_index, kind="stable")
-    bounds = np.searchsorted(boxes.image_index[order], np.arange(len(imgs) + 1))
+    rows_of = rows_by_image(boxes, len(imgs))
     labels = "".join(f"{c.name}\n" for c in ds.categories)
     common.refuse_names(ds.categories.names, "class name", f"{LABELS_FILE} (one name a line)",
                         padded=True)
@@ -441,10 +442,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
         if splits == [UNSPLIT]:
             folder = out_dir
         else:
-            name = split or DEFAULT_SPLIT_NAME
-            if name in (".", "..") or "/" in name or "\\" in name:
-                raise OutputError(f"{out_dir}: split name {split!r} cannot be a folder name")
-            folder = out_dir / name
+            folder = out_dir / folder_name(split or DEFAULT_SPLIT_NAME, out_dir)
         (folder / GT_DIR).mkdir(parents=True)
         rows = np.flatnonzero(imgs.split == split)
         lines: list[str] = []
@@ -459,7 +457,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
             dest[i] = folder / IMAGE_DIR / default
             sizes.add((int(imgs.width[i]), int(imgs.height[i])))
             exts.add(ext)
-            for r in order[bounds[i]:bounds[i + 1]]:
+            for r in rows_of[i]:
                 lines.append(_line(boxes, int(r), frame, class_of))
         (folder / GT_DIR / GT_FILE).write_text("".join(lines), encoding="utf-8")
         (folder / GT_DIR / LABELS_FILE).write_text(labels, encoding="utf-8")

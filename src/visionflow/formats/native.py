@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ..core.annotations import Annotations, Polygons
+from ..core.annotations import COLUMNS, Annotations, floats, nullable
 from ..core.categories import Categories, Category
 from ..core.dataset import Dataset
 from ..core.errors import ParseError
@@ -23,7 +23,8 @@ from ..io.atomic import write_bytes_atomic
 from ..io.paths import clean_relative
 from ..io.safe_load import bytes_of
 from .base import (ANNOTATION_IDS, CATEGORY_META, CLASS_ORDER, IMAGE_IDS, ATTRIBUTES, BOXES, CATEGORY_IDS, ISCROWD, KEYPOINTS, LABELS, MASKS, OBB,
-                   POLYGONS, SCORES, TRACK_IDS, Detection, Format, ReadContext, WriteContext)
+                   POLYGONS, POLYLINES, SCORES, TRACK_IDS, Detection, Format, ReadContext,
+                   WriteContext)
 from .common import IMAGE_BYTES, find_image, finish_read, write_images
 
 SCHEMA_VERSION = "1.0"
@@ -95,35 +96,14 @@ def _from_doc(doc: dict, root: Path | None, file: Path | str,
                           path=paths, attrs=im.get("attrs") or {})
     a = doc["annotations"]
     n = len(a["id"])
-    polygons = None
-    if a.get("polygons") is not None:
-        p = a["polygons"]
-        polygons = Polygons(np.asarray(p["coords"], np.float64).reshape(-1, 2),
-                            np.asarray(p["ring_offsets"], np.int64),
-                            np.asarray(p["object_offsets"], np.int64))
     ann = Annotations(
         np.asarray(a["image_index"], np.int64), np.asarray(a["category_id"], np.int64),
-        np.asarray(a["id"], np.int64), _floats(a["xyxy"], (n, 4)),
-        iscrowd=None if a.get("iscrowd") is None else np.asarray(a["iscrowd"], bool),
-        score=None if a.get("score") is None else _floats(a["score"], (n,)),
-        track_id=None if a.get("track_id") is None else np.asarray(a["track_id"], np.int64),
-        polygons=polygons,
-        rle=None if a.get("rle") is None else _objects(a["rle"]),
-        keypoints=None if a.get("keypoints") is None else _floats(a["keypoints"], (n, -1, 3)),
-        obb=None if a.get("obb") is None else _floats(a["obb"], (n, 4, 2)),
+        np.asarray(a["id"], np.int64), floats(a["xyxy"], (n, 4)),
+        **{c.field: None if a.get(c.field) is None else c.load(a[c.field], n) for c in COLUMNS},
         attrs={k: _objects(v) for k, v in (a.get("attrs") or {}).items()},
     )
     cats = Categories(Category.from_dict(c) for c in doc["categories"])
     return Dataset(images, ann, cats, doc.get("meta") or {})
-
-
-def _floats(values: Any, shape: tuple) -> np.ndarray:
-    """JSON has no NaN: null stands for it."""
-    arr = np.array(values, dtype=object)
-    if arr.size == 0:
-        return np.zeros(tuple(0 if d == -1 else d for d in shape))
-    arr[arr == None] = np.nan  # noqa: E711 - elementwise comparison
-    return arr.astype(np.float64).reshape(shape)
 
 
 def _objects(values: list) -> np.ndarray:
@@ -154,16 +134,10 @@ def dumps(ds: Dataset) -> bytes:
                              if k != IMAGE_BYTES}},
         "annotations": {
             "image_index": a.image_index, "category_id": a.category_id, "id": a.id,
-            "xyxy": _nullable(a.xyxy),
-            "iscrowd": None if a.iscrowd is None else a.iscrowd.astype(int),
-            "score": None if a.score is None else _nullable(a.score),
-            "track_id": a.track_id,
-            "polygons": None if a.polygons is None else {
-                "coords": a.polygons.coords, "ring_offsets": a.polygons.ring_offsets,
-                "object_offsets": a.polygons.object_offsets},
-            "rle": None if a.rle is None else list(a.rle),
-            "keypoints": None if a.keypoints is None else _nullable(a.keypoints),
-            "obb": None if a.obb is None else _nullable(a.obb),
+            "xyxy": nullable(a.xyxy),
+            # Columns added after 1.0 only when present: older files stay byte-identical.
+            **{c.field: None if getattr(a, c.field) is None else c.dump(getattr(a, c.field))
+               for c in COLUMNS if c.since == "1.0" or getattr(a, c.field) is not None},
             "attrs": {k: list(v) for k, v in sorted(a.attrs.items())},
         },
     }
@@ -179,21 +153,11 @@ def _strided(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__name__} is not JSON serializable")
 
 
-def _nullable(arr: np.ndarray) -> Any:
-    """Float array as nested lists with NaN as null (orjson would write null anyway, but
-    explicitly so the reader's contract is visible here)."""
-    if not np.isnan(arr).any():
-        return arr
-    obj = arr.astype(object)
-    obj[np.isnan(arr)] = None
-    return obj.tolist()
-
-
 FORMAT = Format(
     name="visionflow",
     description="visionflow's own lossless JSON (every column of the canonical model)",
-    supports=frozenset({BOXES, LABELS, POLYGONS, MASKS, KEYPOINTS, OBB, SCORES, TRACK_IDS,
-                        ISCROWD, CATEGORY_IDS, ATTRIBUTES, IMAGE_IDS, ANNOTATION_IDS,
+    supports=frozenset({BOXES, LABELS, POLYGONS, POLYLINES, MASKS, KEYPOINTS, OBB, SCORES,
+                        TRACK_IDS, ISCROWD, CATEGORY_IDS, ATTRIBUTES, IMAGE_IDS, ANNOTATION_IDS,
                         CATEGORY_META, CLASS_ORDER}),
     detect=detect, read=read, write=write, aliases=("native", "vf"), attributes=None,
 )

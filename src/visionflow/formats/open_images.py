@@ -71,6 +71,7 @@ from ..io.images import is_image_file
 from ..io.paths import clean_relative, resolve_inside
 from ..io.safe_load import text_of
 from . import common
+from .builder import header_sizes
 from .base import (ATTRIBUTES, BOXES, CLASS_ORDER, LABELS, SCORES, Detection, Format, ReadContext,
                    WriteContext)
 from ._open_images_csv import (ALL_IMAGES_FILE, ANN_DIR, BOX_FIELDS, BOX_SUFFIX, CLASS_FILE,
@@ -81,6 +82,7 @@ from ._open_images_csv import (ALL_IMAGES_FILE, ANN_DIR, BOX_FIELDS, BOX_SUFFIX,
                                _label_names, _read_annotations, _read_classes, _read_hierarchy,
                                _read_image_list, _Row, _source, _split, _subset_of_file,
                                _write_csv, _write_hierarchy)
+from .writing import folder_name, rows_by_image
 
 
 # --- detect ---------------------------------------------------------------------------------
@@ -334,7 +336,7 @@ def _read_sizes(ann_dir: Path, images: list[_Image], ctx: ReadContext) -> None:
             ctx.fail(MissingImageError(im.where, f"image {IMAGES_DIR}/{im.subset}/"
                                        f"{im.image_id}.* not found and not in {IMAGE_META}; "
                                        "Open Images boxes are normalized, the size is needed"))
-    sizes = common.read_sizes([im.path for im in need], ctx, where=lambda i: need[i].where)
+    sizes = header_sizes(ctx, [im.path for im in need], [im.where for im in need])
     for im, (w, h) in zip(need, sizes):
         im.width, im.height = int(w), int(h)
 
@@ -397,22 +399,19 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
         seen[image_id] = (imgs.split[i], name)
         image_ids.append(image_id)
 
-    order = np.argsort(ann.image_index, kind="stable")
-    bounds = np.searchsorted(ann.image_index[order], np.arange(len(imgs) + 1))
+    rows_of = rows_by_image(ann, len(imgs))
     is_label = ann.is_label
     bad = 0
     subset_of: dict[str, str] = {}
     for split in imgs.splits():
-        subset = _SUBSET_OUT.get(split, split)
-        if subset in (".", "..") or any(c in subset for c in "/\\\x00"):
-            raise OutputError(f"{out_dir}: split name {split!r} cannot be a folder name")
+        subset = folder_name(_SUBSET_OUT.get(split, split), out_dir)
         subset_of[split] = subset
         image_rows, label_rows, box_rows = [], [], []
         for i in np.flatnonzero(imgs.split == split):
             i = int(i)
             image_rows.append([image_ids[i], subset] + [""] * (len(IMAGE_FIELDS) - 2))
             w, h = float(imgs.width[i]), float(imgs.height[i])
-            for r in order[bounds[i]:bounds[i + 1]]:
+            for r in rows_of[i]:
                 r = int(r)
                 base = [image_ids[i], _source(ann, r), mids[int(ann.category_id[r])],
                         _confidence(ann, r)]

@@ -101,7 +101,12 @@ def candidates(path: Path) -> list[Detection]:
 
 def detect(path: Path) -> Detection:
     """The single best format for `path`, or an error naming the candidates."""
-    found = candidates(path)
+    return choose(path, candidates(path))
+
+
+def choose(path: Path, found: list[Detection]) -> Detection:
+    """The single best of `found` (candidates(path)), or an error naming the tied ones: the
+    rule of `detect` for a caller that already holds the candidates (detection runs once)."""
     if not found:
         raise NotDetected(path)
     if len(found) > 1 and found[0].confidence - found[1].confidence < AMBIGUITY_MARGIN:

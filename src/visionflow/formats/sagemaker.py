@@ -39,16 +39,15 @@ import numpy as np
 import orjson
 from PIL import Image
 
-from ..core.annotations import Annotations
-from ..core.categories import Categories, Category
 from ..core.dataset import Dataset
 from ..core.errors import Error, FormatError, OutputError, ParseError, ValidationError
 from ..core.geometry import mask_to_rle
-from ..core.images import UNSPLIT, Images
+from ..core.images import UNSPLIT
 from ..io.paths import clean_relative, resolve_inside
 from ..io.safe_load import bytes_of
 from . import _jsonfmt as jf
 from . import common
+from .builder import DatasetBuilder
 from .base import (
     BOXES,
     CATEGORY_IDS,
@@ -56,9 +55,11 @@ from .base import (
     SCORES,
     Detection,
     Format,
+    Option,
     ReadContext,
     WriteContext,
 )
+from .writing import rows_by_image
 
 OUTPUT_FILE = "output.manifest"
 DEFAULT_ATTRIBUTE = "bounding-box"
@@ -137,8 +138,6 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
                 continue
             attribute = attribute or attr
             records.append(rec)
-    _fill_sizes(records, ctx)
-    records = [r for r in records if r.width > 0 and r.height > 0]
     return _build(records, classes, attribute, ctx)
 
 
@@ -269,36 +268,27 @@ def _read_segmentation(ref: Any, meta: dict, rec: _Record, base: Path,
         rec.objects.append((cid, box, np.nan, mask_to_rle(mask), f"{where}: class {cid}"))
 
 
-def _fill_sizes(records: list[_Record], ctx: ReadContext) -> None:
-    need = [r for r in records if not r.width and r.path]
-    sizes = common.read_sizes([r.path for r in need], ctx, where=lambda i: need[i].where)
-    for r, (w, h) in zip(need, sizes):
-        r.width, r.height = max(int(w), 0), max(int(h), 0)
-    for r in records:
-        if not r.width and r.path is None:
-            ctx.fail(ParseError(r.where, "no image_size and the image is not beside the "
-                                "manifest; the size cannot be known"))
-
-
 def _build(records: list[_Record], classes: dict[int, str], attribute: str | None,
            ctx: ReadContext) -> Dataset:
-    for r in records:
+    """The parsed lines into a DatasetBuilder: sizes from image_size (or a mask), else the
+    image header; the class map's classes, then class ids it lacks named by their number."""
+    b = DatasetBuilder(ctx, format="sagemaker")
+    handles = [b.image(r.file_name, r.split, r.path,
+                       (r.width, r.height) if r.width > 0 and r.height > 0 else None,
+                       where=r.where) for r in records]
+    b.fill_sizes(no_size="no image_size and the image is not beside the manifest; the size "
+                 "cannot be known")
+    kept = [(img, r) for img, r in zip(handles, records) if b.size(img) is not None]
+    for _, r in kept:
         for cid, *_ in r.objects:
             classes.setdefault(cid, str(cid))
-    images = Images.build([r.file_name for r in records], [r.width for r in records],
-                          [r.height for r in records], split=[r.split for r in records],
-                          path=[r.path for r in records])
-    rows = [(i, o) for i, r in enumerate(records) for o in r.objects]
-    scores = np.array([o[2] for _, o in rows], np.float64)
-    has_rle = any(o[3] is not None for _, o in rows)
-    ann = Annotations.build([i for i, _ in rows], [o[0] for _, o in rows],
-                            np.array([o[1] for _, o in rows], np.float64).reshape(-1, 4),
-                            score=scores if (~np.isnan(scores)).any() else None,
-                            rle=jf.objects([o[3] for _, o in rows]) if has_rle else None)
-    meta = {"sagemaker.attribute": attribute} if attribute else {}
-    ds = Dataset(images, ann, Categories(Category(c, n) for c, n in classes.items()), meta)
-    return common.finish_read(ds, ctx, where_annotation=lambda i: rows[i][1][4],
-                              where_image=lambda i: records[i].where)
+    for cid, name in classes.items():
+        b.category(name, id=cid)
+    for img, r in kept:
+        for cid, box, score, rle, where in r.objects:
+            b.object(img, cid, box, rle=rle, score=None if np.isnan(score) else score,
+                     where=where)
+    return b.build(meta={"sagemaker.attribute": attribute} if attribute else {})
 
 
 # --- write ----------------------------------------------------------------------------------
@@ -311,8 +301,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
         raise OutputError(f"s3_prefix must start with s3://, got {prefix!r}")
     class_map = {str(c.id): c.name for c in ds.categories}
     boxes = ann[~ann.is_label]
-    order = np.argsort(boxes.image_index, kind="stable")
-    bounds = np.searchsorted(boxes.image_index[order], np.arange(len(imgs) + 1))
+    rows_of = rows_by_image(boxes, len(imgs))
     lines: dict[str, list[bytes]] = {}
     dests: list[Path] = []
     seen: set[tuple[str, str]] = set()
@@ -327,7 +316,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
                               "keeps splits as train/, val/ and test/ folders); rename it")
         folder = out_dir / split if split != UNSPLIT else out_dir
         dests.append(folder / name)
-        rows = order[bounds[i]:bounds[i + 1]]
+        rows = rows_of[i]
         annotations = []
         for r in rows:
             x1, y1, x2, y2 = (float(v) for v in boxes.xyxy[r])
@@ -362,6 +351,7 @@ FORMAT = Format(
     read=read,
     write=write,
     aliases=("sagemaker-gt", "ground-truth", "groundtruth"),
-    options={"s3_prefix": "write source-ref as s3://bucket/prefix/<file name> instead of a "
-                          "path beside the manifest"},
+    write_options=(Option("s3_prefix", help="write source-ref as s3://bucket/prefix/<file "
+                          "name> instead of a path beside the manifest",
+                          example="s3://bucket/prefix/"),),
 )

@@ -41,7 +41,6 @@ from ..core.dataset import Dataset
 from ..core.errors import (
     FormatError,
     MissingImageError,
-    OutputError,
     ParseError,
     UnsafeInputError,
 )
@@ -50,6 +49,7 @@ from ..io.paths import clean_relative
 from ..io.safe_load import text_of
 from . import _label_map as pbtxt
 from . import common
+from .builder import header_sizes
 from .base import (
     BOXES,
     CATEGORY_IDS,
@@ -59,6 +59,7 @@ from .base import (
     ReadContext,
     WriteContext,
 )
+from .writing import folder_name, rows_by_image
 
 FILE = "_annotations.csv"
 HEADER = ("filename", "width", "height", "class", "xmin", "ymin", "xmax", "ymax")
@@ -109,14 +110,13 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
         _read_file(file, split, images, ctx)
     rows = list(images.values())
     need = [r for r in rows if r.width <= 0 or r.height <= 0]
-    for r in need:
-        if r.path is None:
-            ctx.fail(MissingImageError(r.where, f"no width/height columns and image file "
-                                       f"{r.file_name!r} not found; the size cannot be known"))
-    with_file = [r for r in need if r.path is not None]
-    sizes = common.read_sizes([r.path for r in with_file], ctx, where=lambda i: with_file[i].where)
-    for r, (w, h) in zip(with_file, sizes):
-        r.width, r.height = int(w), int(h)
+    sizes = header_sizes(ctx, [r.path for r in need], [r.where for r in need],
+                         lambda i: MissingImageError(need[i].where, "no width/height columns and "
+                                                     f"image file {need[i].file_name!r} not "
+                                                     "found; the size cannot be known"))
+    for r, (w, h) in zip(need, sizes):
+        if r.path is not None:
+            r.width, r.height = int(w), int(h)
     rows = [r for r in rows if r.width > 0 and r.height > 0]
 
     root = path if path.is_dir() else path.parent
@@ -324,16 +324,14 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     ctx.loss("duplicate_category_names", dup, "categories sharing a name (the CSV names "
              "classes, they merge)")
     boxes = ds.annotations[~ds.annotations.is_label]
-    order = np.argsort(boxes.image_index, kind="stable")
-    bounds = np.searchsorted(boxes.image_index[order], np.arange(len(imgs) + 1))
+    rows_of = rows_by_image(boxes, len(imgs))
     by_split: dict[str, list[list[str]]] = {}
     for i in range(len(imgs)):
         split = imgs.split[i]
-        if split and (split in (".", "..") or "/" in split or "\\" in split):
-            raise OutputError(f"{out_dir}: split name {split!r} cannot be a folder name")
+        folder_name(split, out_dir)
         rows = by_split.setdefault(split, [])
         base = [str(imgs.file_name[i]), str(imgs.width[i]), str(imgs.height[i])]
-        rows_i = order[bounds[i]:bounds[i + 1]]
+        rows_i = rows_of[i]
         if len(rows_i) == 0:
             rows.append(base + [""] * 5)
         for r in rows_i:

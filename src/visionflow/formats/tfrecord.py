@@ -61,9 +61,10 @@ from ..io.paths import clean_relative, resolve_inside
 from . import common
 from ._label_map import LABEL_MAP, find_label_map, label_ids, label_map_text, read_label_map
 from .base import (ATTRIBUTES, BOXES, CATEGORY_IDS, CLASS_ORDER, IMAGE_IDS, ISCROWD, Detection,
-                   Format, ReadContext, WriteContext)
+                   Format, Option, ReadContext, WriteContext)
 from ._tfrecord_features import (_BOX_KEYS, _FORMAT_EXT, _INT_ATTRS, _TEXT_ATTRS, _image_features,
                                  _object_features)
+from .writing import rows_by_image
 
 
 DEFAULT_SPLIT_NAME = "default"
@@ -540,8 +541,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     cats, label_of = label_ids(ds, ctx)
     names = {c.id: c.name for c in ds.categories}
     boxes = ds.annotations[~ds.annotations.is_label]
-    order = np.argsort(boxes.image_index, kind="stable")
-    bounds = np.searchsorted(boxes.image_index[order], np.arange(len(imgs) + 1))
+    rows_of = rows_by_image(boxes, len(imgs))
     source_ids = imgs.attr(SOURCE_ID)
     attr_names = [name for name in ("difficult", "truncated", "view") if name in boxes.attrs]
     stats: Counter = Counter()
@@ -561,7 +561,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
                 with open(file, "wb") as f:
                     for i in part:
                         i = int(i)
-                        rows_i = order[bounds[i]:bounds[i + 1]]
+                        rows_i = rows_of[i]
                         sid = source_ids[i]
                         features = _image_features(ds, i, str(imgs.id[i]) if sid is None
                                                    else str(sid), ctx, stats)
@@ -601,7 +601,10 @@ FORMAT = Format(
     write=write,
     aliases=("tf-record", "tf_detection_api", "tf-od", "tfrecords"),
     attributes=frozenset({"difficult", "truncated", "view"}),
-    options={"shards": "number of files per split (default 1); names like "
-                       "train.tfrecord-00000-of-00004"},
-    read_options={"images": "extract (default: embedded images to the cache) or none"},
+    write_options=(Option("shards", int, 1, help="number of files per split, 1 to 99999; "
+                          "names like train.tfrecord-00000-of-00004", example="2"),),
+    read_options=(Option("images", default="extract", choices=("extract", "none"),
+                         aliases={"skip": "none", "false": "none"},
+                         help="extract: the embedded images to the cache; none: boxes only "
+                              "(the images from --images-dir, if any)"),),
 )

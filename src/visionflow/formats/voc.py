@@ -79,9 +79,12 @@ from . import _voc_emit as emit
 from . import _voc_layout as folders
 from . import _voc_parse as parse
 from . import common
+from .builder import header_sizes
 from ._voc_layout import LABELMAP
 from ._voc_parse import Objects, Record
-from .base import ATTRIBUTES, BOXES, CLASS_ORDER, Detection, Format, ReadContext, WriteContext
+from .base import (ATTRIBUTES, BOXES, CLASS_ORDER, Detection, Format, Option, ReadContext,
+                   WriteContext)
+from .writing import image_order
 
 LABELMAP_HEADER = "# label:color_rgb:parts:actions\n"
 _CHUNK = 4096  # images whose object texts are built at once: bounds the writer's memory
@@ -223,15 +226,11 @@ def _fill_sizes(rows: list[tuple[Record, str]], ctx: ReadContext) -> list[tuple[
     if not need:
         return rows
     bad: set[int] = set()
-    with_file = [r for r in need if r.path is not None]
-    for r in need:
-        if r.path is None:
-            ctx.fail(MissingImageError(r.where, f"no <size> and image file {r.file_name!r} "
-                                       "not found; the size cannot be known"))
-            bad.add(id(r))
-    sizes = common.read_sizes([r.path for r in with_file], ctx,
-                              where=lambda i: with_file[i].where)
-    for r, (w, h) in zip(with_file, sizes):
+    sizes = header_sizes(ctx, [r.path for r in need], [r.where for r in need],
+                         lambda i: MissingImageError(need[i].where, "no <size> and image file "
+                                                     f"{need[i].file_name!r} not found; the size "
+                                                     "cannot be known"))
+    for r, (w, h) in zip(need, sizes):
         if w < 0:
             bad.add(id(r))
         else:
@@ -398,8 +397,8 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
         ctx.loss("negative_coordinates", int((boxes.xyxy[:, :2] < 0).any(axis=1).sum()),
                  "box edges left of or above the image (written clamped to the image edge)")
     ctx.report.add("info", "voc.coordinates", "VOC boxes written " + _CONVENTION[bool(offset)])
-    order = np.argsort(boxes.image_index, kind="stable")  # each image's boxes together
-    bounds = np.searchsorted(boxes.image_index[order], np.arange(len(imgs) + 1)).tolist()
+    order, bounds = image_order(boxes, len(imgs))  # each image's boxes together
+    bounds = bounds.tolist()
     with_attrs = np.zeros(len(imgs), bool)
     for col in imgs.attrs.values():
         with_attrs |= np.fromiter((v is not None for v in col), bool, len(imgs))
@@ -526,10 +525,14 @@ FORMAT = Format(
     write=write,
     aliases=("pascal-voc", "pascal_voc", "pascalvoc"),
     attributes=None,
-    options={"coords": "zero-based (default: <bndbox> holds pixel edges, as CVAT, Datumaro, "
-                       "LabelImg and Roboflow write) or one-based (the VOC devkit's indices, "
-                       "xmin = x1 + 1)"},
-    read_options={"coords": "zero-based (default: x1 = xmin, as CVAT, Datumaro, LabelImg and "
-                            "Roboflow write) or one-based (the VOC devkit's indices: x1 = "
-                            "xmin - 1)"},
+    write_options=(Option("coords", default=ZERO_BASED, choices=(ZERO_BASED, ONE_BASED),
+                          aliases={"0": ZERO_BASED, "1": ONE_BASED},
+                          help="zero-based: <bndbox> holds pixel edges, as CVAT, Datumaro, "
+                               "LabelImg and Roboflow write; one-based: the VOC devkit's "
+                               "indices, xmin = x1 + 1"),),
+    read_options=(Option("coords", default=ZERO_BASED, choices=(ZERO_BASED, ONE_BASED),
+                         aliases={"0": ZERO_BASED, "1": ONE_BASED},
+                         help="zero-based: x1 = xmin, as CVAT, Datumaro, LabelImg and "
+                              "Roboflow write; one-based: the VOC devkit's indices, x1 = "
+                              "xmin - 1"),),
 )

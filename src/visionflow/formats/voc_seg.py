@@ -46,9 +46,11 @@ from ..io.images import MAX_PIXELS, is_image_file
 from ..io.paths import clean_relative, resolve_inside
 from ..io.safe_load import text_of
 from . import common
+from .builder import header_sizes
 from ._palette import VOID, VOID_COLOR, voc_colormap
 from .base import CLASS_ORDER, MASKS, Detection, Format, ReadContext, WriteContext
 from .masks import object_mask, rle_bounds
+from .writing import rows_by_image
 
 VOC_CLASSES = ("background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car",
                "cat", "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person",
@@ -314,14 +316,11 @@ def _index_png(path: Path, color_to_index: dict, what: str, ctx: ReadContext) ->
 def _fill_sizes(records: list[dict], ctx: ReadContext) -> None:
     """Images listed without masks get their size from the image file."""
     need = [r for r in records if r["size"] is None]
-    for r in need:
-        if r["path"] is None:
-            ctx.fail(ValidationError(r["where"], f"image {r['stem']!r} is listed but has no "
-                                     f"mask PNG and no image in {IMAGE_DIR}/"))
-    with_file = [r for r in need if r["path"] is not None]
-    sizes = common.read_sizes([r["path"] for r in with_file], ctx,
-                              where=lambda i: with_file[i]["where"])
-    for r, (w, h) in zip(with_file, sizes):
+    sizes = header_sizes(ctx, [r["path"] for r in need], [r["where"] for r in need],
+                         lambda i: ValidationError(need[i]["where"], f"image {need[i]['stem']!r} "
+                                                   "is listed but has no mask PNG and no image "
+                                                   f"in {IMAGE_DIR}/"))
+    for r, (w, h) in zip(need, sizes):
         r["size"] = (int(w), int(h)) if w > 0 else None
 
 
@@ -341,8 +340,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     stems = _stems(imgs, out_dir)
     ann = ds.annotations[~ds.annotations.is_label]
     has_rle, has_poly = ann.has_rle(), ann.has_polygon()
-    order = np.argsort(ann.image_index, kind="stable")
-    bounds = np.searchsorted(ann.image_index[order], np.arange(len(imgs) + 1))
+    rows_of = rows_by_image(ann, len(imgs))
     palette = [v for rgb in COLORMAP for v in rgb]
     hidden = written = 0
     with ctx.progress("Writing VOC masks", len(imgs)) as advance:
@@ -351,7 +349,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
             cls = np.zeros((h, w), np.uint8)
             obj = np.zeros((h, w), np.uint8)
             drawn: list[tuple[int, int]] = []  # (instance, pixels)
-            for r in order[bounds[i]:bounds[i + 1]]:
+            for r in rows_of[i]:
                 mask = object_mask(ann, int(r), w, h, has_rle[r], has_poly[r], imgs.file_name[i])
                 if mask is None:
                     continue  # a bare box: reported by the generic loss report

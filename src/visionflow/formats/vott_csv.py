@@ -31,7 +31,6 @@ import numpy as np
 from ..core.dataset import Dataset
 from ..core.errors import (
     FormatError,
-    MissingImageError,
     OutputError,
     ParseError,
     UnsafeInputError,
@@ -43,6 +42,7 @@ from ..io.safe_load import text_of
 from . import _jsonfmt as jf
 from . import common
 from .base import BOXES, CLASS_ORDER, Detection, Format, ReadContext, WriteContext
+from .writing import rows_by_image
 
 HEADER = ("image", "xmin", "ymin", "xmax", "ymax", "label")
 SUFFIX = "-export"
@@ -102,19 +102,11 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
         if per_folder[f.parent] == 1 and path.is_dir():
             recs += _unlisted_images(f.parent, split, {r.file_name for r in recs})
         records += recs
-    have = [r for r in records if r.path]
-    for r in records:
-        if r.path is None:
-            ctx.fail(MissingImageError(r.where, f"image file {r.file_name!r} not found; VoTT "
-                                       "CSV holds no image size, so the image is needed"))
-    sizes = common.read_sizes([r.path for r in have], ctx, where=lambda i: have[i].where)
-    for r, (w, h) in zip(have, sizes):
-        r.width, r.height = int(w), int(h)
-    records = sorted((r for r in records if r.width > 0 and r.height > 0),
-                     key=lambda r: (r.split, r.file_name))
     metas = [root / META_FILE, *(f.parent / META_FILE for f in files)]
     meta = next((m for m in metas if m.is_file()), root / META_FILE)
-    return jf.build_box_dataset(records, jf.read_labels_meta(meta, ctx), ctx)
+    return jf.build_box_dataset(records, jf.read_labels_meta(meta, ctx), ctx, sort_images=True,
+                                no_size="image file {file_name!r} not found; VoTT CSV holds no "
+                                "image size, so the image is needed")
 
 
 def _read_csv(f: Path, split: str, ctx: ReadContext) -> list[_Record]:
@@ -183,8 +175,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     if odd:
         ctx.loss("split_names", int(np.isin(imgs.split, odd).sum()), "images in splits other "
                  f"than train/val/test ({', '.join(odd)}), read back under another split")
-    order = np.argsort(boxes.image_index, kind="stable")
-    bounds = np.searchsorted(boxes.image_index[order], np.arange(len(imgs) + 1))
+    rows_of = rows_by_image(boxes, len(imgs))
     texts: dict[str, io.StringIO] = {}
     dests: list[Path] = []
     seen: set[tuple[str, str]] = set()
@@ -200,7 +191,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
         if buf is None:
             buf = texts[split] = io.StringIO()
             buf.write(",".join(f'"{h}"' for h in HEADER) + "\n")
-        for r in order[bounds[i]:bounds[i + 1]]:
+        for r in rows_of[i]:
             x1, y1, x2, y2 = (common.fmt_float(float(v)) for v in boxes.xyxy[r])
             buf.write(f"{_quote(name)},{x1},{y1},{x2},{y2},"
                       f"{_quote(names[int(boxes.category_id[r])])}\n")

@@ -23,21 +23,20 @@ Classes: the project's `tags` in order (CLASS_ORDER), then undeclared tags sorte
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 
 from ..core.annotations import Annotations
-from ..core.categories import Categories
 from ..core.dataset import Dataset
 from ..core.errors import Error, FormatError, OutputError, ParseError
 from ..core.geometry import points_bounds
-from ..core.images import UNSPLIT, Images
+from ..core.images import UNSPLIT
 from ..io.paths import clean_relative
 from . import _jsonfmt as jf
 from . import common
+from .builder import DatasetBuilder
 from .base import (
     BOXES,
     CLASS_ORDER,
@@ -47,6 +46,7 @@ from .base import (
     ReadContext,
     WriteContext,
 )
+from .writing import rows_by_image
 
 SUFFIX = "-export"
 VERSION = "2.2.0"
@@ -74,34 +74,12 @@ def _files(path: Path) -> list[Path]:
 
 # --- read -----------------------------------------------------------------------------------
 
-@dataclass
-class _Region:
-    labels: list[str]
-    box: np.ndarray
-    ring: np.ndarray | None
-    attrs: dict[str, Any]
-    where: str
-
-
-@dataclass
-class _Record:
-    file_name: str
-    split: str
-    width: int
-    height: int
-    path: str | None
-    where: str
-    attrs: dict[str, Any] = field(default_factory=dict)
-    regions: list[_Region] = field(default_factory=list)
-
-
 def read(path: Path, ctx: ReadContext) -> Dataset:
     path = Path(path)
     files = _files(path)
     if not files:
         raise FormatError(f"{path}: no VoTT JSON export found (expected *{SUFFIX}.json)")
-    records: list[_Record] = []
-    tags: list[str] = []
+    b = DatasetBuilder(ctx, format="vott-json")
     skipped = 0
     for f in files:
         doc = jf.load(f)
@@ -109,35 +87,26 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
             ctx.fail(ParseError(f, "expected a JSON object with an 'assets' object (VoTT JSON)"))
             continue
         for t in doc.get("tags") or []:
-            if isinstance(t, dict) and isinstance(t.get("name"), str) and t["name"] not in tags:
-                tags.append(t["name"])
+            if isinstance(t, dict) and isinstance(t.get("name"), str):
+                b.category(t["name"])
         split = jf.split_of_file(f.stem, SUFFIX)
         for key, entry in doc["assets"].items():
             where = f"{f}: assets[{key!r}]"
             try:
-                rec, n = _parse_asset(entry, where, f.parent, split, ctx)
+                skipped += _parse_asset(entry, where, f.parent, split, b)
             except Error as e:
                 ctx.fail(e)
-                continue
-            skipped += n
-            records.append(rec)
     if skipped:
         ctx.report.add("warning", "vott.skipped", "regions without tags or of a type other "
                        "than RECTANGLE/POLYGON were skipped", count=skipped)
-    need = [r for r in records if r.width <= 0 or r.height <= 0]
-    have = [r for r in need if r.path]
-    sizes = common.read_sizes([r.path for r in have], ctx, where=lambda i: have[i].where)
-    for r, (w, h) in zip(have, sizes):
-        r.width, r.height = int(w), int(h)
-    for r in need:
-        if r.path is None:
-            ctx.fail(ParseError(r.where, "asset has no size and its image "
-                                f"{r.file_name!r} is not beside the JSON"))
-    return _build([r for r in records if r.width > 0 and r.height > 0], tags, ctx)
+    return b.build(sort_images=True, undeclared_message=None,
+                   no_size="asset has no size and its image {file_name!r} is not beside the "
+                   "JSON")
 
 
-def _parse_asset(entry: Any, where: str, base: Path, split: str,
-                 ctx: ReadContext) -> tuple[_Record, int]:
+def _parse_asset(entry: Any, where: str, base: Path, split: str, b: DatasetBuilder) -> int:
+    """One asset and its regions into the builder; the number of regions skipped. A bad
+    region leaves the whole asset out (raised before anything is added)."""
     asset = entry.get("asset") if isinstance(entry, dict) else None
     if not isinstance(asset, dict) or not isinstance(asset.get("name"), str):
         raise ParseError(where, "expected {\"asset\": {\"name\": ..., \"size\": ...}, "
@@ -148,14 +117,14 @@ def _parse_asset(entry: Any, where: str, base: Path, split: str,
     w, h = size.get("width"), size.get("height")
     if not (isinstance(w, (int, float)) and isinstance(h, (int, float))):
         w = h = 0
-    rec = _Record(name, split, int(w), int(h), common.find_image(ctx, base, (name,), where=where),
-                  where)
-    if isinstance(asset.get("id"), str):
-        rec.attrs["vott.id"] = asset["id"]
+    path = common.find_image(b.ctx, base, (name,), where=where)
+    size = (int(w), int(h)) if int(w) > 0 and int(h) > 0 else None
+    asset_id = asset["id"] if isinstance(asset.get("id"), str) else None
     regions = entry.get("regions") or []
     if not isinstance(regions, list):
         raise ParseError(where, "'regions' must be a list")
     skipped = 0
+    objects: list[tuple[list[str], dict[str, Any]]] = []
     for k, reg in enumerate(regions):
         w_reg = f"{where}: regions[{k}]"
         if not isinstance(reg, dict):
@@ -188,8 +157,13 @@ def _parse_asset(entry: Any, where: str, base: Path, split: str,
             if corners is not None and np.allclose(corners, box, rtol=0, atol=1e-6):
                 box = corners  # the exact right/bottom edges, not left + width
         attrs = {"vott.id": reg["id"]} if isinstance(reg.get("id"), str) else {}
-        rec.regions.append(_Region(labels, box, ring, attrs, f"{w_reg} ({', '.join(labels)})"))
-    return rec, skipped
+        objects.append((labels, dict(box=box, rings=[ring] if ring is not None else None,
+                                     attrs=attrs, where=f"{w_reg} ({', '.join(labels)})")))
+    img = b.image(name, split, path, size, where=where, **{"vott.id": asset_id})
+    for labels, obj in objects:
+        for label in labels:  # a region with several tags: one object per tag
+            b.object(img, label, **obj)
+    return skipped
 
 
 def _corners(points: Any) -> np.ndarray | None:
@@ -199,26 +173,6 @@ def _corners(points: Any) -> np.ndarray | None:
             for q in points):
         return None
     return points_bounds(np.array([[q["x"], q["y"]] for q in points], np.float64))
-
-
-def _build(records: list[_Record], tags: list[str], ctx: ReadContext) -> Dataset:
-    records.sort(key=lambda r: (r.split, r.file_name))
-    found = [t for r in records for g in r.regions for t in g.labels]
-    names = tags + jf.category_order([n for n in found if n not in set(tags)])
-    cat_id = {n: i for i, n in enumerate(names, 1)}
-    img_keys = list(dict.fromkeys(k for r in records for k in r.attrs))
-    images = Images.build([r.file_name for r in records], [r.width for r in records],
-                          [r.height for r in records], split=[r.split for r in records],
-                          path=[r.path for r in records],
-                          attrs={k: [r.attrs.get(k) for r in records] for k in img_keys})
-    rows = [(i, g, t) for i, r in enumerate(records) for g in r.regions for t in g.labels]
-    ann = Annotations.from_objects(
-        [i for i, _, _ in rows], [cat_id[t] for _, _, t in rows], [g.box for _, g, _ in rows],
-        rings=[[g.ring] if g.ring is not None else [] for _, g, _ in rows],
-        attrs=[g.attrs for _, g, _ in rows])
-    ds = Dataset(images, ann, Categories.from_names(names))
-    return common.finish_read(ds, ctx, where_annotation=lambda i: rows[i][1].where,
-                              where_image=lambda i: records[i].where)
 
 
 # --- write ----------------------------------------------------------------------------------
@@ -235,8 +189,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
         ctx.loss("split_names", int(np.isin(imgs.split, odd).sum()), "images in splits other "
                  f"than train/val/test ({', '.join(odd)}), written but read back as the "
                  "split of that name's lower case, or unsplit")
-    order = np.argsort(objects.image_index, kind="stable")
-    bounds = np.searchsorted(objects.image_index[order], np.arange(len(imgs) + 1))
+    rows_of = rows_by_image(objects, len(imgs))
     tags = [{"name": c.name, "color": _PALETTE[k % len(_PALETTE)]}
             for k, c in enumerate(ds.categories)]
     docs: dict[str, dict] = {}
@@ -258,7 +211,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
                       "id": str(asset_id), "name": name, "path": name,
                       "size": {"width": int(imgs.width[i]), "height": int(imgs.height[i])},
                       "state": 2, "type": 1},
-            "regions": _regions(objects, order[bounds[i]:bounds[i + 1]], names),
+            "regions": _regions(objects, rows_of[i], names),
             "version": VERSION}
     for split, doc in docs.items():
         (out_dir / f"{split}{SUFFIX}.json").write_bytes(jf.dump(doc))

@@ -45,7 +45,6 @@ import numpy as np
 import orjson
 
 from ..core.annotations import Annotations
-from ..core.categories import Categories
 from ..core.dataset import Dataset
 from ..core.errors import (
     FormatError,
@@ -54,11 +53,12 @@ from ..core.errors import (
     ParseError,
     UnsafeInputError,
 )
-from ..core.images import UNSPLIT, Images, canonical_split
+from ..core.images import UNSPLIT, canonical_split
 from ..io.images import is_image_file
 from ..io.paths import clean_relative
 from ..io.safe_load import bytes_of, text_of
 from . import common
+from .builder import DatasetBuilder, header_sizes
 from .base import (
     ATTRIBUTES,
     BOXES,
@@ -68,6 +68,7 @@ from .base import (
     ReadContext,
     WriteContext,
 )
+from .writing import folder_name, rows_by_image
 
 NAME = "wider-face"
 NS = NAME + "."
@@ -141,15 +142,14 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
     images: list[_Image] = []
     for file, split in files:
         images += _read_file(root, file, split, ctx)
-    for im in images:
-        if im.path is None:
-            ctx.fail(MissingImageError(im.where, f"image {_image_dir(root, im.split)}/"
-                                       f"{im.file_name} not found; WIDER Face holds no image "
-                                       "size"))
-    need = [im for im in images if im.path is not None]
-    sizes = common.read_sizes([im.path for im in need], ctx, where=lambda i: need[i].where)
-    for im, (w, h) in zip(need, sizes):
-        im.width, im.height = int(w), int(h)
+    sizes = header_sizes(ctx, [im.path for im in images], [im.where for im in images],
+                         lambda i: MissingImageError(images[i].where, "image "
+                                                     f"{_image_dir(root, images[i].split)}/"
+                                                     f"{images[i].file_name} not found; WIDER "
+                                                     "Face holds no image size"))
+    for im, (w, h) in zip(images, sizes):
+        if im.path is not None:
+            im.width, im.height = int(w), int(h)
     images = [im for im in images if im.width > 0 and im.height > 0]
 
     listed = _listed_names(root, ctx)
@@ -159,18 +159,15 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
     if not names or (FACE in used and FACE not in names):
         names.insert(0, FACE)
     names += sorted(used - set(names))
-    cat_id = {n: i for i, n in enumerate(names, 1)}
-    faces = [(i, f) for i, im in enumerate(images) for f in im.faces]
-    table = Images.build([im.file_name for im in images], [im.width for im in images],
-                         [im.height for im in images], split=[im.split for im in images],
-                         path=[im.path for im in images])
-    ann = Annotations.build([i for i, _ in faces], [cat_id[f["label"]] for _, f in faces],
-                            np.array([f["box"] for _, f in faces], np.float64).reshape(-1, 4),
-                            attrs={k: _objects([f["attrs"][j] for _, f in faces])
-                                   for j, k in enumerate(ATTRS)} if faces else {})
-    ds = Dataset(table, ann, Categories.from_names(names))
-    return common.finish_read(ds, ctx, where_annotation=lambda k: faces[k][1]["where"],
-                              where_image=lambda k: images[k].where)
+    b = DatasetBuilder(ctx, format="wider_face")
+    for name in names:
+        b.category(name)
+    for im in images:
+        img = b.image(im.file_name, im.split, im.path, (im.width, im.height), where=im.where)
+        for f in im.faces:
+            b.object(img, f["label"], f["box"], attrs=dict(zip(ATTRS, f["attrs"])),
+                     where=f["where"])
+    return b.build()
 
 
 def _files(path: Path) -> tuple[Path, list[tuple[Path, str]]] | None:
@@ -362,12 +359,6 @@ def _listed_names(root: Path, ctx: ReadContext) -> list[str]:
     return []
 
 
-def _objects(values: list[Any]) -> np.ndarray:
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return out
-
-
 # --- write ----------------------------------------------------------------------------------
 
 def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
@@ -382,15 +373,12 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     (out_dir / LABELS_FILE).write_text("".join(f"{c.name}\n" for c in ds.categories),
                                        encoding="utf-8")
     boxes = ds.annotations[~ds.annotations.is_label]
-    order = np.argsort(boxes.image_index, kind="stable")
-    bounds = np.searchsorted(boxes.image_index[order], np.arange(len(imgs) + 1))
+    rows_of = rows_by_image(boxes, len(imgs))
     dest: dict[int, Path] = {}
     bad = 0
     (out_dir / SPLIT_DIR).mkdir()
     for split in imgs.splits():
-        subset = split or DEFAULT_SPLIT
-        if subset in (".", "..") or any(c in subset for c in "/\\\x00"):
-            raise OutputError(f"{out_dir}: split name {split!r} cannot be a folder name")
+        subset = folder_name(split or DEFAULT_SPLIT, out_dir)
         lines: list[str] = []
         for i in np.flatnonzero(imgs.split == split):
             i = int(i)
@@ -399,7 +387,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
                 raise OutputError(f"image {name!r}: WIDER Face image lines need an image file "
                                   "extension (.jpg, .png, ...); rename it")
             line_name = name if "/" in name else f"{NO_LABEL}/{name}"
-            rows = order[bounds[i]:bounds[i + 1]]
+            rows = rows_of[i]
             lines += [line_name, str(len(rows))]
             if len(rows) == 0:
                 lines.append(" ".join(["0"] * 10))

@@ -82,7 +82,8 @@ from ..core.errors import OutputError, ParseError
 from ..core.images import UNSPLIT
 from ..io.paths import clean_relative
 from . import common
-from .base import Detection, Format, ReadContext, WriteContext
+from .base import Detection, Format, Option, ReadContext, WriteContext
+from .writing import placements
 from ._yolo_layout import (_EXTRA_SPLIT_KEYS, SIDECAR_KEY, _SPLIT_ALIASES, SPLIT_KEYS,
                            _dataset_base, dump_yaml, find_data_yaml, _first_file, _image_files,
                            ImageEntry, _is_data_yaml, kpt_shape_from, _label_dirs, load_yaml,
@@ -90,8 +91,8 @@ from ._yolo_layout import (_EXTRA_SPLIT_KEYS, SIDECAR_KEY, _SPLIT_ALIASES, SPLIT
                            names_from_yaml, read_names_file, resolve_listed, sidecar_for,
                            _split_entries, stem_path, ultralytics_label_rel, write_texts,
                            yaml_task_keys)
-from ._yolo_lines import (SUPPORTS, assemble, choose_task, fmt_rows, label_texts, merge_rings,
-                          split_bridged)
+from ._yolo_lines import (SUPPORTS, TASKS, assemble, choose_task, fmt_rows, label_texts,
+                          merge_rings, split_bridged)
 
 
 # --- detect -------------------------------------------------------------------------------
@@ -199,20 +200,14 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     common.refuse_names(ds.categories.names, "class name", "data.yaml names")
     task, kpt_shape = choose_task(ds, ctx)
     splits = _output_splits(ds, ctx)
-    dest: list[str] = []  # strings, not Paths: 250,000 of them
-    label_of: dict[str, int] = {}
-    for i, (name, split) in enumerate(zip(ds.images.file_name, splits)):
-        rel = clean_relative(str(name), where=f"image {name!r}")
-        folder = f"{split}/" if split else ""
-        dest.append(f"images/{folder}{rel}")
-        # where Ultralytics (and read) look for it: an "images" folder inside the file name
-        # would otherwise be the one its last-/images/-to-/labels/ rule replaces
-        label = ultralytics_label_rel(dest[-1])
-        if label in label_of:
-            raise OutputError(f"{label}: images {ds.images.file_name[label_of[label]]!r} and "
-                              f"{name!r} would share one label file; rename one of them")
-        label_of[label] = i
-    labels = list(label_of)  # in image order, one per image
+
+    def image(rel: str, split: str) -> str:  # strings, not Paths: 250,000 of them
+        return f"images/{split}/{rel}" if split else f"images/{rel}"
+
+    # the label where Ultralytics (and read) look for it: an "images" folder inside the file
+    # name would otherwise be the one its last-/images/-to-/labels/ rule replaces
+    dest, labels = placements(ds.images.file_name, splits, image=image,
+                              label=lambda rel, split: ultralytics_label_rel(image(rel, split)))
     for first, texts in label_texts(ds, task, kpt_shape, ctx):
         write_texts(out_dir, list(zip(labels[first:first + len(texts)], texts)))
     common.write_images(ds, lambda i: out_dir / dest[i], ctx)
@@ -288,8 +283,9 @@ FORMAT = Format(
     read=read,
     write=write,
     aliases=("ultralytics", "yolov8", "yolov5", "yolo11"),
-    read_options={"task": "detect | segment | pose | obb (default: from the data yaml or "
-                          "the label lines)"},
+    read_options=(Option("task", choices=TASKS,
+                         help="what the label lines hold (default: from the data yaml or the "
+                              "label lines)"),),
 )
 
 __all__ = ["FORMAT", "ImageEntry", "assemble", "choose_task", "dump_yaml", "find_data_yaml",

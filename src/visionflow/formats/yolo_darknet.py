@@ -32,7 +32,7 @@ import re
 from pathlib import Path
 
 from ..core.dataset import Dataset
-from ..core.errors import OutputError, ParseError, UnsafeInputError
+from ..core.errors import ParseError, UnsafeInputError
 from ..core.images import UNSPLIT
 from ..io.paths import clean_relative, resolve_inside
 from ..io.safe_load import text_of
@@ -42,6 +42,7 @@ from ._yolo_layout import (ImageEntry, dump_yaml, find_data_yaml, kpt_shape_from
                            stem_path, write_texts, yaml_task_keys)
 from ._yolo_lines import SUPPORTS, assemble, choose_task, label_texts
 from .base import Detection, Format, ReadContext, WriteContext
+from .writing import placements
 
 SIDECAR = "visionflow.yaml"
 DATA_FILE = "obj.data"
@@ -228,17 +229,11 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
                         padded=True)
     common.refuse_names(names, "image name", "train.txt / valid.txt (one path a line)",
                         padded=True)
-    dest: list[str] = []
-    label_of: dict[str, int] = {}
-    for i, (name, split) in enumerate(zip(names, splits)):
-        folder = f"obj_{split or 'train'}_data"  # CVAT's and Datumaro's layout
-        label = f"{folder}/{stem_path(name)}.txt"
-        if label in label_of:
-            raise OutputError(f"{label}: images {names[label_of[label]]!r} and {name!r} would "
-                              "share one label file; rename one of them")
-        label_of[label] = i
-        dest.append(f"{folder}/{name}")
-    labels = list(label_of)  # in image order, one per image
+    def folder(split: str) -> str:
+        return f"obj_{split or 'train'}_data"  # CVAT's and Datumaro's layout
+
+    dest, labels = placements(names, splits, image=lambda rel, s: f"{folder(s)}/{rel}",
+                              label=lambda rel, s: f"{folder(s)}/{stem_path(rel)}.txt")
     for first, texts in label_texts(ds, task, kpt_shape, ctx):
         write_texts(out_dir, list(zip(labels[first:first + len(texts)], texts)))
     common.write_images(ds, lambda i: out_dir / dest[i], ctx)

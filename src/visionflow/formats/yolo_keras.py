@@ -55,7 +55,8 @@ from ..core.images import UNSPLIT, Images, canonical_split
 from ..io.paths import clean_relative, is_inside, resolve_inside
 from ..io.safe_load import text_of
 from . import common
-from .base import BOXES, CLASS_ORDER, Detection, Format, ReadContext, WriteContext
+from .base import BOXES, CLASS_ORDER, Detection, Format, Option, ReadContext, WriteContext
+from .writing import rows_by_image
 
 ANNOTATIONS = "_annotations.txt"
 CLASSES = "_classes.txt"
@@ -296,9 +297,7 @@ def _parse_box(token: str, k: int, at: str) -> tuple[int, list[float]]:
 # --- write --------------------------------------------------------------------------------
 
 def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
-    coords = ctx.options.get("coords", "exact")
-    if coords not in ("exact", "int"):
-        raise OutputError(f"coords={coords!r}; expected 'exact' (default) or 'int'")
+    coords = ctx.options.get("coords", "exact")  # a declared choice (api.write checks)
     common.refuse_names(ds.categories.names, "class name", f"{CLASSES} (one name a line)",
                         padded=True)
     imgs = ds.images
@@ -314,8 +313,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
         ctx.report.add("warning", "yolo_keras.fractional", "boxes with fractional coordinates "
                        "written as decimals; keras-yolo3 parses integers (write with "
                        "coords=int to round them)", count=fractional)
-    order = np.argsort(ann.image_index, kind="stable")
-    bounds = np.searchsorted(ann.image_index[order], np.arange(len(imgs) + 1))
+    rows_of = rows_by_image(ann, len(imgs))
     lines: dict[str, list[str]] = {}
     dest: list[Path] = []
     taken: dict[str, int] = {}
@@ -336,7 +334,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
         taken[key] = i
         boxes = [",".join([*(common.fmt_float(float(v)) for v in xyxy[r]),
                            str(index[int(ann.category_id[r])])])
-                 for r in order[bounds[i]:bounds[i + 1]]]
+                 for r in rows_of[i]]
         lines.setdefault(folder, []).append(" ".join([rel, *boxes]) + "\n")
         dest.append(out_dir / key)
     for folder in sorted(set(lines) | ({""} if not len(imgs) else set())):
@@ -357,6 +355,7 @@ FORMAT = Format(
     read=read,
     write=write,
     aliases=("keras-yolo", "yolo-keras-txt", "keras-yolo3"),
-    options={"coords": "exact (default: shortest decimals, integers stay integers) or int "
-                       "(round to whole pixels, as keras-yolo3 parses them)"},
+    write_options=(Option("coords", default="exact", choices=("exact", "int"),
+                          help="exact: shortest decimals, integers stay integers; int: round "
+                               "to whole pixels, as keras-yolo3 parses them"),),
 )

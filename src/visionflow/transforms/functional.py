@@ -21,9 +21,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..core.annotations import Annotations, Polygons
+from ..core.annotations import Annotations, Polygons, Polylines
 from ..core.errors import Error
-from ..core.geometry import mask_to_rle, polygon_area, rle_to_mask
+from ..core.geometry import (mask_to_rle, pad_degenerate, path_length, points_bounds,
+                             polygon_area, rle_to_mask)
 
 _EPS = 1e-9
 
@@ -239,6 +240,45 @@ def clip_ring(ring: np.ndarray, rect: tuple[float, float, float, float]) -> np.n
     return _dedupe_ring(pts)
 
 
+def clip_path(path: np.ndarray, rect: tuple[float, float, float, float]) -> list[np.ndarray]:
+    """Liang-Barsky clip of one open path (a polyline) to an axis-aligned rectangle (xyxy):
+    the pieces inside, each of at least 2 points. A path that leaves and re-enters the
+    rectangle becomes several pieces. One vectorized pass over the segments."""
+    pts = np.asarray(path, dtype=np.float64).reshape(-1, 2)
+    if len(pts) < 2:
+        return []
+    p0, d = pts[:-1], np.diff(pts, axis=0)
+    x0, y0, x1, y1 = rect
+    p = np.stack([-d[:, 0], d[:, 0], -d[:, 1], d[:, 1]], axis=1)
+    q = np.stack([p0[:, 0] - x0, x1 - p0[:, 0], p0[:, 1] - y0, y1 - p0[:, 1]], axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = q / np.where(p == 0, 1, p)
+    t0 = np.max(np.where(p < 0, r, 0.0), axis=1)
+    t1 = np.min(np.where(p > 0, r, 1.0), axis=1)
+    keep = (t0 <= t1) & ~((p == 0) & (q < 0)).any(axis=1)
+    a, b = p0 + t0[:, None] * d, p0 + t1[:, None] * d
+    pieces: list[np.ndarray] = []
+    current: list[np.ndarray] = []
+    joined = -2  # the last kept segment whose end was not clipped: the next one continues it
+    for k in np.flatnonzero(keep):
+        if current and not (joined == k - 1 and t0[k] == 0.0):
+            pieces.append(np.array(current))
+            current = []
+        if not current:
+            current.append(a[k])
+        current.append(b[k])
+        joined = k if t1[k] == 1.0 else -2
+    if current:
+        pieces.append(np.array(current))
+    return [c for c in (_dedupe_path(piece) for piece in pieces) if len(c) >= 2]
+
+
+def _dedupe_path(pts: np.ndarray) -> np.ndarray:
+    keep = np.ones(len(pts), bool)
+    keep[1:] = np.any(np.abs(np.diff(pts, axis=0)) > 1e-12, axis=1)
+    return pts[keep]
+
+
 def _dedupe_ring(pts: np.ndarray) -> np.ndarray:
     if len(pts) < 2:
         return pts
@@ -301,6 +341,22 @@ def warp_annotations(ann: Annotations, m: np.ndarray, out_wh: tuple[int, int], *
                     [np.maximum(pb[:2], clipped[i, :2]), np.minimum(pb[2:], clipped[i, 2:])])
         polygons = Polygons.from_lists(out_objects)
 
+    polylines, has_line = ann.polylines, ann.has_polyline()
+    if polylines is not None and has_line.any():
+        lines_out: list[list[np.ndarray]] = []
+        for i, paths in enumerate(polylines.to_lists()):
+            moved_paths = [transform_points(p, m) for p in paths]
+            kept_paths = [c for p in moved_paths for c in clip_path(p, rect)]
+            lines_out.append(kept_paths)
+            if not paths or has_poly[i] or has_rle[i] or has_obb[i]:
+                continue
+            # visibility of a line: its length inside; its box: the bounds of what is left
+            area_before[i] = sum(path_length(p) for p in moved_paths)
+            area_after[i] = sum(path_length(p) for p in kept_paths)
+            if kept_paths:
+                new_xyxy[i] = pad_degenerate(points_bounds(np.concatenate(kept_paths)))[0]
+        polylines = Polylines.from_lists(lines_out)
+
     rle = ann.rle
     if rle is not None and has_rle.any():
         rle = rle.copy()
@@ -358,7 +414,8 @@ def warp_annotations(ann: Annotations, m: np.ndarray, out_wh: tuple[int, int], *
     keep = (area_after > 0) & (visibility >= min_visibility - 1e-12) & (widths > 0) & (heights > 0)
     keep |= is_label
     new_xyxy = np.where(is_label[:, None], ann.xyxy, new_xyxy)
-    out = replace(ann, xyxy=new_xyxy, polygons=polygons, rle=rle, obb=obb, keypoints=keypoints)
+    out = replace(ann, xyxy=new_xyxy, polygons=polygons, rle=rle, obb=obb, keypoints=keypoints,
+                  polylines=polylines)
     return out if keep.all() else out[keep]
 
 

@@ -521,7 +521,7 @@ class IsolateObjects(Op):
             if wx1 <= wx0 or wy1 <= wy0:
                 continue
             label = ann[[int(i)]].replace(xyxy=np.full((1, 4), np.nan), polygons=None, rle=None,
-                                          keypoints=None, obb=None)
+                                          keypoints=None, obb=None, polylines=None)
             piece = sample.copy(file_name=f"{stem}_obj{k}{ext}", ann=Annotations.empty())
             piece.warp(F.translate(-wx0, -wy0), (wx1 - wx0, wy1 - wy0), ctx)
             piece.ann = label

@@ -155,6 +155,8 @@ def row_fingerprints(ann: Annotations) -> np.ndarray:
                     h = _fold(h, bits[:, j], salt * 1000 + j)
         if ann.polygons is not None and len(ann.polygons.coords):
             h = _fold(h, _polygon_words(ann.polygons), 6)
+        if ann.polylines is not None and len(ann.polylines.coords):
+            h = _fold(h, _polygon_words(ann.polylines), 100)
         objects = [(7, ann.rle)] + [(8 + i, ann.attrs[k]) for i, k in enumerate(sorted(ann.attrs))]
         for salt, col in objects:
             if col is None:

@@ -189,19 +189,23 @@ class Workspace:
     # -- sources -------------------------------------------------------------------------------
 
     def add(self, src: str | Path, name: str | None = None, format: str | None = None, *,
-            skip_errors: bool = False, progress: ProgressFactory | None = None) -> AddResult:
+            errors: str = "raise", images_dir: str | Path | None = None,
+            follow_links: bool = False, progress: ProgressFactory | None = None,
+            skip_errors: bool | None = None) -> AddResult:
         """Import a dataset (any format) as the next revision of source `name` (default: the
         folder's name). Images already stored are not stored again; the changes against the
         previous revision are recorded. Adding what is already the latest revision records
-        nothing (result.unchanged)."""
+        nothing (result.unchanged). errors, images_dir, follow_links: as for `vf.load`
+        (skip_errors: deprecated errors="skip"); what was skipped is in result.report."""
         src_path = Path(src).absolute()
         if is_inside(src_path, self.dir):
             raise Error(f"{src}: lies inside the workspace's own storage ({self.dir})")
         name = name or _default_name(src_path)
         _check_name(name, "source", "--name")
         report = Report()
-        ds = api.load(src_path, format, skip_errors=skip_errors, report=report,
-                      progress=progress)
+        ds = api.load(src_path, format, errors=api.errors_mode(errors, skip_errors=skip_errors),
+                      report=report, progress=progress, images_dir=images_dir,
+                      follow_links=follow_links)
         missing = [i for i, p in enumerate(ds.images.path.tolist()) if p is None]
         if missing:
             raise MissingImageError(src, f"{len(missing)} of {len(ds.images)} image(s) have no "

@@ -72,7 +72,7 @@ def draw_image(ds: Dataset, row: int, *, class_names: bool = True,
     """Image row `row` of `ds`, upright (EXIF applied), with all its annotations drawn.
 
     Boxes, polygons (translucent fill + outline, every ring), RLE masks (translucent), oriented
-    boxes, keypoints with the category's skeleton, image-level labels (a caption banner at the
+    boxes, polylines (open paths), keypoints with the category's skeleton, image-level labels (a caption banner at the
     top) and, with class_names, each object's class in a filled label box.
     Raises MissingImageError / ValidationError when the image cannot be read.
     """
@@ -121,6 +121,9 @@ def draw_image(ds: Dataset, row: int, *, class_names: bool = True,
             if len(ring) >= 2:
                 pts = [tuple(p) for p in ring.tolist()]
                 draw.line(pts + [pts[0]], fill=colors[i], width=t, joint="curve")
+    for i in np.flatnonzero(ann.has_polyline()):  # open paths: not closed, not filled
+        for path in ann.polylines.rings(int(i)):
+            draw.line([tuple(p) for p in path.tolist()], fill=colors[i], width=t, joint="curve")
     for i in np.flatnonzero(has_obb):
         pts = [tuple(p) for p in ann.obb[i].tolist()]
         draw.line(pts + [pts[0]], fill=colors[i], width=t, joint="curve")

@@ -1,0 +1,129 @@
+"""`visionflow dedup`: a thin shell over visionflow.embeddings.dedup."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..core.errors import Error
+from ..core.report import Report
+from . import render
+from .app import (FollowLinksOpt, ForceOpt, FromOpt, ImagesDirOpt, ImagesOpt, InputOpt,
+                  IntoSourceOpt, OptionOpt, OverwriteOpt, command, parse_options)
+
+
+@command
+def dedup(
+    src: Annotated[Path, typer.Argument(help="Dataset folder or annotation file to read.")],
+    dst: Annotated[Path, typer.Argument(help="Output folder for the deduplicated dataset "
+                                        "(created; must be empty or absent).")],
+    method: Annotated[str, typer.Option(
+        help="hash (perceptual hash, no extra needed) or embedding (a model's vectors, "
+        "pip install 'visionflow[embed]').")] = "hash",
+    model: Annotated[Optional[str], typer.Option(
+        "--model", "-m", help="phash, dhash or whash for --method hash (default phash); a "
+        "Hugging Face CLIP/SigLIP/DINOv2 model or a .onnx file for --method embedding.")
+    ] = None,
+    threshold: Annotated[Optional[float], typer.Option(
+        help="Most differing bits for hashes (default 10 of 64), or most cosine distance for "
+        "embeddings (default 0.05).")] = None,
+    keep: Annotated[str, typer.Option(
+        help="Which image of a group stays: largest (most pixels), first (dataset order) or "
+        "most-labelled (most annotations).")] = "largest",
+    merge_labels: Annotated[bool, typer.Option(
+        "--merge-labels", help="Move the annotations of removed images onto the kept image "
+        "(scaled when sizes differ; ones already there are skipped). Without it they are "
+        "left out of DST and listed in --report.")] = False,
+    confirm: Annotated[Optional[str], typer.Option(
+        help="Confirm each candidate pair on pixels: ssim (scikit-image) or pixels (grey-level "
+        "correlation) of 64x64 thumbnails.")] = None,
+    to: Annotated[Optional[str], typer.Option(
+        "--to", "-t", help="Output format (default: the source's).")] = None,
+    report: Annotated[Optional[Path], typer.Option(
+        "--report", help="Write a self-contained HTML report (groups with thumbnails, what "
+        "was kept and why, the annotations of removed images) to this file.")] = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help='Print {"groups": [[file name, ...]], "kept": [...], "removed": [...]} '
+        "on stdout (the kept image first in each group).")] = False,
+    images: ImagesOpt = "copy",
+    overwrite: OverwriteOpt = False,
+    force: ForceOpt = False,
+    from_: FromOpt = None,
+    option: OptionOpt = None,
+    input_option: InputOpt = None,
+    images_dir: ImagesDirOpt = None,
+    follow_links: FollowLinksOpt = False,
+    into_source: IntoSourceOpt = False,
+):
+    """Find near-duplicate images and write the dataset without them.
+
+    Candidate pairs come from an index over perceptual hashes (exact within --threshold bits)
+    or model embeddings (approximate nearest neighbours), never from all pairs; images with the
+    same bytes are always one group. Embeddings are stored per image content, so a second run
+    only reads them back. The removed images' annotations are never silently lost: they are
+    merged into the kept image (--merge-labels) or listed in --report.
+
+    Examples:
+
+      visionflow dedup scraped/ clean/ --report duplicates.html
+
+      visionflow dedup data/ out/ --keep most-labelled --merge-labels --to coco
+
+      visionflow dedup data/ out/ --method embedding --model openai/clip-vit-base-patch32
+
+      visionflow dedup data/ out/ --threshold 14 --confirm ssim --json > groups.json
+    """
+    from .. import api
+    from ..embeddings.dedup import find_duplicates
+    from ..io.atomic import guard_destination, guard_file, output_errors, source_root
+    from ..io.atomic import write_bytes_atomic
+
+    if report is not None and report.suffix.lower() not in (".html", ".htm"):
+        raise Error(f"{report}: --report must end in .html")
+    if method == "hash" and model is not None and model not in ("phash", "dhash", "whash"):
+        raise Error(f"--method hash takes --model phash, dhash or whash, not {model!r} (use "
+                    "--method embedding for a model)")
+    guard_destination(dst, sources=source_root(src), overwrite=overwrite,
+                      force=force)  # before reading
+    if report is not None:
+        guard_file(report, sources=source_root(src), into_source=into_source)
+    findings = Report()
+    ds = api.load(src, from_, report=findings, progress=render.progress_bar,
+                  images_dir=images_dir, follow_links=follow_links,
+                  **parse_options(input_option))
+    if report is not None:  # the image folders are known now: still before any work
+        guard_file(report, sources=[*api.source_folders(ds), *api.image_folders(ds)],
+                   into_source=into_source)
+    result = find_duplicates(ds, method=method, threshold=threshold, keep=keep,
+                             confirm=confirm, model=model, progress=render.progress_bar,
+                             report=findings)
+    out, notes = result.deduplicated(merge_labels)
+    from dataclasses import replace
+    result = replace(result, notes=notes)
+    api.write(out, dst, to, images=images, overwrite=overwrite, force=force, report=findings,
+              progress=render.progress_bar, **parse_options(option))
+    if report is not None:
+        from ..embeddings.report_html import render_html
+        with output_errors(report):
+            report.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomic(report.absolute(), render_html(result).encode("utf-8"))
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+    render.print_report(findings)
+    lost = 0 if merge_labels else len(result.removed_annotations)
+    render.err.print(render.text(
+        ("dedup", "green"), f" {render.plural(len(result.groups), 'group')} of near-duplicates"
+        f" ({result.method}, {result.model}, threshold {result.threshold:g}): kept "
+        f"{len(result.kept)}, removed {render.plural(len(result.removed), 'image')}"
+        + (f"; {render.plural(lost, 'annotation')} of removed images left out (listed in "
+           f"{'the report' if report else '--report'})" if lost else "")),
+        highlight=False, soft_wrap=True)
+    for note in notes[:20]:
+        render.err.print(f"  {note}", highlight=False, soft_wrap=True)
+    render.print_written(findings, dst)
+    if report is not None:
+        render.err.print(render.text((f"wrote {report}", "green")), highlight=False)
