@@ -14,7 +14,7 @@ from .core.categories import Categories, Category
 from .core.dataset import Dataset
 from .core.errors import (AmbiguousFormat, DataWarning, Error, FormatError, LocatedError,
                           LossError, MissingImageError, NotDetected, OutputError, ParseError,
-                          UnknownFormat, UnsafeInputError, ValidationError)
+                          UnknownFormat, UnsafeInputError, UsageError, ValidationError)
 from .core.images import UNSPLIT, Images
 from .core.report import Finding, Report
 from .core.view import ImageView
@@ -33,6 +33,10 @@ _LAZY = {
     "evaluate": "visionflow.commands", "find_mistakes": "visionflow.commands",
     "embed": "visionflow.embeddings", "load_embedder": "visionflow.embeddings",
     "dedup": "visionflow.embeddings.dedup", "find_duplicates": "visionflow.embeddings.dedup",
+    # the embedding commands' library functions (embed, dedup, search, sample, map)
+    "embed_path": "visionflow.embeddings", "dedup_path": "visionflow.embeddings.dedup",
+    "find_images": "visionflow.embeddings.search", "pick": "visionflow.embeddings.sample",
+    "write_map": "visionflow.embeddings.map2d",
     # bridges: each imports its (optional) library on first call, never on import
     "from_arrow": "visionflow.bridges.arrow", "to_supervision": "visionflow.bridges.supervision",
     "from_supervision": "visionflow.bridges.supervision", "to_hf": "visionflow.bridges.hf",
@@ -64,9 +68,11 @@ __all__ = [
     "CheckFinding", "Dataset", "Error", "FixOptions", "check", "fix",
     "Finding", "FormatError", "Images", "LossError", "MissingImageError", "NotDetected",
     "OutputError", "ParseError", "Polygons", "Report", "UnknownFormat", "UnsafeInputError",
+    "UsageError",
     "ValidationError", "Workspace", "transforms", "__version__", "convert", "detect", "formats", "load", "write",
     "evaluate", "load_predictions", "find_mistakes", "info", "show", "transform", "resize",
     "tile", "split", "DataWarning", "LocatedError",
     "ImageView", "from_arrow", "to_supervision", "from_supervision", "to_hf", "from_hf",
     "to_tf_dataset", "embed", "load_embedder", "dedup", "find_duplicates",
+    "embed_path", "dedup_path", "find_images", "pick", "write_map",
 ]

@@ -389,7 +389,8 @@ def find_mistakes(gt: Any, pred: str | Path | Dataset | None = None, *,
                   to: str | None = None, images: str = "copy", overwrite: bool = False,
                   force: bool = False, workspace: str | Path | None = None,
                   tag: str | None = None, images_dir: str | Path | None = None,
-                  follow_links: bool = False, report: Report | None = None) -> Mistakes:
+                  follow_links: bool = False, write_options: dict | None = None,
+                  report: Report | None = None) -> Mistakes:
     """`visionflow mistakes`: the images and objects to review: likely missing labels, wrong
     classes, loose boxes (a match below `loose_iou`) and hard images, ranked.
 
@@ -397,7 +398,8 @@ def find_mistakes(gt: Any, pred: str | Path | Dataset | None = None, *,
     for `evaluate` (with `workspace`: a version, SOURCE@N, or a folder imported as a source;
     pred then a stored prediction set of the version, or predictions on disk). Predictions
     count from `confidence` and match from `iou`. out: write the `top` images with their
-    ground truth as a dataset there (format `to`, default the ground truth's). tag: add this
+    ground truth as a dataset there (format `to`, default the ground truth's, written back the
+    way it was read; `write_options` as for `vf.write`). tag: add this
     tag to the `top` images in a new revision of their workspace source(s) (needs
     `workspace`). Returns Mistakes (images, objects, image_rows, `to_json(top)`), with
     `tagged` (one dict per source revised, or None) and `report` (the write's, or None).
@@ -441,15 +443,21 @@ def find_mistakes(gt: Any, pred: str | Path | Dataset | None = None, *,
                                   images=image_folders(subset),
                                   keep=tuple(source_folders(result.pred)),
                                   overwrite=overwrite, force=force)
+                if write_options:  # a misspelt option too
+                    from .formats import registry
+                    from .formats.base import parse_options
+                    parse_options(registry.get(to or result.gt.source_format or "coco"),
+                                  write_options, "writer")
             tagged = tag_in_workspace(ws, result.gt, found.image_rows[:top], tag, ref=ref,
                                       folder=None if ref is not None else gt)
     written = None
     if out is not None:
         subset = result.gt.select_images(found.image_rows[:top])
         written = report if report is not None else Report()
-        write(subset, out, to or result.gt.source_format or "coco", images=images,
-              overwrite=overwrite, force=force, report=written,
-              keep=tuple(source_folders(result.pred)))
+        # to None: the ground truth's own format and layout (COCO for one built in memory)
+        write(subset, out, to if to is not None or result.gt.source_format else "coco",
+              images=images, overwrite=overwrite, force=force, report=written,
+              keep=tuple(source_folders(result.pred)), **(write_options or {}))
     return dataclasses.replace(found, tagged=tagged, report=written)
 
 

@@ -17,11 +17,16 @@ bench = _module("bench_dedup")
 def test_score_counts_pairs_inside_groups():
     truth = [["images/train/a.jpg", "images/val/b.jpg", "images/train/c.jpg"], ["d.jpg", "e.jpg"]]
     assert bench.score(truth, truth) == {"found_pairs": 4, "planted_pairs": 4, "true_pairs": 4,
-                                         "precision": 1.0, "recall": 1.0}
+                                         "largest_group": 3, "precision": 1.0, "recall": 1.0}
     found = [["a.jpg", "b.jpg"], ["d.jpg", "x.jpg"]]      # one right, one wrong, 3 missed
     s = bench.score(found, truth)
     assert (s["true_pairs"], s["precision"], s["recall"]) == (1, 0.5, 0.25)
     assert bench.score([], truth)["recall"] == 0.0
+    # a chained group: counted, not listed; its planted pairs still count as found
+    chain = [[f"{k}.jpg" for k in range(20_000)] + ["a.jpg", "b.jpg"]]
+    s = bench.score(chain, truth)
+    assert s["found_pairs"] == 20_002 * 20_001 // 2 and s["true_pairs"] == 1
+    assert s["largest_group"] == 20_002
 
 
 def test_union_find_groups_transitively():

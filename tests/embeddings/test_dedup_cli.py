@@ -72,7 +72,12 @@ def test_json_is_exactly_groups_kept_removed(src, tmp_path):
                                                      "rocket.jpg"]
     assert len(out.annotations) == 3 and out.source_format == "coco"
     assert tree_snapshot(src) == before  # the source untouched
-    assert "3 annotations of removed images left out" in result.stderr
+    assert "3 annotations of removed images left out (listed below)" in result.stderr
+    # without --report the lost annotations are named on stderr, never silently dropped
+    assert "left out: astro-small.jpg (2 annotations), a duplicate of astronaut.jpg" in \
+        result.stderr
+    assert "left out: coffee-bright.jpg (1 annotation), a duplicate of coffee.jpg" in \
+        result.stderr
 
 
 def test_merge_labels_to_another_format_with_report(src, tmp_path):

@@ -4,14 +4,19 @@ What `fix` does (each step can be turned off in FixOptions):
 - remap or merge classes (`remap={"car": "vehicle"}`; a name used by several ids is merged
   into its first one with `remap={"Mask": "Mask"}`) and drop classes with their annotations;
 - apply EXIF orientation: the pixels are re-encoded upright (only those images) and, when the
-  declared size shows the annotations follow the stored pixels, every box, polygon, keypoint,
-  oriented box and mask is turned the same way; annotations already in the upright frame stay;
+  declared size shows the annotations follow the stored pixels, every box, polygon, polyline,
+  keypoint, oriented box and mask is turned the same way; annotations already in the upright
+  frame stay;
 - drop annotations of unknown classes, boxes of NaN, negative or zero size, degenerate polygon
-  rings (and objects left with no ring), RLE masks that do not fit their image;
+  rings (and objects left with no ring), polyline paths of fewer than 2 distinct points (and
+  objects left with nothing), RLE masks that do not fit their image;
 - drop images whose file is unreadable or truncated, or whose declared size is not the
   file's (before or after EXIF orientation), with their annotations: a strict read refuses
   them and no rule can place their boxes;
-- clip boxes and polygon vertices to the image (a box left with no area is dropped);
+- clip boxes and polygon vertices to the image (a box left with no area is dropped), and
+  polylines as open paths with transforms' `clip_path` (a path leaving and re-entering the
+  image becomes two; a polyline-only object gets the bounds of what is left as its box and is
+  dropped when nothing is left);
 - drop exact duplicate boxes (same image, class and coordinates) and exact duplicate images
   (same bytes; the copy in train is kept) when their annotations agree; otherwise both stay
   and the reason is listed;
@@ -32,15 +37,16 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..core.annotations import Polygons
+from ..core.annotations import Polygons, Polylines
 from ..core.categories import Categories
 from ..core.dataset import Dataset
 from ..core.errors import Error
-from ..core.geometry import mask_to_rle, rle_problem, rle_to_mask
+from ..core.geometry import mask_to_rle, pad_degenerate, points_bounds, rle_problem, rle_to_mask
 from ..core.report import Report
 from ..io.atomic import guard_destination, guard_file, make_temp_dir, output_errors
 from .findings import Builder, CheckFinding, fmt_box
-from .geometry import duplicate_box_pairs, ring_defects, ring_table
+from ..transforms.functional import clip_path
+from .geometry import duplicate_box_pairs, path_defects, ring_defects, ring_table
 from .scan import MISSING, OK, ImageScan, scan_images
 
 # EXIF orientation -> Pillow transpose method (as ImageOps.exif_transpose applies it)
@@ -184,6 +190,8 @@ class _State:
         self.xyxy = ann.xyxy.copy()
         self.rings: list[list[np.ndarray]] | None = (
             ann.polygons.to_lists() if ann.polygons is not None else None)
+        self.paths: list[list[np.ndarray]] | None = (
+            ann.polylines.to_lists() if ann.polylines is not None else None)
         self.keypoints = None if ann.keypoints is None else ann.keypoints.copy()
         self.obb = None if ann.obb is None else ann.obb.copy()
         self.rle = None if ann.rle is None else ann.rle.copy()
@@ -216,6 +224,7 @@ class _State:
         new_ann = ann.replace(
             category_id=self.category_id, id=self.ann_id, xyxy=self.xyxy,
             polygons=Polygons.from_lists(self.rings) if self.rings is not None else None,
+            polylines=Polylines.from_lists(self.paths) if self.paths is not None else None,
             keypoints=self.keypoints, obb=self.obb, rle=self.rle, attrs=attrs)
         images = ds.images.replace(width=self.width, height=self.height, path=self.path,
                                    id=self.image_id)
@@ -356,6 +365,8 @@ def _orient_annotation(s: _State, a: int, o: int, w: int, h: int) -> None:
         s.xyxy[a] = [*corners.min(axis=0), *corners.max(axis=0)]
     if s.rings is not None and s.rings[a]:
         s.rings[a] = [orient_points(ring, o, w, h) for ring in s.rings[a]]
+    if s.paths is not None and s.paths[a]:
+        s.paths[a] = [orient_points(path, o, w, h) for path in s.paths[a]]
     if s.keypoints is not None:
         kp = s.keypoints[a]
         ok = np.isfinite(kp[:, :2]).all(axis=1)
@@ -404,6 +415,7 @@ def _drop_degenerate(s: _State) -> None:
             s.keep_ann[r] = False
             s.ann_change("fix.drop_box", r, f"dropped: box {fmt_box(b[r])} {why}")
     _drop_degenerate_rings(s)
+    _drop_degenerate_paths(s)
 
 
 def _drop_unfit_masks(s: _State) -> None:
@@ -466,10 +478,74 @@ def _drop_degenerate_rings(s: _State) -> None:
                          "ring(s)", rings=local)
 
 
+def _only_polyline(s: _State, a: int) -> bool:
+    """The object's box is the bounds of its paths: no polygon, mask or oriented box."""
+    return not ((s.rings is not None and s.rings[a])
+                or (s.rle is not None and s.rle[a] is not None)
+                or (s.obb is not None and not np.isnan(s.obb[a]).all()))
+
+
+def _drop_degenerate_paths(s: _State) -> None:
+    if s.paths is None:
+        return
+    lines = Polylines.from_lists(s.paths)
+    if not len(lines.coords):
+        return
+    bad = path_defects(lines)
+    owner = np.repeat(np.arange(len(lines)), lines.counts())
+    alive = s.alive()
+    for a in np.unique(owner[bad]):
+        if not alive[a]:
+            continue
+        local = [k for k in range(len(s.paths[a])) if bad[lines.object_offsets[a] + k]]
+        s.paths[a] = [p for k, p in enumerate(s.paths[a]) if k not in set(local)]
+        s.changed_geometry[a] = True
+        if not s.paths[a] and _only_polyline(s, a):
+            s.keep_ann[a] = False
+            s.ann_change("fix.drop_polyline", a, "dropped: every polyline path is degenerate "
+                         "(fewer than 2 distinct points)")
+        else:
+            s.ann_change("fix.drop_path", a, f"dropped {len(local)} degenerate polyline "
+                         "path(s)", paths=local)
+
+
+def _clip_paths(s: _State, w: np.ndarray, h: np.ndarray) -> None:
+    """Polylines clipped as open paths (the same `clip_path` transforms use); paths already
+    inside are left untouched, so clipping never moves a vertex by rounding."""
+    if s.paths is None:
+        return
+    for a in np.flatnonzero(s.alive() & (w > 0) & (h > 0)):
+        paths = s.paths[a]
+        limit = np.array([w[a], h[a]])
+        with np.errstate(invalid="ignore"):
+            off = [~(np.isfinite(p).all(axis=1) & (p >= 0).all(axis=1) & (p <= limit).all(axis=1))
+                   for p in paths]
+        moved = sum(int(o.sum()) for o in off)
+        if not moved:
+            continue
+        rect = (0.0, 0.0, float(w[a]), float(h[a]))
+        # clip_path's crossings can miss the edge by an ulp (-4e-16): snapped onto it
+        new = [np.clip(piece, 0, limit) if o.any() else piece for p, o in zip(paths, off)
+               for piece in (clip_path(p, rect) if o.any() else [p])]
+        s.paths[a] = new
+        s.changed_geometry[a] = True
+        if _only_polyline(s, a):
+            if not new:
+                s.keep_ann[a] = False
+                s.ann_change("fix.drop_polyline", a, "dropped: polyline lies outside the "
+                             f"{w[a]:.0f}x{h[a]:.0f} image", vertices=moved)
+                continue
+            box = pad_degenerate(points_bounds(np.concatenate(new)))[0]
+            s.xyxy[a] = np.clip(box, 0, [w[a], h[a], w[a], h[a]])
+        s.ann_change("fix.clip_polyline", a, f"polyline clipped to the image: {moved} vertices "
+                     f"lay outside, {len(new)} path(s) left", vertices=moved, paths=len(new))
+
+
 def _clip(s: _State) -> None:
     idx = s.ds.annotations.image_index
     w = s.width[idx].astype(np.float64)
     h = s.height[idx].astype(np.float64)
+    _clip_paths(s, w, h)
     b = s.xyxy
     good = s.alive() & np.isfinite(b).all(axis=1) & (w > 0) & (h > 0)
     limit = np.stack([w, h, w, h], axis=1)
@@ -523,6 +599,10 @@ def _same_extras(s: _State, a: int, b: int) -> bool:
     if s.rings is not None:
         ra, rb = s.rings[a], s.rings[b]
         if len(ra) != len(rb) or any(not np.array_equal(x, y) for x, y in zip(ra, rb)):
+            return False
+    if s.paths is not None:
+        pa, pb = s.paths[a], s.paths[b]
+        if len(pa) != len(pb) or any(not np.array_equal(x, y) for x, y in zip(pa, pb)):
             return False
     if s.keypoints is not None and not np.array_equal(s.keypoints[a], s.keypoints[b],
                                                       equal_nan=True):

@@ -1,6 +1,7 @@
 """Geometry: boxes out of bounds, of zero, negative or NaN size, covering the whole image,
 duplicated (same class, IoU >= threshold); degenerate or self-intersecting polygons and
-polygons outside the image; keypoints outside their object; masks of the wrong size.
+polygons outside the image; polylines of fewer than 2 distinct points or outside the image;
+keypoints outside their object; masks of the wrong size.
 
 Everything runs on the columns at once. Duplicate boxes: boxes are sorted by (image, class,
 x_min) and each box is compared with the next ones of its group only while their x_min is
@@ -16,7 +17,7 @@ import weakref
 
 import numpy as np
 
-from ..core.annotations import Polygons
+from ..core.annotations import Polygons, Polylines
 from ..core.dataset import Dataset
 from .config import CheckConfig
 from .findings import Builder, CheckFinding, fmt_box
@@ -29,6 +30,7 @@ _DEGENERATE_AREA = 1e-6  # px^2: a ring with less area is a line or a point
 def check_geometry(ds: Dataset, config: CheckConfig) -> list[CheckFinding]:
     return (invalid_boxes(ds, config) + whole_image_boxes(ds, config)
             + duplicate_boxes(ds, config) + polygon_problems(ds, config)
+            + polyline_problems(ds, config)
             + keypoints_outside(ds, config) + mask_sizes(ds, config))
 
 
@@ -325,19 +327,48 @@ def polygon_problems(ds: Dataset, config: CheckConfig) -> list[CheckFinding]:
     out += bld.annotations("warning", "polygon.self_intersecting", si_rows, (
         f"polygon ring {int(ring - polys.object_offsets[row])} crosses itself"
         for row, ring in zip(si_rows, si_rings)))
+    out += _vertices_outside(ds, config, polys, t["owner"], t["size"], "polygon")
+    return out
+
+
+def path_defects(lines: Polylines, t: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """Degenerate mask over the paths: fewer than 2 distinct points (no length to draw)."""
+    t = t if t is not None else ring_table(lines)
+    return _distinct_vertices(lines, t) < 2
+
+
+def polyline_problems(ds: Dataset, config: CheckConfig) -> list[CheckFinding]:
+    """Open paths with fewer than 2 distinct points (an error, as a degenerate polygon ring)
+    and paths with vertices outside the image (what `fix` clips)."""
+    lines = ds.annotations.polylines
+    if lines is None or not len(lines.coords):
+        return []
+    t = ring_table(lines)
+    distinct = _distinct_vertices(lines, t)
+    degenerate = np.flatnonzero(distinct < 2)
+    rows, first = np.unique(t["owner"][degenerate], return_index=True)
+    paths = degenerate[first]
+    out = Builder(ds).annotations("error", "polyline.degenerate", rows, (
+        f"polyline path {int(p - lines.object_offsets[r])} has only {distinct[p]} distinct "
+        "point(s)" for r, p in zip(rows, paths)))
+    return out + _vertices_outside(ds, config, lines, t["owner"], t["size"], "polyline")
+
+
+def _vertices_outside(ds: Dataset, config: CheckConfig, shapes: Polygons, owner: np.ndarray,
+                      size: np.ndarray, kind: str) -> list[CheckFinding]:
+    """"<kind>.out_of_bounds": objects with vertices beyond the image (or not finite)."""
     w, h = _image_wh(ds)
-    vertex_owner = np.repeat(t["owner"], t["size"])
+    vertex_owner = np.repeat(owner, size)
     vw, vh = w[vertex_owner], h[vertex_owner]
     tol = config.edge_tolerance
-    c = polys.coords
+    c = shapes.coords
     with np.errstate(invalid="ignore"):
         off = ((c[:, 0] < -tol) | (c[:, 1] < -tol) | (c[:, 0] > vw + tol) | (c[:, 1] > vh + tol)
                | ~np.isfinite(c).all(axis=1)) & (vw > 0) & (vh > 0)
     oob_rows, counts = np.unique(vertex_owner[off], return_counts=True)
-    out += bld.annotations("warning", "polygon.out_of_bounds", oob_rows, (
-        f"{n} polygon vertices lie outside the {w[r]:.0f}x{h[r]:.0f} image"
+    return Builder(ds).annotations("warning", f"{kind}.out_of_bounds", oob_rows, (
+        f"{n} {kind} vertices lie outside the {w[r]:.0f}x{h[r]:.0f} image"
         for r, n in zip(oob_rows, counts)), ({"vertices": int(n)} for n in counts))
-    return out
 
 
 # --- keypoints and masks ---------------------------------------------------------------------

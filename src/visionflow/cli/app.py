@@ -38,7 +38,13 @@ app = typer.Typer(
 FromOpt = Annotated[Optional[str], typer.Option(
     "--from", "-f", help="Source format; skips detection (see 'visionflow formats').")]
 SkipOpt = Annotated[bool, typer.Option(
-    "--skip-errors", help="Report bad records and go on instead of stopping at the first.")]
+    "--skip-errors", help="Same as --errors skip.")]
+# --errors on every command that reads a dataset, resolved with --skip-errors by errors_flag.
+ErrorsOpt = Annotated[Optional[str], typer.Option(
+    "--errors", metavar="raise|skip|keep",
+    help="Bad records: raise (stop at the first; default), skip (report them and leave them "
+    "out) or keep (report them and keep those the model can hold, e.g. a box outside its "
+    "image).")]
 OverwriteOpt = Annotated[bool, typer.Option(
     help="Replace a non-empty DST that visionflow wrote; the old one is removed only once the "
          "new one is complete.")]
@@ -219,6 +225,16 @@ def _version(value: bool) -> None:
 def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                                 help="Print the version and exit.")] = False):
     pass
+
+
+def errors_flag(errors: str | None, skip_errors: bool = False) -> str:
+    """The `errors` value of --errors and its alias --skip-errors (= --errors skip): checked,
+    and refused in one line when the two disagree."""
+    from ..api import errors_mode
+    if skip_errors and errors not in (None, "skip"):
+        raise Error(f"--skip-errors means --errors skip, but --errors {errors} was given too; "
+                    "give one of them")
+    return errors_mode("skip" if skip_errors else (errors or "raise"))
 
 
 def parse_options(pairs: list[str] | None) -> dict[str, str]:

@@ -126,10 +126,10 @@ def fix(
         "--exif/--no-exif", help="Apply EXIF orientation to pixels and annotations together "
         "(re-encodes only the rotated images).")] = True,
     clip: Annotated[bool, typer.Option(
-        "--clip/--no-clip", help="Clip boxes and polygons to the image.")] = True,
+        "--clip/--no-clip", help="Clip boxes, polygons and polylines to the image.")] = True,
     degenerate: Annotated[bool, typer.Option(
         "--drop-degenerate/--keep-degenerate", help="Drop NaN, negative and zero-size boxes, "
-        "degenerate polygon rings and annotations of unknown classes.")] = True,
+        "degenerate polygon rings and polyline paths and annotations of unknown classes.")] = True,
     dedupe: Annotated[bool, typer.Option(
         "--dedupe/--no-dedupe", help="Drop exact duplicate boxes and exact duplicate images "
         "(same bytes, same annotations).")] = True,

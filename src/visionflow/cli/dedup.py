@@ -7,13 +7,14 @@ import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
+import numpy as np
 import typer
 
-from ..core.errors import Error
 from ..core.report import Report
 from . import render
-from .app import (FollowLinksOpt, ForceOpt, FromOpt, ImagesDirOpt, ImagesOpt, InputOpt,
-                  IntoSourceOpt, OptionOpt, OverwriteOpt, command, parse_options)
+from .app import (ErrorsOpt, FollowLinksOpt, ForceOpt, FromOpt, ImagesDirOpt, ImagesOpt,
+                  InputOpt, IntoSourceOpt, OptionOpt, OverwriteOpt, SkipOpt, command,
+                  errors_flag, parse_options)
 
 
 @command
@@ -37,7 +38,7 @@ def dedup(
     merge_labels: Annotated[bool, typer.Option(
         "--merge-labels", help="Move the annotations of removed images onto the kept image "
         "(scaled when sizes differ; ones already there are skipped). Without it they are "
-        "left out of DST and listed in --report.")] = False,
+        "left out of DST and listed (on stderr, and in --report).")] = False,
     confirm: Annotated[Optional[str], typer.Option(
         help="Confirm each candidate pair on pixels: ssim (scikit-image) or pixels (grey-level "
         "correlation) of 64x64 thumbnails.")] = None,
@@ -53,6 +54,8 @@ def dedup(
     overwrite: OverwriteOpt = False,
     force: ForceOpt = False,
     from_: FromOpt = None,
+    errors: ErrorsOpt = None,
+    skip_errors: SkipOpt = False,
     option: OptionOpt = None,
     input_option: InputOpt = None,
     images_dir: ImagesDirOpt = None,
@@ -65,7 +68,7 @@ def dedup(
     or model embeddings (approximate nearest neighbours), never from all pairs; images with the
     same bytes are always one group. Embeddings are stored per image content, so a second run
     only reads them back. The removed images' annotations are never silently lost: they are
-    merged into the kept image (--merge-labels) or listed in --report.
+    merged into the kept image (--merge-labels) or listed (on stderr, and in --report).
 
     Examples:
 
@@ -77,40 +80,16 @@ def dedup(
 
       visionflow dedup data/ out/ --threshold 14 --confirm ssim --json > groups.json
     """
-    from .. import api
-    from ..embeddings.dedup import find_duplicates
-    from ..io.atomic import guard_destination, guard_file, output_errors, source_root
-    from ..io.atomic import write_bytes_atomic
-
-    if report is not None and report.suffix.lower() not in (".html", ".htm"):
-        raise Error(f"{report}: --report must end in .html")
-    if method == "hash" and model is not None and model not in ("phash", "dhash", "whash"):
-        raise Error(f"--method hash takes --model phash, dhash or whash, not {model!r} (use "
-                    "--method embedding for a model)")
-    guard_destination(dst, sources=source_root(src), overwrite=overwrite,
-                      force=force)  # before reading
-    if report is not None:
-        guard_file(report, sources=source_root(src), into_source=into_source)
+    from ..embeddings.dedup import dedup_path
     findings = Report()
-    ds = api.load(src, from_, report=findings, progress=render.progress_bar,
-                  images_dir=images_dir, follow_links=follow_links,
-                  **parse_options(input_option))
-    if report is not None:  # the image folders are known now: still before any work
-        guard_file(report, sources=[*api.source_folders(ds), *api.image_folders(ds)],
-                   into_source=into_source)
-    result = find_duplicates(ds, method=method, threshold=threshold, keep=keep,
-                             confirm=confirm, model=model, progress=render.progress_bar,
-                             report=findings)
-    out, notes = result.deduplicated(merge_labels)
-    from dataclasses import replace
-    result = replace(result, notes=notes)
-    api.write(out, dst, to, images=images, overwrite=overwrite, force=force, report=findings,
-              progress=render.progress_bar, **parse_options(option))
-    if report is not None:
-        from ..embeddings.report_html import render_html
-        with output_errors(report):
-            report.parent.mkdir(parents=True, exist_ok=True)
-            write_bytes_atomic(report.absolute(), render_html(result).encode("utf-8"))
+    result = dedup_path(src, dst, method=method, model=model, threshold=threshold, keep=keep,
+                        merge_labels=merge_labels, confirm=confirm, to=to, html=report,
+                        images=images, overwrite=overwrite, force=force, format=from_,
+                        errors=errors_flag(errors, skip_errors), images_dir=images_dir,
+                        follow_links=follow_links, into_source=into_source,
+                        write_options=parse_options(option), report=findings,
+                        progress=render.progress_bar, **parse_options(input_option))
+    notes = result.notes
     if as_json:
         sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
     render.print_report(findings)
@@ -119,11 +98,28 @@ def dedup(
         ("dedup", "green"), f" {render.plural(len(result.groups), 'group')} of near-duplicates"
         f" ({result.method}, {result.model}, threshold {result.threshold:g}): kept "
         f"{len(result.kept)}, removed {render.plural(len(result.removed), 'image')}"
-        + (f"; {render.plural(lost, 'annotation')} of removed images left out (listed in "
-           f"{'the report' if report else '--report'})" if lost else "")),
+        + (f"; {render.plural(lost, 'annotation')} of removed images left out (listed "
+           f"{'in the report' if report else 'below'})" if lost else "")),
         highlight=False, soft_wrap=True)
     for note in notes[:20]:
         render.err.print(f"  {note}", highlight=False, soft_wrap=True)
+    if lost and report is None:
+        _print_left_out(result)
     render.print_written(findings, dst)
     if report is not None:
         render.err.print(render.text((f"wrote {report}", "green")), highlight=False)
+
+
+def _print_left_out(result, limit: int = 10) -> None:
+    """Without --report, the images whose annotations were left out, on stderr: never a silent
+    loss, even when nobody asked for the report."""
+    counts = np.bincount(result.dataset.annotations.image_index,
+                         minlength=len(result.dataset.images))
+    lines = [(result.name(r), int(counts[r]), result.name(g[0]))
+             for g in result.groups for r in g[1:] if counts[r]]
+    for name, n, kept in lines[:limit]:
+        render.err.print(f"  left out: {name} ({render.plural(n, 'annotation')}), a duplicate "
+                         f"of {kept}", highlight=False, soft_wrap=True)
+    more = f"{len(lines) - limit} more images; " if len(lines) > limit else ""
+    render.err.print(f"  ({more}--report FILE.html lists them all, --merge-labels keeps them)",
+                     highlight=False, soft_wrap=True)

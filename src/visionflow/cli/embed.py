@@ -12,7 +12,8 @@ import typer
 from ..core.errors import Error
 from ..core.report import Report
 from . import render
-from .app import FollowLinksOpt, FromOpt, ImagesDirOpt, InputOpt, command, parse_options
+from .app import (ErrorsOpt, FollowLinksOpt, FromOpt, ImagesDirOpt, InputOpt, SkipOpt, command,
+                  errors_flag, parse_options)
 
 
 @command
@@ -40,6 +41,8 @@ def embed(
         "--workspace", "-w", help="Read SRC as a version (or SOURCE@N) of this workspace.")
     ] = None,
     from_: FromOpt = None,
+    errors: ErrorsOpt = None,
+    skip_errors: SkipOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")
                        ] = False,
     input_option: InputOpt = None,
@@ -63,28 +66,22 @@ def embed(
 
       visionflow embed v1 -w my-project --model model.onnx --json
     """
-    from .. import api
-    from ..embeddings import embed as embed_dataset
+    from ..embeddings import embed_path
     report = Report()
-    if workspace is not None:
-        from ..versioning import Workspace
-        with Workspace.open(workspace) as ws:
-            ds = ws.load(str(src))
-    else:
-        ds = api.load(src, from_, report=report, progress=render.progress_bar,
-                      images_dir=images_dir, follow_links=follow_links,
-                      **parse_options(input_option))
     try:
-        emb = embed_dataset(ds, model, patches=patches, engine=engine, address=address,
-                            batch=batch, store=store if store is not None else "auto",
-                            workers=workers, progress=render.progress_bar, report=report)
+        emb = embed_path(src, model, patches=patches, engine=engine, address=address,
+                         batch=batch, store=store if store is not None else "auto",
+                         workers=workers, format=from_, errors=errors_flag(errors, skip_errors),
+                         images_dir=images_dir, follow_links=follow_links, workspace=workspace,
+                         report=report, progress=render.progress_bar,
+                         **parse_options(input_option))
     except KeyboardInterrupt:
         render.err.print("interrupted; the embeddings computed so far are kept: run the same "
                          "command again to compute only the rest", highlight=False)
         raise typer.Exit(130) from None
-    if not len(emb) and len(ds.images):
-        render.print_report(report)
-        raise Error(f"{src}: no image could be embedded (see the problems above)")
+    except Error:
+        render.print_report(report)  # what could not be read, before the error line
+        raise
     skipped = sum(f.count for f in report.findings if f.code == "skipped")
     objects = int((emb.object_rows >= 0).sum())
     summary = {"model": emb.info.name, "key": emb.info.key, "kind": emb.info.kind,

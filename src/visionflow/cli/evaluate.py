@@ -12,7 +12,7 @@ from rich.table import Table
 
 from . import render
 from .app import (FollowLinksOpt, ForceOpt, FromOpt, ImagesDirOpt, ImagesOpt, IntoSourceOpt,
-                  OverwriteOpt, app, command)
+                  OptionOpt, OverwriteOpt, app, command, parse_options)
 
 PredFormatOpt = Annotated[Optional[str], typer.Option(
     "--pred-format", help="Format of PRED: coco-results, yolo-conf (YOLO txt with a trailing "
@@ -132,6 +132,7 @@ def mistakes(
     images: ImagesOpt = "copy",
     overwrite: OverwriteOpt = False,
     force: ForceOpt = False,
+    option: OptionOpt = None,
     workspace: Annotated[Optional[Path], typer.Option(
         "--workspace", "-w", help="Workspace: GT is one of its versions (PRED then a prediction "
         "set of it, or predictions on disk), a source revision SOURCE@N, or a folder imported "
@@ -162,7 +163,7 @@ def mistakes(
                 iou_type=iou_type, gt_format=from_, pred_format=pred_format, match=match,
                 split=split, top=top, out=out, to=to, images=images, overwrite=overwrite,
                 force=force, workspace=workspace, tag=tag, images_dir=images_dir,
-                follow_links=follow_links)
+                follow_links=follow_links, write_options=parse_options(option))
     if found.tagged is not None:
         _print_tagged(found.tagged, tag, workspace)
     if found.report is not None:

@@ -15,8 +15,8 @@ import typer
 from .. import api
 from ..core.report import Report
 from . import render
-from .app import (FollowLinksOpt, ForceOpt, FromOpt, ImagesDirOpt, ImagesOpt, InputOpt,
-                  IntoSourceOpt, OptionOpt, OverwriteOpt, SkipOpt, app, command,
+from .app import (ErrorsOpt, FollowLinksOpt, ForceOpt, FromOpt, ImagesDirOpt, ImagesOpt, InputOpt,
+                  IntoSourceOpt, OptionOpt, OverwriteOpt, SkipOpt, app, command, errors_flag,
                   parse_options)
 
 
@@ -31,6 +31,7 @@ def convert(
     strict: Annotated[bool, typer.Option(
         help="Fail if the target format cannot hold everything (polygons into VOC, ...), or "
              "if the source uses classes it does not declare.")] = False,
+    errors: ErrorsOpt = None,
     skip_errors: SkipOpt = False,
     overwrite: OverwriteOpt = False,
     force: ForceOpt = False,
@@ -55,7 +56,7 @@ def convert(
     """
     report = api.convert(src, dst, to, from_format=from_, images=images, strict=strict,
                          overwrite=overwrite, force=force,
-                         errors="skip" if skip_errors else "raise", images_dir=images_dir,
+                         errors=errors_flag(errors, skip_errors), images_dir=images_dir,
                          follow_links=follow_links, read_options=parse_options(input_option),
                          write_options=parse_options(option), progress=render.progress_bar)
     render.print_report(report)
@@ -67,6 +68,7 @@ def info(
     src: Annotated[Path, typer.Argument(help="Dataset folder or annotation file.")],
     from_: FromOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+    errors: ErrorsOpt = None,
     skip_errors: SkipOpt = False,
     input_option: InputOpt = None,
     images_dir: ImagesDirOpt = None,
@@ -82,7 +84,7 @@ def info(
     """
     from ..commands import info as run
     report = Report()
-    data = run(src, from_, errors="skip" if skip_errors else "raise", images_dir=images_dir,
+    data = run(src, from_, errors=errors_flag(errors, skip_errors), images_dir=images_dir,
                follow_links=follow_links, report=report, progress=render.progress_bar,
                **parse_options(input_option))
     if as_json:
@@ -106,6 +108,7 @@ def show(
     columns: Annotated[Optional[int], typer.Option(help="Tiles per row.")] = None,
     random: Annotated[bool, typer.Option(help="A random sample instead of the first images.")] = False,
     seed: Annotated[int, typer.Option(help="Seed for --random.")] = 0,
+    errors: ErrorsOpt = None,
     skip_errors: SkipOpt = False,
     into_source: IntoSourceOpt = False,
     images_dir: ImagesDirOpt = None,
@@ -125,7 +128,7 @@ def show(
     report = Report()
     grid = run(src, out, format=from_, limit=limit, class_name=class_name, tile_size=tile_size,
                columns=columns, random=random, seed=seed,
-               errors="skip" if skip_errors else "raise", images_dir=images_dir,
+               errors=errors_flag(errors, skip_errors), images_dir=images_dir,
                follow_links=follow_links, into_source=into_source, report=report)
     render.print_report(report)
     render.err.print(render.text((f"wrote {out}", "green"),

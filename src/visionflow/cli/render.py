@@ -55,7 +55,7 @@ def print_report(report: Report) -> None:
         if len(skipped) > 20:
             err.print(text(("skipped", "red"), f": ... and {len(skipped) - 20} more"),
                       highlight=False)
-        err.print(text((f"{len(skipped)} problem(s) skipped", "red"), " (--skip-errors)"),
+        err.print(text((f"{len(skipped)} problem(s) skipped", "red"), " (--errors skip)"),
                   highlight=False)
 
 

@@ -12,8 +12,9 @@ import typer
 
 from ..core.report import Report
 from . import render
-from .app import (FollowLinksOpt, ForceOpt, FromOpt, ImagesDirOpt, ImagesOpt, IntoSourceOpt,
-                  OverwriteOpt, SkipOpt, command)
+from .app import (ErrorsOpt, FollowLinksOpt, ForceOpt, FromOpt, ImagesDirOpt, ImagesOpt,
+                  IntoSourceOpt, OptionOpt, OverwriteOpt, SkipOpt, command, errors_flag,
+                  parse_options)
 
 TEXT_MODEL = "openai/clip-vit-base-patch32"
 DEFAULT_MODEL = "phash"
@@ -37,10 +38,10 @@ def search(
         help="What to look for, in words (needs a text model: CLIP, SigLIP).")] = None,
     like: Annotated[Optional[Path], typer.Option(
         "--like", help="Look for images like this image file instead of words.")] = None,
-    model: Annotated[str, typer.Option(
+    model: Annotated[Optional[str], typer.Option(
         "--model", "-m", help="Embedder: a Hugging Face hub id or folder (CLIP or SigLIP for "
-        "words; DINOv2 with --like), a .onnx file, or phash/dhash/whash with --like.")
-    ] = TEXT_MODEL,
+        f"words; DINOv2 with --like), a .onnx file, or phash/dhash/whash with --like. Default: "
+        f"{TEXT_MODEL} for words, {DEFAULT_MODEL} with --like.")] = None,
     top: Annotated[int, typer.Option(help="How many results.")] = 50,
     patches: Annotated[bool, typer.Option(
         "--patches", help="Search the objects (box crops) instead of whole images.")] = False,
@@ -51,8 +52,10 @@ def search(
     images: ImagesOpt = "copy",
     overwrite: OverwriteOpt = False,
     force: ForceOpt = False,
+    option: OptionOpt = None,
     as_json: JsonOpt = False,
     from_: FromOpt = None,
+    errors: ErrorsOpt = None,
     skip_errors: SkipOpt = False,
     workspace: WsOpt = None,
     images_dir: ImagesDirOpt = None,
@@ -78,8 +81,9 @@ def search(
     report = Report()
     hits = find_images(src, query, like=like, model=model, top=top, patches=patches, out=out,
                        to=to, images=images, overwrite=overwrite, force=force, format=from_,
-                       errors="skip" if skip_errors else "raise", images_dir=images_dir,
-                       follow_links=follow_links, workspace=workspace, report=report,
+                       errors=errors_flag(errors, skip_errors), images_dir=images_dir,
+                       follow_links=follow_links, workspace=workspace,
+                       write_options=parse_options(option), report=report,
                        progress=render.progress_bar)
     if as_json:
         sys.stdout.write(json.dumps([h.to_json() for h in hits], indent=2,
@@ -129,8 +133,10 @@ def sample(
     images: ImagesOpt = "copy",
     overwrite: OverwriteOpt = False,
     force: ForceOpt = False,
+    option: OptionOpt = None,
     as_json: JsonOpt = False,
     from_: FromOpt = None,
+    errors: ErrorsOpt = None,
     skip_errors: SkipOpt = False,
     workspace: WsOpt = None,
     images_dir: ImagesDirOpt = None,
@@ -158,8 +164,9 @@ def sample(
     ds, rows = pick(src, dst, n, strategy, seed=seed, model=model, from_labelled=from_labelled,
                     predictions=predictions, threshold=threshold, to=to, images=images,
                     overwrite=overwrite, force=force, format=from_,
-                    errors="skip" if skip_errors else "raise", images_dir=images_dir,
-                    follow_links=follow_links, workspace=workspace, report=report,
+                    errors=errors_flag(errors, skip_errors), images_dir=images_dir,
+                    follow_links=follow_links, workspace=workspace,
+                    write_options=parse_options(option), report=report,
                     progress=render.progress_bar)
     if as_json:
         sys.stdout.write(json.dumps({
@@ -186,6 +193,7 @@ def map_(
     seed: Annotated[int, typer.Option(help="Seed for umap and tsne (and which points a very "
                                       "large map draws).")] = 0,
     from_: FromOpt = None,
+    errors: ErrorsOpt = None,
     skip_errors: SkipOpt = False,
     workspace: WsOpt = None,
     into_source: IntoSourceOpt = False,
@@ -209,7 +217,7 @@ def map_(
     from ..embeddings.map2d import write_map
     report = Report()
     rows, _ = write_map(src, out, model=model, method=method, color=color, seed=seed,
-                        format=from_, errors="skip" if skip_errors else "raise",
+                        format=from_, errors=errors_flag(errors, skip_errors),
                         images_dir=images_dir, follow_links=follow_links, workspace=workspace,
                         into_source=into_source, report=report, progress=render.progress_bar)
     render.print_report(report)

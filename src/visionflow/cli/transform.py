@@ -11,8 +11,9 @@ import typer
 
 from ..core.errors import Error
 from . import render
-from .app import (FollowLinksOpt, ForceOpt, FromOpt, ImagesDirOpt, ImagesOpt, OptionOpt,
-                  OverwriteOpt, SkipOpt, as_flags, command, parse_options)
+from .app import (ErrorsOpt, FollowLinksOpt, ForceOpt, FromOpt, ImagesDirOpt, ImagesOpt, OptionOpt,
+                  OverwriteOpt, SkipOpt, as_flags, command, errors_flag,
+                  parse_options)
 
 ToOpt = Annotated[Optional[str], typer.Option(
     "--to", "-t", help="Output format (default: the input's format).")]
@@ -79,6 +80,7 @@ def transform(
     to: ToOpt = None,
     from_: FromOpt = None,
     strict: StrictOpt = False,
+    errors: ErrorsOpt = None,
     skip_errors: SkipOpt = False,
     overwrite: OverwriteOpt = False,
     force: ForceOpt = False,
@@ -103,7 +105,7 @@ def transform(
     from ..commands import transform as run
     report = run(src, dst, recipe, seed=seed, to=to, format=from_, engine=engine,
                  address=address, workers=workers, strict=strict,
-                 errors="skip" if skip_errors else "raise", overwrite=overwrite, force=force,
+                 errors=errors_flag(errors, skip_errors), overwrite=overwrite, force=force,
                  images_dir=images_dir, follow_links=follow_links,
                  write_options=parse_options(option), progress=render.progress_bar)
     render.print_report(report)
@@ -120,6 +122,7 @@ def resize(
     to: ToOpt = None,
     from_: FromOpt = None,
     strict: StrictOpt = False,
+    errors: ErrorsOpt = None,
     skip_errors: SkipOpt = False,
     overwrite: OverwriteOpt = False,
     force: ForceOpt = False,
@@ -139,7 +142,7 @@ def resize(
     """
     from ..commands import resize as run
     report = run(src, dst, **params, to=to, format=from_, workers=workers, strict=strict,
-                 errors="skip" if skip_errors else "raise", overwrite=overwrite, force=force,
+                 errors=errors_flag(errors, skip_errors), overwrite=overwrite, force=force,
                  images_dir=images_dir, follow_links=follow_links,
                  write_options=parse_options(option), progress=render.progress_bar)
     render.print_report(report)
@@ -156,6 +159,7 @@ def tile(
     to: ToOpt = None,
     from_: FromOpt = None,
     strict: StrictOpt = False,
+    errors: ErrorsOpt = None,
     skip_errors: SkipOpt = False,
     overwrite: OverwriteOpt = False,
     force: ForceOpt = False,
@@ -176,7 +180,7 @@ def tile(
     """
     from ..commands import tile as run
     report = run(src, dst, **params, to=to, format=from_, workers=workers, strict=strict,
-                 errors="skip" if skip_errors else "raise", overwrite=overwrite, force=force,
+                 errors=errors_flag(errors, skip_errors), overwrite=overwrite, force=force,
                  images_dir=images_dir, follow_links=follow_links,
                  write_options=parse_options(option), progress=render.progress_bar)
     render.print_report(report)
@@ -197,6 +201,7 @@ def split(
     to: ToOpt = None,
     from_: FromOpt = None,
     images: ImagesOpt = "copy",
+    errors: ErrorsOpt = None,
     skip_errors: SkipOpt = False,
     overwrite: OverwriteOpt = False,
     force: ForceOpt = False,
@@ -219,7 +224,7 @@ def split(
     from ..commands import split as run
     report = run(src, dst, ratios, seed=seed, stratify=stratify,
                  near_duplicates=near_duplicates, rebalance=rebalance, to=to, format=from_,
-                 images=images, errors="skip" if skip_errors else "raise", overwrite=overwrite,
+                 images=images, errors=errors_flag(errors, skip_errors), overwrite=overwrite,
                  force=force, images_dir=images_dir, follow_links=follow_links,
                  write_options=parse_options(option), progress=render.progress_bar)
     render.print_report(report)

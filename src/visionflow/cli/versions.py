@@ -15,8 +15,9 @@ from rich.table import Table
 
 from ..core.errors import Error
 from . import render
-from .app import (FollowLinksOpt, ForceOpt, FromOpt, ImagesDirOpt, ImagesOpt, OptionOpt,
-                  OverwriteOpt, SkipOpt, app, command, parse_options)
+from .app import (ErrorsOpt, FollowLinksOpt, ForceOpt, FromOpt, ImagesDirOpt, ImagesOpt, OptionOpt,
+                  OverwriteOpt, SkipOpt, app, command, errors_flag,
+                  parse_options)
 
 if TYPE_CHECKING:
     from ..versioning import Workspace
@@ -83,6 +84,7 @@ def add(
     name: Annotated[str | None, typer.Option(
         "--name", "-n", help="Source name (default: the dataset folder's name).")] = None,
     from_: FromOpt = None,
+    errors: ErrorsOpt = None,
     skip_errors: SkipOpt = False,
     workspace: WorkspaceOpt = None,
     lock_timeout: LockOpt = None,
@@ -103,7 +105,7 @@ def add(
       visionflow add export.json --name pets --from coco
     """
     with _open(workspace, lock_timeout) as ws:
-        result = ws.add(src, name, from_, errors="skip" if skip_errors else "raise",
+        result = ws.add(src, name, from_, errors=errors_flag(errors, skip_errors),
                         images_dir=images_dir, follow_links=follow_links,
                         progress=render.progress_bar)
     if as_json:

@@ -18,7 +18,9 @@ VISIONFLOW_DEBUG=1; see cli/app.py).
      ├── UnsafeInputError       a path leaving the dataset folder, an XML entity bomb, a pixel bomb
      ├── MissingImageError      an image the annotations refer to is not on disk
      ├── LossError              strict mode: the target format cannot hold part of the dataset
-     └── OutputError            the destination exists or cannot be written
+     ├── OutputError            the destination exists or cannot be written
+     └── UsageError             a call that cannot work as asked, whatever the data: text search
+                                with an image-only model (a hash, DINOv2), ...
 
 ParseError, ValidationError, UnsafeInputError, MissingImageError and FormatError are all
 LocatedErrors. DataWarning is not an error: it is the warning category under which the library
@@ -123,3 +125,9 @@ class LossError(Error):
 
 class OutputError(Error):
     pass
+
+
+class UsageError(Error):
+    """A call that cannot work as asked, whatever the data: text search with an image-only
+    model (a perceptual hash, DINOv2, an image-only ONNX export), ... Its own class so that a
+    caller (the web app) can tell "ask differently" from a problem in the dataset."""

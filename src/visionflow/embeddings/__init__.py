@@ -2,6 +2,7 @@
 
     embed(ds, model)          -> Embeddings (computed once per image content and model; stored)
     load_embedder(model)      -> Embedder   ('phash' | 'dhash' | 'whash' | hub id | folder | .onnx)
+    embed_path(src, model)    -> Embeddings (`visionflow embed`: read a dataset, then embed)
 
 Model embedders need the `embed` extra (transformers + torch, or onnxruntime); hashes need
 nothing beyond the core.
@@ -13,7 +14,7 @@ import os
 from pathlib import Path
 
 from .base import Embedder, EmbedderInfo, Embeddings
-from .compute import embed
+from .compute import embed, embed_path
 
 HASHES = ("phash", "dhash", "whash")
 
@@ -42,4 +43,5 @@ def load_embedder(model: str | os.PathLike | Embedder | None = None) -> Embedder
     return TransformersEmbedder(name)
 
 
-__all__ = ["HASHES", "Embedder", "EmbedderInfo", "Embeddings", "embed", "load_embedder"]
+__all__ = ["HASHES", "Embedder", "EmbedderInfo", "Embeddings", "embed", "embed_path",
+           "load_embedder"]

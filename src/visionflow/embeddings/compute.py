@@ -316,6 +316,32 @@ def embed(ds: Dataset, model: Any = "phash", *, patches: bool = False, engine: s
     return rows.embeddings(info, st, folder)
 
 
+def embed_path(src: Any, model: Any = "phash", *, patches: bool = False,
+               engine: str = "local", address: str | None = None, batch: int = 32,
+               store: Any = "auto", workers: int | None = None, format: str | None = None,
+               errors: str = "raise", images_dir: str | Path | None = None,
+               follow_links: bool = False, workspace: str | Path | None = None,
+               report: Report | None = None, progress: Callable | None = None,
+               **read_options: Any) -> Embeddings:
+    """`visionflow embed`: read the dataset `src` (a folder or file read with `vf.load`, or
+    with `workspace` a version or SOURCE@N of it) and `embed` it (parameters as there).
+    Returns the Embeddings; images that could not be read are in `report`. Raises Error when
+    the dataset has images and none could be embedded, and what `vf.load` / `embed` raise."""
+    from contextlib import ExitStack
+
+    from .search import open_source
+    report = report if report is not None else Report()
+    with ExitStack() as stack:
+        ds, _ = open_source(src, stack, format=format, errors=errors, images_dir=images_dir,
+                            follow_links=follow_links, workspace=workspace, report=report,
+                            progress=progress, **read_options)
+        emb = embed(ds, model, patches=patches, engine=engine, address=address, batch=batch,
+                    store=store, workers=workers, progress=progress, report=report)
+    if not len(emb) and len(ds.images):
+        raise Error(f"{src}: no image could be embedded (the report says why)")
+    return emb
+
+
 def _checked(vectors: Any, n: int, info, width: int) -> np.ndarray:
     """An embedder's output as (n, width) rows of its kind, or one line saying it is not."""
     rows = np.asarray(vectors)

@@ -3,6 +3,7 @@ dataset, where the annotations of removed images are never silently lost.
 
     find_duplicates(ds, emb)      -> DedupResult  (groups, kept, removed, their annotations)
     dedup(ds, emb, merge_labels)  -> (Dataset, DedupResult)
+    dedup_path(src, dst, ...)     -> DedupResult  (`visionflow dedup`: read, dedup, write)
 
 Pipeline: images with the same bytes (SHA-256) are one group without further ado; among the
 remaining distinct contents, candidate pairs come from the index (embeddings/index.py: exact
@@ -189,6 +190,7 @@ def find_duplicates(ds: Dataset, emb: Embeddings | None = None, *, method: str =
     if confirm is not None and confirm not in CONFIRM:
         raise Error(f"--confirm must be one of {', '.join(CONFIRM)}, got {confirm!r}")
     if emb is None:
+        _check_model(method, model)
         from .compute import embed
         if method == "embedding" and (model is None or str(model) in ("phash", "dhash",
                                                                        "whash")):
@@ -262,6 +264,63 @@ def dedup(ds: Dataset, emb: Embeddings | None = None, *, merge_labels: bool = Fa
     result = find_duplicates(ds, emb, **options)
     out, notes = result.deduplicated(merge_labels)
     return out, replace(result, notes=notes)
+
+
+def dedup_path(src: Any, dst: Any, *, method: str = "hash", model: Any = None,
+               threshold: float | None = None, keep: str = "largest",
+               merge_labels: bool = False, confirm: str | None = None, to: str | None = None,
+               html: Any = None, images: str = "copy", overwrite: bool = False,
+               force: bool = False, format: str | None = None, errors: str = "raise",
+               images_dir: Any = None, follow_links: bool = False, into_source: bool = False,
+               write_options: dict | None = None, report: Any = None, progress: Any = None,
+               **read_options: Any) -> DedupResult:
+    """`visionflow dedup`: read the dataset `src`, group its near-duplicates
+    (`find_duplicates` options), write it without them to `dst` (atomic; format `to`, default
+    the source's, with `write_options`) and, with `html`, the offline report there (not inside
+    the dataset unless into_source). Destinations are checked before any work. Returns the
+    DedupResult (notes: what merge_labels did); report.written says what was written. Raises
+    Error (bad parameters), OutputError, and what `vf.load` / `vf.write` raise."""
+    from pathlib import Path
+
+    from ..api import errors_mode, image_folders, load, source_folders, write
+    from ..core.report import Report
+    from ..io.atomic import (guard_destination, guard_file, output_errors, source_root,
+                             write_bytes_atomic)
+    errors = errors_mode(errors)
+    if html is not None:
+        html = Path(html)
+        if html.suffix.lower() not in (".html", ".htm"):
+            raise Error(f"{html}: `html` must end in .html")
+    _check_model(method, model)
+    dest = guard_destination(dst, sources=source_root(src), overwrite=overwrite,
+                             force=force)  # before reading
+    if html is not None:
+        guard_file(html, sources=source_root(src), into_source=into_source)
+    report = report if report is not None else Report()
+    ds = load(src, format, errors=errors, report=report, progress=progress,
+              images_dir=images_dir, follow_links=follow_links, **read_options)
+    if html is not None:  # the image folders are known now: still before any work
+        guard_file(html, sources=[*source_folders(ds), *image_folders(ds)],
+                   into_source=into_source)
+    out, result = dedup(ds, method=method, threshold=threshold, keep=keep, confirm=confirm,
+                        model=model, merge_labels=merge_labels, progress=progress,
+                        report=report)
+    write(out, dest, to, images=images, overwrite=overwrite, force=force, errors=errors,
+          report=report, progress=progress, **(write_options or {}))
+    if html is not None:
+        from .report_html import render_html
+        with output_errors(html):
+            html.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomic(html.absolute(), render_html(result).encode("utf-8"))
+    return result
+
+
+def _check_model(method: str, model: Any) -> None:
+    """A model that does not fit the method, refused before any image is read."""
+    if method == "hash" and model is not None and str(model) not in ("phash", "dhash",
+                                                                      "whash"):
+        raise Error(f"--method hash takes --model phash, dhash or whash, not {str(model)!r} "
+                    "(use --method embedding for a model)")
 
 
 def _check_threshold(method: str, threshold: float, emb: Embeddings) -> None:
@@ -402,7 +461,7 @@ def _merge_labels(ds: Dataset, groups: list[list[int]]) -> tuple[Dataset, list[s
                     raise ValidationError(names[r], "cannot merge its annotations: the "
                                           "image size is unknown")
                 moved = scale_annotations(moved, wk / wr, hk / hr, (wk, hk))
-                notes.append(f"{names[r]}: {len(sel)} annotations scaled by "
+                notes.append(f"{names[r]}: {_count(len(sel), 'annotation')} scaled by "
                              f"{wk / wr:.3f} x {hk / hr:.3f} onto {names[k]} ({wr}x{hr} -> "
                              f"{wk}x{hk}): an approximation if the copy was cropped")
             dup = _already_there(moved, own)
@@ -417,10 +476,14 @@ def _merge_labels(ds: Dataset, groups: list[list[int]]) -> tuple[Dataset, list[s
                 own = Annotations.concat([own, moved])
                 added += len(moved)
     if added or skipped:
-        notes.insert(0, f"merged {added} annotations of removed duplicates into the kept "
-                     f"images; {skipped} were already there (same class, box IoU >= "
+        notes.insert(0, f"merged {_count(added, 'annotation')} of removed duplicates into the "
+                     f"kept images; {skipped} were already there (same class, box IoU >= "
                      f"{SAME_BOX_IOU:g})")
     return ds.replace(annotations=Annotations.concat(parts)), notes
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _already_there(moved: Annotations, own: Annotations) -> np.ndarray:

@@ -29,7 +29,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image
 
-from ..core.errors import Error
+from ..core.errors import Error, UsageError
 from .base import EmbedderInfo
 
 KINDS = ("phash", "dhash", "whash")
@@ -82,7 +82,7 @@ class HashEmbedder:
         return np.packbits(bits.reshape(n, -1), axis=1)
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        raise Error(f"{self.kind} is a perceptual hash: it embeds images only, not text "
+        raise UsageError(f"{self.kind} is a perceptual hash: it embeds images only, not text "
                          "(text search needs a CLIP or SigLIP model, e.g. --model "
                          "openai/clip-vit-base-patch32)")
 

@@ -21,7 +21,7 @@ import numpy as np
 import orjson
 from PIL import Image
 
-from ..core.errors import Error
+from ..core.errors import Error, UsageError
 from .base import EmbedderInfo
 
 EXTRA = "pip install 'visionflow[embed]'"
@@ -210,8 +210,8 @@ class TransformersEmbedder:
         """(n, dim) float32 L2-normalised rows in the image space (CLIP, SigLIP)."""
         if not self.info.text or self.tokenizer is None:
             kind = self.model_type or "a vision model"
-            raise Error(f"{self.info.name} embeds images only ({kind}); text search needs a "
-                        "CLIP or SigLIP model, e.g. --model openai/clip-vit-base-patch32")
+            raise UsageError(f"{self.info.name} embeds images only ({kind}); text search needs "
+                             "a CLIP or SigLIP model, e.g. --model openai/clip-vit-base-patch32")
         import torch
         limit = _text_length(self.model.config)
         rows = []
@@ -239,11 +239,16 @@ class _quiet_transformers:
         self.bars = logging.is_progress_bar_enabled()
         logging.set_verbosity_error()
         logging.disable_progress_bar()
+        import logging as std  # huggingface_hub logs every network retry while offline
+        self.hub = std.getLogger("huggingface_hub")
+        self.hub_level = self.hub.level
+        self.hub.setLevel(std.ERROR)
         return self
 
     def __exit__(self, *exc: object) -> None:
         from transformers.utils import logging
         logging.set_verbosity(self.level)
+        self.hub.setLevel(self.hub_level)
         if self.bars:
             logging.enable_progress_bar()
 
@@ -377,8 +382,9 @@ class OnnxEmbedder:
         return _l2(self._run(self._pixels(images)))
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        raise Error(f"{self.info.name} embeds images only; text search needs a CLIP or "
-                    "SigLIP model through transformers (--model openai/clip-vit-base-patch32)")
+        raise UsageError(f"{self.info.name} embeds images only; text search needs a CLIP or "
+                         "SigLIP model through transformers (--model "
+                         "openai/clip-vit-base-patch32)")
 
 
 def _sidecar(file: Path) -> dict:

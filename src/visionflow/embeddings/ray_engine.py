@@ -13,7 +13,6 @@ from __future__ import annotations
 import pickle
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import numpy as np
 
@@ -79,11 +78,8 @@ def run_ray(jobs: list[ImageJob], embedder: Embedder, store: EmbeddingStore | No
             from_blobs: bool, *, batch: int, workers: int | None, address: str | None
             ) -> Iterator[list[ImageJob]]:
     """Yield the jobs in dataset order, chunked, with vectors filled by Ray (see module)."""
-    try:
-        import ray
-        import ray.data
-    except ImportError:
-        raise Error("--engine ray needs Ray Data: pip install 'visionflow[ray]'") from None
+    from ..ray_session import ray_session, require_ray
+    require_ray()  # before any work
     try:
         embedder_bytes = pickle.dumps(embedder, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as e:  # noqa: BLE001 - an embedder Ray cannot ship
@@ -103,21 +99,7 @@ def run_ray(jobs: list[ImageJob], embedder: Embedder, store: EmbeddingStore | No
     if not todo:
         return
     side = draft_side(embedder)
-    started = False
-    if not ray.is_initialized():
-        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-        if address is None and workers:
-            kwargs["num_cpus"] = workers
-        try:
-            ray.init(address=address, **kwargs)
-        except Exception as e:  # noqa: BLE001 - connection problems are the user's to fix
-            raise Error(f"cannot start or reach Ray at {address or 'a local instance'}: "
-                        f"{str(e).splitlines()[0] if str(e) else e.__class__.__name__}") from None
-        started = True
-    try:
-        ctx = ray.data.DataContext.get_current()
-        ctx.execution_options.preserve_order = True
-        ctx.enable_progress_bars = False
+    with ray_session(address, workers) as ray:
         items = [{"row": j.row, "job": pickle.dumps(
             (j.path, j.boxes[j.missing], side if len(j.boxes) == 1 else None),
             protocol=pickle.HIGHEST_PROTOCOL)} for j in todo]
@@ -143,9 +125,6 @@ def run_ray(jobs: list[ImageJob], embedder: Embedder, store: EmbeddingStore | No
                 out = []
         if out:
             yield out
-    finally:
-        if started:
-            ray.shutdown()
 
 
 __all__ = ["run_ray"]

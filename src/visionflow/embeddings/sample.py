@@ -205,11 +205,12 @@ def pick(src: Any, dst: str | Path, n: int, strategy: str = "diverse", *, seed: 
          overwrite: bool = False, force: bool = False, format: str | None = None,
          errors: str = "raise", images_dir: str | Path | None = None,
          follow_links: bool = False, workspace: str | Path | None = None,
-         report: Any = None, progress: Any = None) -> tuple[Dataset, np.ndarray]:
+         write_options: dict | None = None, report: Any = None,
+         progress: Any = None) -> tuple[Dataset, np.ndarray]:
     """`visionflow sample`: pick `n` images of the dataset `src` with `strategy` (see
     `sample`) and write them, with all their annotations, as a dataset in `dst` (atomic;
-    format `to`, default the source's). from_labelled: pick among images without annotations,
-    far from the annotated ones. predictions (uncertain): a predictions file or folder, a
+    format `to`, default the source's; `write_options` as for `vf.write`). from_labelled:
+    pick among images without annotations, far from the annotated ones. predictions (uncertain): a predictions file or folder, a
     Dataset aligned to src, or with `workspace` the name of a stored prediction set of the
     version `src`. Returns (the dataset read, the picked rows in pick order)."""
     from contextlib import ExitStack
@@ -237,7 +238,8 @@ def pick(src: Any, dst: str | Path, n: int, strategy: str = "diverse", *, seed: 
         rows = sample(ds, emb, n, strategy, seed=seed, predictions=pred, labelled=labelled,
                       threshold=threshold)
         write_subset(ds, rows, dst, to=to, images=images, overwrite=overwrite, force=force,
-                     workspace=workspace, report=report, progress=progress)
+                     workspace=workspace, report=report, progress=progress, errors=errors,
+                     write_options=write_options)
     return ds, rows
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from ..core.dataset import Dataset
-from ..core.errors import Error, ValidationError
+from ..core.errors import Error, UsageError, ValidationError
 from .base import Embedder, Embeddings
 
 CHUNK = 65536  # rows scored at once: bounds the temporary arrays of a hash search
@@ -96,9 +96,9 @@ def query_vector(embedder: Embedder, query: Any) -> np.ndarray:
         if not query.strip():
             raise Error("the search text is empty")
         if not embedder.info.text:
-            raise Error(f"text search needs a model that embeds text ({TEXT_MODELS}); "
-                        f"{embedder.info.name} embeds images only (search with `like` an "
-                        "image instead)")
+            raise UsageError(f"text search needs a model that embeds text ({TEXT_MODELS}); "
+                             f"{embedder.info.name} embeds images only (search with `like` "
+                             "an image instead)")
         return np.asarray(embedder.embed_texts([query]))[0]
     if isinstance(query, os.PathLike):
         from ..io.images import load_rgb
@@ -169,7 +169,7 @@ def hit_images(hits: list[Hit]) -> np.ndarray:
 def open_source(src: Any, stack: Any, *, format: str | None = None, errors: str = "raise",
                 images_dir: str | Path | None = None, follow_links: bool = False,
                 workspace: str | Path | None = None, report: Any = None,
-                progress: Any = None) -> tuple[Dataset, Any]:
+                progress: Any = None, **read_options: Any) -> tuple[Dataset, Any]:
     """(dataset, workspace or None) for a command's SRC: a Dataset as is, a version (or
     SOURCE@N) of `workspace` (opened on `stack`), or a dataset on disk read with `vf.load`."""
     if isinstance(src, Dataset):
@@ -180,7 +180,7 @@ def open_source(src: Any, stack: Any, *, format: str | None = None, errors: str 
         return ws.load(str(src)), ws
     from ..api import load
     return load(src, format, errors=errors, report=report, progress=progress,
-                images_dir=images_dir, follow_links=follow_links), None
+                images_dir=images_dir, follow_links=follow_links, **read_options), None
 
 
 def guard_output(dst: str | Path, src: Any, workspace: str | Path | None, *,
@@ -195,30 +195,35 @@ def guard_output(dst: str | Path, src: Any, workspace: str | Path | None, *,
 
 def write_subset(ds: Dataset, rows: np.ndarray, dst: str | Path, *, to: str | None,
                  images: str, overwrite: bool, force: bool, workspace: str | Path | None,
-                 report: Any, progress: Any = None) -> None:
+                 report: Any, progress: Any = None, errors: str = "raise",
+                 write_options: dict | None = None) -> None:
     """The given images with all their annotations as a dataset in `dst` (atomic), in `to`
-    or the source's format."""
+    or the source's format written back the way it was read (its layout kept)."""
     from ..api import write
     write(ds.select_images(np.sort(np.asarray(rows, np.int64))), dst,
-          to or ds.source_format or "visionflow", images=images, overwrite=overwrite,
-          force=force, report=report, progress=progress,
-          keep=(workspace,) if workspace is not None else ())
+          to if to is not None or ds.source_format else "visionflow", images=images,
+          overwrite=overwrite, force=force, report=report, progress=progress, errors=errors,
+          keep=(workspace,) if workspace is not None else (), **(write_options or {}))
 
 
 TEXT_MODEL = "openai/clip-vit-base-patch32"
 
 
 def find_images(src: Any, query: str | None = None, *, like: Any = None,
-                model: Any = TEXT_MODEL, top: int = 50, patches: bool = False,
+                model: Any = None, top: int = 50, patches: bool = False,
                 out: str | Path | None = None, to: str | None = None, images: str = "copy",
                 overwrite: bool = False, force: bool = False, format: str | None = None,
                 errors: str = "raise", images_dir: str | Path | None = None,
                 follow_links: bool = False, workspace: str | Path | None = None,
-                report: Any = None, progress: Any = None) -> list[Hit]:
+                write_options: dict | None = None, report: Any = None,
+                progress: Any = None) -> list[Hit]:
     """`visionflow search`: the `top` images (objects with `patches`) of the dataset `src`
     closest to the words `query` or to the image `like` (a file or a PIL image), embedded by
-    `model` (stored embeddings reused; see `embed`). out: also write the matching images with
-    their annotations as a dataset there (format `to`, default the source's)."""
+    `model` (stored embeddings reused; see `embed`; default: CLIP for words, pHash for an
+    image, which needs no model download). out: also write the matching images with
+    their annotations as a dataset there (format `to`, default the source's; `write_options`
+    as for `vf.write`). Returns the Hits, best first. Raises Error (bad parameters, a model
+    that cannot embed words), OutputError (`out`), and what `vf.load` / `vf.write` raise."""
     from contextlib import ExitStack
 
     from ..core.report import Report
@@ -234,6 +239,8 @@ def find_images(src: Any, query: str | None = None, *, like: Any = None,
         ds, _ = open_source(src, stack, format=format, errors=errors, images_dir=images_dir,
                             follow_links=follow_links, workspace=workspace, report=report,
                             progress=progress)
+        if model is None:
+            model = TEXT_MODEL if like is None else "phash"
         embedder = load_embedder(model)
         like = Path(like) if isinstance(like, str) else like
         q = query_vector(embedder, query if like is None else like)  # a wrong model fails now
@@ -241,5 +248,6 @@ def find_images(src: Any, query: str | None = None, *, like: Any = None,
         hits = search(ds, emb, q, top=top, patches=patches)
         if out is not None:
             write_subset(ds, hit_images(hits), out, to=to, images=images, overwrite=overwrite,
-                         force=force, workspace=workspace, report=report, progress=progress)
+                         force=force, workspace=workspace, report=report, progress=progress,
+                         errors=errors, write_options=write_options)
     return hits

@@ -7,8 +7,9 @@
                                             "image": {"path", "size": [h, w]}}]}
     images/<subset>/<path>      the images
 
-Annotation types: bbox ([x, y, w, h]), polygon (flat points), mask (COCO RLE "rle"), points
-(flat points + "visibility" 0 absent / 1 hidden / 2 visible, COCO's meaning), label (image-level).
+Annotation types: bbox ([x, y, w, h]), polygon (flat points), polyline (flat points, an open
+path), mask (COCO RLE "rle"), points (flat points + "visibility" 0 absent / 1 hidden / 2
+visible, COCO's meaning), label (image-level).
 Every annotation has id, attributes, group (and z_order for shapes).
 
 Rules:
@@ -18,17 +19,18 @@ Rules:
   from "image.size" ([h, w]), else from the image header.
 - Categories: "labels" order, ids 1..N. Annotation ids: Datumaro numbers annotations per item
   (often all 0); the source ids are kept when unique within a split, else numbered 1..n.
-- Polygons of one object with several rings are written as several polygon annotations sharing
-  id and a group; on reading, polygons of one item sharing label, id and a non-zero group are
-  one object again. A shape's box is its bounds (Datumaro keeps no separate box for it).
+- Polygons (polylines) of one object with several rings (paths) are written as several polygon
+  (polyline) annotations sharing id and a group; on reading, polygons (polylines) of one item
+  sharing label, id and a non-zero group are one object again. A shape's box is its bounds
+  (Datumaro keeps no separate box for it).
 - attributes -> annotation attrs under their own names; group and z_order -> attrs
   "datumaro.group" / "datumaro.z_order" when non-zero. Points become keypoints; a bbox and
   points of one item sharing label, id and a non-zero group are one object (what Datumaro's
   COCO keypoints import makes, and what the writer writes), else the box of points is the
   bounds of the labelled points.
-- Writer: one geometry per object: mask if it has one, else its polygon, else its keypoints
-  (bbox + points in one group), else its box; objects holding several kinds keep the first
-  (the rest is reported as "loss.datumaro.secondary_geometry").
+- Writer: one geometry per object: mask if it has one, else its polygon, else its polylines,
+  else its keypoints (bbox + points in one group), else its box; objects holding several
+  kinds keep the first (the rest is reported as "loss.datumaro.secondary_geometry").
 """
 
 from __future__ import annotations
@@ -39,11 +41,11 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ..core.annotations import Annotations, Polygons
+from ..core.annotations import Annotations, Polygons, Polylines
 from ..core.categories import Categories
 from ..core.dataset import Dataset
 from ..core.errors import Error, FormatError, MissingImageError, OutputError, ParseError
-from ..core.geometry import rle_bounds
+from ..core.geometry import pad_degenerate, points_bounds, rle_bounds
 from ..core.images import UNSPLIT, Images
 from ..io.paths import clean_relative
 from ..io.safe_load import bytes_of
@@ -58,6 +60,7 @@ from .base import (
     LABELS,
     MASKS,
     POLYGONS,
+    POLYLINES,
     Detection,
     Format,
     ReadContext,
@@ -66,7 +69,8 @@ from .base import (
 from .writing import rows_by_image
 
 DEFAULT_SUBSET = "default"
-_TYPES = ("bbox", "polygon", "mask", "points", "label")
+_TYPES = ("bbox", "polygon", "polyline", "mask", "points", "label")
+_SHAPES = ("polygon", "polyline")  # one object may be several of these, tied by a group
 
 
 # --- detect -------------------------------------------------------------------------------
@@ -193,6 +197,12 @@ def _read_item(item: Any, where: str, split: str, subset: str, root: Path, n_lab
                 raise ParseError(at, f"polygon needs an even number >= 6 of coordinates, got "
                                  f"{len(pts)}")
             row_doc["rings"] = [np.array(pts).reshape(-1, 2)]
+        elif kind == "polyline":
+            pts = _numbers(a.get("points"), None, at, "points")
+            if len(pts) < 4 or len(pts) % 2:
+                raise ParseError(at, f"polyline needs an even number >= 4 of coordinates, got "
+                                 f"{len(pts)}")
+            row_doc["paths"] = [np.array(pts).reshape(-1, 2)]
         elif kind == "points":
             pts = _numbers(a.get("points"), None, at, "points")
             vis = a.get("visibility") or [2] * (len(pts) // 2)
@@ -223,16 +233,18 @@ def _build(images: list, rows: list, new_row: np.ndarray, names: list[str],
     merged: list[dict] = []
     key_of: dict[tuple, dict] = {}
     for r in rows:  # parts of one object: same item, label, id and a non-zero group
-        key = (r["image"], r["label"], r["id"], r["group"], r["type"] == "polygon")
+        key = (r["image"], r["label"], r["id"], r["group"],
+               r["type"] if r["type"] in _SHAPES else "parts")
         first = key_of.get(key) if r["group"] else None
-        if first is not None and r["type"] == "polygon":
-            first["rings"] += r["rings"]
+        if first is not None and r["type"] in _SHAPES:
+            part = "rings" if r["type"] == "polygon" else "paths"
+            first[part] = first[part] + r[part]
             continue
         if first is not None and {first["type"], r["type"]} == {"bbox", "points"} \
                 and not ("box" in first and "keypoints" in first):
             first.update({k: r[k] for k in ("box", "keypoints") if k in r})
             continue
-        if r["group"] and r["type"] in ("polygon", "bbox", "points"):
+        if r["group"] and r["type"] in ("polygon", "polyline", "bbox", "points"):
             key_of[key] = r
         merged.append(r)
     rows = merged
@@ -241,7 +253,7 @@ def _build(images: list, rows: list, new_row: np.ndarray, names: list[str],
     k = max((len(r["keypoints"]) for r in rows if "keypoints" in r), default=0)
     kps = np.full((n, k, 3), np.nan) if k else None
     rles = np.empty(n, object)
-    rings = []
+    rings, paths = [], []
     for i, r in enumerate(rows):
         if "keypoints" in r:
             kp = r["keypoints"]
@@ -252,6 +264,8 @@ def _build(images: list, rows: list, new_row: np.ndarray, names: list[str],
         elif "rings" in r:
             pts = np.concatenate(r["rings"])
             boxes[i] = [*pts.min(axis=0), *pts.max(axis=0)]
+        elif "paths" in r:  # a straight line has no area: its box gets 1 px (as in CVAT)
+            boxes[i] = pad_degenerate(points_bounds(np.concatenate(r["paths"])))[0]
         elif "rle" in r:
             boxes[i] = rle_bounds(r["rle"])
             rles[i] = r["rle"]
@@ -260,6 +274,7 @@ def _build(images: list, rows: list, new_row: np.ndarray, names: list[str],
             seen = kp[kp[:, 2] > 0, :2]
             boxes[i] = [*seen.min(axis=0), *seen.max(axis=0)] if len(seen) else [0, 0, 0, 0]
         rings.append(r.get("rings", []))
+        paths.append(r.get("paths", []))
     splits = [images[r["image"]]["split"] for r in rows]
     ids = [r["id"] for r in rows]
     unique = all(isinstance(v, int) for v in ids) and len(set(zip(splits, ids))) == n
@@ -275,6 +290,8 @@ def _build(images: list, rows: list, new_row: np.ndarray, names: list[str],
     extra: dict[str, Any] = {"attrs": attrs}
     if any(rings):
         extra["polygons"] = Polygons.from_lists(rings)
+    if any(paths):
+        extra["polylines"] = Polylines.from_lists(paths)
     if any(v is not None for v in rles):
         extra["rle"] = rles
     if kps is not None:
@@ -296,10 +313,11 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     index = ds.categories.index_map()
     labels = [{"name": c.name, "parent": "", "attributes": []} for c in ds.categories]
     has_rle, has_poly, has_kp = ann.has_rle(), ann.has_polygon(), ann.has_keypoints()
+    has_line = ann.has_polyline()
     ctx.loss("datumaro.secondary_geometry",
-             int(((has_rle.astype(int) + has_poly + has_kp) > 1).sum()),
+             int(((has_rle.astype(int) + has_poly + has_line + has_kp) > 1).sum()),
              "objects holding several geometries (Datumaro keeps one per annotation: mask, "
-             "else polygon, else keypoints)")
+             "else polygon, else polylines, else keypoints)")
     rows_of = rows_by_image(ann, len(imgs))
     subsets: dict[str, list] = {}
     dest: list[Path] = []
@@ -331,13 +349,15 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
                 items.append({**base, "type": "label"})
             elif has_rle[r]:
                 items.append({**base, "type": "mask", "rle": ann.rle[r], **z})
-            elif has_poly[r]:
-                rings = ann.polygons.rings(r)
+            elif has_poly[r] or has_line[r]:
+                kind, shapes = (("polygon", ann.polygons) if has_poly[r]
+                                else ("polyline", ann.polylines))
+                rings = shapes.rings(r)
                 if len(rings) > 1 and not base["group"]:
                     base["group"] = next_group
                     next_group += 1
                 for ring in rings:
-                    items.append({**base, "type": "polygon",
+                    items.append({**base, "type": kind,
                                   "points": [float(v) for v in ring.reshape(-1)], **z})
             elif has_kp[r]:  # the box and the points of one object, tied by a group
                 if not base["group"]:
@@ -383,9 +403,10 @@ def _plain(value: Any) -> Any:
 
 FORMAT = Format(
     name="datumaro",
-    description="Datumaro JSON (annotations/<subset>.json: bbox, polygon, mask, points, label)",
-    supports=frozenset({BOXES, POLYGONS, MASKS, KEYPOINTS, LABELS, ATTRIBUTES, CLASS_ORDER,
-                        ANNOTATION_IDS}),
+    description="Datumaro JSON (annotations/<subset>.json: bbox, polygon, polyline, mask, "
+                "points, label)",
+    supports=frozenset({BOXES, POLYGONS, POLYLINES, MASKS, KEYPOINTS, LABELS, ATTRIBUTES,
+                        CLASS_ORDER, ANNOTATION_IDS}),
     detect=detect,
     read=read,
     write=write,

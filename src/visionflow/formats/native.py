@@ -3,7 +3,9 @@
 `visionflow.json` holds every column of the model plus a schema version; images sit in
 `images/<split>/<file_name>` (split "" -> `images/_unsplit/`). It is the interchange for external
 tools, golden files and versioning: read(write(D)) == D for every dataset, byte-for-byte stable.
-A reader refuses a schema with an unknown major version instead of guessing.
+The schema version is the newest column a file carries (1.0, or 1.1 with polylines), so files
+without the newer columns stay byte-identical; a reader refuses any version newer than it knows
+(an older visionflow would otherwise silently drop a column) instead of guessing.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from .base import (ANNOTATION_IDS, CATEGORY_META, CLASS_ORDER, IMAGE_IDS, ATTRIB
                    WriteContext)
 from .common import IMAGE_BYTES, find_image, finish_read, write_images
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # the newest schema this visionflow reads and writes
+BASE_VERSION = "1.0"    # what a file holding only the 1.0 columns says
 FILE_NAME = "visionflow.json"
 UNSPLIT_DIR = "_unsplit"
 _LOCAL_META = ("source_root", "source_format")  # how it was loaded, not what it is
@@ -43,6 +46,32 @@ def detect(path: Path) -> Detection | None:
     return None
 
 
+def _version(text: str) -> tuple[int, int] | None:
+    parts = text.split(".")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        return None
+    return int(parts[0]), int(parts[1])
+
+
+def _check_version(doc: Any, where: Path | str) -> None:
+    """Refuse a schema this visionflow cannot read fully: a newer minor adds columns it would
+    silently drop, a newer major changes what the keys mean."""
+    text = str(doc.get("schema_version", "")) if isinstance(doc, dict) else ""
+    version, known = _version(text), _version(SCHEMA_VERSION)
+    if version is not None and known is not None and version > known:
+        raise ParseError(where, f"schema_version {text} is not supported: written by a newer "
+                         f"visionflow (this one reads up to {SCHEMA_VERSION}): upgrade visionflow")
+    if version is None or version[0] != known[0]:
+        raise ParseError(where, f"schema_version {text or '(none)'} is not supported by this "
+                         f"visionflow (reads {BASE_VERSION} to {SCHEMA_VERSION})")
+
+
+def schema_of(ann: Annotations) -> str:
+    """The oldest schema that holds every column present: the newest `since` among them."""
+    present = [c.since for c in COLUMNS if getattr(ann, c.field) is not None]
+    return max([BASE_VERSION, *present], key=lambda v: _version(v) or (0, 0))
+
+
 def read(path: Path, ctx: ReadContext) -> Dataset:
     file = path / FILE_NAME if path.is_dir() else path
     root = file.parent
@@ -50,10 +79,7 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
         doc = orjson.loads(bytes_of(file))
     except (OSError, orjson.JSONDecodeError) as e:
         raise ParseError(file, f"not a readable visionflow file ({e})") from None
-    version = str(doc.get("schema_version", "")) if isinstance(doc, dict) else ""
-    if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
-        raise ParseError(file, f"schema_version {version or '(none)'} is not supported by this "
-                         f"visionflow (reads {SCHEMA_VERSION.split('.')[0]}.x); upgrade visionflow")
+    _check_version(doc, file)
     try:
         ds = _from_doc(doc, root, file, ctx)
     except (KeyError, TypeError, ValueError) as e:
@@ -71,10 +97,7 @@ def loads(data: bytes, where: str = "<visionflow json>") -> Dataset:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as e:
         raise ParseError(where, f"not readable visionflow JSON ({e})") from None
-    version = str(doc.get("schema_version", "")) if isinstance(doc, dict) else ""
-    if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
-        raise ParseError(where, f"schema_version {version or '(none)'} is not supported by this "
-                         f"visionflow (reads {SCHEMA_VERSION.split('.')[0]}.x); upgrade visionflow")
+    _check_version(doc, where)
     try:
         return _from_doc(doc, None, where)
     except (KeyError, TypeError, ValueError) as e:
@@ -123,7 +146,7 @@ def dumps(ds: Dataset) -> bytes:
     from .. import __version__
     im, a = ds.images, ds.annotations
     doc = {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": schema_of(a),
         "writer": f"visionflow {__version__}",
         "meta": {k: v for k, v in ds.meta.items() if k not in _LOCAL_META},
         "categories": [c.to_dict() for c in ds.categories],
@@ -137,7 +160,7 @@ def dumps(ds: Dataset) -> bytes:
             "xyxy": nullable(a.xyxy),
             # Columns added after 1.0 only when present: older files stay byte-identical.
             **{c.field: None if getattr(a, c.field) is None else c.dump(getattr(a, c.field))
-               for c in COLUMNS if c.since == "1.0" or getattr(a, c.field) is not None},
+               for c in COLUMNS if c.since == BASE_VERSION or getattr(a, c.field) is not None},
             "attrs": {k: list(v) for k, v in sorted(a.attrs.items())},
         },
     }

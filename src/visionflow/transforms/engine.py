@@ -373,26 +373,8 @@ class _RayWorker:
 
 def _ray(plan: Plan, tasks: Iterator[tuple], out_dir: Path, workers: int | None,
          address: str | None) -> Iterator[list[Output]]:
-    try:
-        import ray
-        import ray.data
-    except ImportError:
-        raise Error("--engine ray needs Ray Data: pip install 'visionflow[ray]'") from None
-    started = False
-    if not ray.is_initialized():
-        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-        if address is None and workers:
-            kwargs["num_cpus"] = workers
-        try:
-            ray.init(address=address, **kwargs)
-        except Exception as e:  # noqa: BLE001 - connection problems are the user's to fix
-            raise Error(f"cannot start or reach Ray at {address or 'a local instance'}: "
-                        f"{str(e).splitlines()[0] if str(e) else e.__class__.__name__}") from None
-        started = True
-    try:
-        ctx = ray.data.DataContext.get_current()
-        ctx.execution_options.preserve_order = True
-        ctx.enable_progress_bars = False
+    from ..ray_session import ray_session
+    with ray_session(address, workers) as ray:
         items = [{"chunk": pickle.dumps(c, protocol=pickle.HIGHEST_PROTOCOL)}
                  for c in _chunks(tasks, _CHUNK)]
         if not items:
@@ -409,9 +391,6 @@ def _ray(plan: Plan, tasks: Iterator[tuple], out_dir: Path, workers: int | None,
                         place(None, o.data, _dest(out_dir, o.split, o.file_name))  # type: ignore[arg-type]
                         o.data = None
                 yield outs
-    finally:
-        if started:
-            ray.shutdown()
 
 
 # --- run ----------------------------------------------------------------------------------------
