@@ -57,12 +57,13 @@ def show(src: str | Path | Dataset, out: str | Path | None = None, *, format: st
          columns: int | None = None, random: bool = False, seed: int = 0,
          errors: str = "raise", images_dir: str | Path | None = None,
          follow_links: bool = False, into_source: bool = False,
-         report: Report | None = None) -> Grid:
+         report: Report | None = None, read_options: dict | None = None) -> Grid:
     """`visionflow show`: boxes, polygons, masks and keypoints drawn with class names over up
     to `limit` images (a random sample with `random`, drawn with `seed`), in one grid.
 
     out: a .png/.jpg/.webp file to write atomically (not inside the dataset's folders unless
-    into_source, and never over one of its files); None: only returned. Returns the Grid:
+    into_source, and never over one of its files); None: only returned. read_options: the
+    reader's options (as for `vf.load`). Returns the Grid:
     `image` (a PIL image) and `problems`, one line per image that could not be drawn (also
     "show.unreadable" warnings in `report`). Raises Error (bad parameters), OutputError
     (`out`), and what `vf.load` raises.
@@ -79,7 +80,7 @@ def show(src: str | Path | Dataset, out: str | Path | None = None, *, format: st
     own = report if report is not None else Report()
     ds = src if isinstance(src, Dataset) else load(
         src, format, errors=errors, report=own, images_dir=images_dir,
-        follow_links=follow_links)
+        follow_links=follow_links, **(read_options or {}))
     if out is not None:
         guard_file(out, sources=[*source_folders(ds), *image_folders(ds)],
                    into_source=into_source)
@@ -106,15 +107,15 @@ def transform(src: str | Path, dst: str | Path, recipe: Recipe | str | Path | di
               force: bool = False, images_dir: str | Path | None = None,
               follow_links: bool = False, write_options: dict | None = None,
               report: Report | None = None, progress=None,
-              skip_errors: bool | None = None) -> Report:
+              skip_errors: bool | None = None, read_options: dict | None = None) -> Report:
     """`visionflow transform`: load `src`, run `recipe` (a Recipe, a YAML/JSON file or a
     parsed mapping) with `seed`, write the result to `dst` in format `to` (default: the
     source's).
 
     Same input, recipe and seed give byte-identical output with either engine ("local" or
     "ray", at `address`). strict: an unreadable image stops the run instead of being
-    reported and skipped. errors, images_dir, follow_links: as for `vf.load` (errors also
-    holds for the write). The images are processed into a work folder beside `dst`, which
+    reported and skipped. errors, images_dir, follow_links, read_options (the reader's
+    options): as for `vf.load` (errors also holds for the write). The images are processed into a work folder beside `dst`, which
     appears complete or not at all. Returns the report (report.written: what was written).
     Raises RecipeError, OutputError, and what `vf.load` / `vf.write` raise.
     """
@@ -125,7 +126,7 @@ def transform(src: str | Path, dst: str | Path, recipe: Recipe | str | Path | di
     dest = guard_destination(dst, sources=source_root(src), overwrite=overwrite, force=force)
     report = report if report is not None else Report()
     ds = load(src, format, errors=errors, report=report, progress=progress,
-              images_dir=images_dir, follow_links=follow_links)
+              images_dir=images_dir, follow_links=follow_links, **(read_options or {}))
     fmt = to  # None: the source's own format, written back as it was read
     # The work folder is beside DST: checked against every folder the dataset was read from.
     guard_destination(dest, sources=source_folders(ds), images=image_folders(ds),
@@ -149,7 +150,7 @@ def resize(src: str | Path, dst: str | Path, size: Any, *, to: str | None = None
            errors: str = "raise", overwrite: bool = False, force: bool = False,
            images_dir: str | Path | None = None, follow_links: bool = False,
            write_options: dict | None = None, report: Report | None = None, progress=None,
-           **params: Any) -> Report:
+           read_options: dict | None = None, **params: Any) -> Report:
     """`visionflow resize`: every image resized to `size` ("640x640" or [w, h]); boxes,
     polygons, masks and keypoints follow. **params: the `resize` operation's other
     parameters (mode, color: see `visionflow ops resize`). The rest as for `transform`.
@@ -158,14 +159,16 @@ def resize(src: str | Path, dst: str | Path, size: Any, *, to: str | None = None
     return _one_op("resize", {"size": size, **params}, src, dst, to=to, format=format,
                    workers=workers, strict=strict, errors=errors, overwrite=overwrite,
                    force=force, images_dir=images_dir, follow_links=follow_links,
-                   write_options=write_options, report=report, progress=progress)
+                   write_options=write_options, report=report, progress=progress,
+                   read_options=read_options)
 
 
 def tile(src: str | Path, dst: str | Path, *, to: str | None = None, format: str | None = None,
          workers: int | None = None, strict: bool = False, errors: str = "raise",
          overwrite: bool = False, force: bool = False, images_dir: str | Path | None = None,
          follow_links: bool = False, write_options: dict | None = None,
-         report: Report | None = None, progress=None, **params: Any) -> Report:
+         report: Report | None = None, progress=None, read_options: dict | None = None,
+         **params: Any) -> Report:
     """`visionflow tile`: images cut into tiles, objects clipped per tile. **params: the
     `tile` operation's parameters (grid or tile_size, overlap, min_visibility: see
     `visionflow ops tile`). The rest as for `transform`. Returns the report, as `transform`.
@@ -173,7 +176,8 @@ def tile(src: str | Path, dst: str | Path, *, to: str | None = None, format: str
     return _one_op("tile", params, src, dst, to=to, format=format, workers=workers,
                    strict=strict, errors=errors, overwrite=overwrite, force=force,
                    images_dir=images_dir, follow_links=follow_links,
-                   write_options=write_options, report=report, progress=progress)
+                   write_options=write_options, report=report, progress=progress,
+                   read_options=read_options)
 
 
 def _one_op(name: str, params: dict[str, Any], src, dst, **kwargs: Any) -> Report:
@@ -189,13 +193,14 @@ def split(src: str | Path, dst: str | Path, ratios: str | Any = "70,20,10", *, s
           errors: str = "raise", overwrite: bool = False, force: bool = False,
           images_dir: str | Path | None = None, follow_links: bool = False,
           write_options: dict | None = None, report: Report | None = None, progress=None,
-          skip_errors: bool | None = None) -> Report:
+          skip_errors: bool | None = None, read_options: dict | None = None) -> Report:
     """`visionflow split`: images assigned to train/val/test by `ratios` ("70,20,10" or
     fractions) with `seed`, written to `dst` (format `to`, default the source's).
 
     stratify: every class split in the ratios; near_duplicates: near-duplicate images stay
     on one side; rebalance: move as few images as possible between the existing splits
-    instead. Images are copied (`images`), never re-encoded. Returns the report;
+    instead. Images are copied (`images`), never re-encoded; read_options: the reader's
+    options (as for `vf.load`). Returns the report;
     report.written["splits"] holds the images per split. Raises what `transforms.split`,
     `vf.load` and `vf.write` raise.
     """
@@ -204,7 +209,7 @@ def split(src: str | Path, dst: str | Path, ratios: str | Any = "70,20,10", *, s
     dest = guard_destination(dst, sources=source_root(src), overwrite=overwrite, force=force)
     report = report if report is not None else Report()
     ds = load(src, format, errors=errors, report=report, progress=progress,
-              images_dir=images_dir, follow_links=follow_links)
+              images_dir=images_dir, follow_links=follow_links, **(read_options or {}))
     if rebalance:
         out = transforms.rebalance(ds, ratios, seed=seed, report=report)
     else:
@@ -221,7 +226,8 @@ def split(src: str | Path, dst: str | Path, ratios: str | Any = "70,20,10", *, s
 def check(src: str | Path | Dataset, config: CheckConfig | None = None, *,
           format: str | None = None, html: str | Path | None = None,
           into_source: bool = False, images_dir: str | Path | None = None,
-          follow_links: bool = False, progress=None, **options: Any) -> CheckResult:
+          follow_links: bool = False, progress=None, read_options: dict | None = None,
+          **options: Any) -> CheckResult:
     """`visionflow check`: a dataset's health (files, geometry, class distribution,
     duplicates, leakage). Nothing is printed.
 
@@ -229,6 +235,7 @@ def check(src: str | Path | Dataset, config: CheckConfig | None = None, *,
     findings, not errors), or a Dataset in memory. config: thresholds (CheckConfig); keyword
     options override its fields, e.g. `check(ds, iou=0.9, read_images=False)`. html: write the
     self-contained HTML report there (not inside the dataset unless into_source).
+    read_options: the reader's options (as for `vf.load`).
     Returns a CheckResult: findings (iterating it gives them, errors first), statistics,
     dataset, `to_dict()`, `fails(level)`. Raises what `vf.load` raises when the dataset
     cannot be read at all, OutputError for `html`.
@@ -258,7 +265,8 @@ def check(src: str | Path | Dataset, config: CheckConfig | None = None, *,
                              source=str(src.meta.get("source_root") or ""))
     else:
         result = check_path(src, config, format=format, progress=progress,
-                            images_dir=images_dir, follow_links=follow_links, **options)
+                            images_dir=images_dir, follow_links=follow_links,
+                            read_options=read_options, **options)
     if html is not None:
         from .checks.report_html import render_html
         guard_file(html, sources=[*source_folders(result.dataset),
@@ -273,7 +281,7 @@ def fix(src: str | Path | Dataset, dst: str | Path | None = None,
         report_json: str | Path | None = None, into_source: bool = False,
         images_dir: str | Path | None = None, follow_links: bool = False,
         write_options: dict | None = None, image_dir: str | Path | None = None, scan=None,
-        progress=None, **fixes: Any) -> FixResult:
+        progress=None, read_options: dict | None = None, **fixes: Any) -> FixResult:
     """`visionflow fix`: a fixed copy of a dataset, with only safe fixes, every change listed.
 
     src: a folder or file (read leniently, as `check` does) written fixed to the folder `dst`
@@ -282,7 +290,8 @@ def fix(src: str | Path | Dataset, dst: str | Path | None = None,
     re-encoded; without it EXIF is not applied). options: a FixOptions; keyword **fixes
     override its fields (remap, drop_classes, apply_exif, clip, drop_degenerate,
     drop_duplicate_boxes, drop_duplicate_images, renumber_ids). report_json: also write every
-    change as JSON there (not inside the dataset unless into_source). Returns a FixResult:
+    change as JSON there (not inside the dataset unless into_source). read_options: the
+    reader's options (as for `vf.load`). Returns a FixResult:
     dataset, changes, report (the write's), destination. Raises OutputError, and what
     `vf.load` / `vf.write` raise.
 
@@ -317,7 +326,8 @@ def fix(src: str | Path | Dataset, dst: str | Path | None = None,
                       overwrite=overwrite, force=force, progress=progress,
                       other_outputs=[report_json] if report_json is not None else [],
                       into_source=into_source, images_dir=images_dir,
-                      follow_links=follow_links, write_options=write_options)
+                      follow_links=follow_links, write_options=write_options,
+                      read_options=read_options)
     if report_json is not None:
         import json
         write_text(Path(report_json), json.dumps(result.to_dict(), indent=2,
@@ -331,7 +341,8 @@ def evaluate(gt: str | Path | Dataset, pred: str | Path | Dataset, *, metric: st
              pred_format: str | None = None, split: str | None = None,
              workspace: str | Path | None = None, html: str | Path | None = None,
              objects: str | Path | None = None, into_source: bool = False,
-             images_dir: str | Path | None = None, follow_links: bool = False) -> Evaluation:
+             images_dir: str | Path | None = None, follow_links: bool = False,
+             read_options: dict | None = None) -> Evaluation:
     """`visionflow evaluate`: predictions against ground truth: COCO AP exactly as
     pycocotools (metric "coco"), or Pascal VOC AP ("voc", `interpolation` "all" or "11");
     confusion matrix and per-class precision / recall / F1 at `confidence`.
@@ -341,7 +352,8 @@ def evaluate(gt: str | Path | Dataset, pred: str | Path | Dataset, *, metric: st
     sets. iou: thresholds ("LO:HI[:STEP]", a number, a comma list, or an array). html: write
     the offline HTML report there; objects: write every prediction's and object's outcome
     as JSON lines (.jsonl) there (neither inside the ground truth's folder unless
-    into_source). Returns an Evaluation (`to_json()`, `object_records()`). Raises Error,
+    into_source). read_options: the ground truth reader's options (as for `vf.load`).
+    Returns an Evaluation (`to_json()`, `object_records()`). Raises Error,
     ValidationError (predictions for unknown images or classes, missing scores, ...).
     """
     from .evaluation.run import evaluate as run
@@ -367,7 +379,7 @@ def evaluate(gt: str | Path | Dataset, pred: str | Path | Dataset, *, metric: st
     result = run(gt, pred, metric=metric, iou=iou, iou_type=iou_type,
                  interpolation=interpolation, confidence=confidence, match=match,
                  gt_format=gt_format, pred_format=pred_format, split=split,
-                 images_dir=images_dir, follow_links=follow_links)
+                 images_dir=images_dir, follow_links=follow_links, read_options=read_options)
     if objects is not None:
         import orjson
         path = objects.absolute()
@@ -390,7 +402,7 @@ def find_mistakes(gt: Any, pred: str | Path | Dataset | None = None, *,
                   force: bool = False, workspace: str | Path | None = None,
                   tag: str | None = None, images_dir: str | Path | None = None,
                   follow_links: bool = False, write_options: dict | None = None,
-                  report: Report | None = None) -> Mistakes:
+                  report: Report | None = None, read_options: dict | None = None) -> Mistakes:
     """`visionflow mistakes`: the images and objects to review: likely missing labels, wrong
     classes, loose boxes (a match below `loose_iou`) and hard images, ranked.
 
@@ -399,7 +411,8 @@ def find_mistakes(gt: Any, pred: str | Path | Dataset | None = None, *,
     pred then a stored prediction set of the version, or predictions on disk). Predictions
     count from `confidence` and match from `iou`. out: write the `top` images with their
     ground truth as a dataset there (format `to`, default the ground truth's, written back the
-    way it was read; `write_options` as for `vf.write`). tag: add this
+    way it was read; `write_options` as for `vf.write`; `read_options`, the ground truth
+    reader's, as for `vf.load`). tag: add this
     tag to the `top` images in a new revision of their workspace source(s) (needs
     `workspace`). Returns Mistakes (images, objects, image_rows, `to_json(top)`), with
     `tagged` (one dict per source revised, or None) and `report` (the write's, or None).
@@ -412,7 +425,8 @@ def find_mistakes(gt: Any, pred: str | Path | Dataset | None = None, *,
     from .evaluation.run import Evaluation
     from .evaluation.run import evaluate as run
     if isinstance(gt, Evaluation):
-        if pred is not None or out is not None or tag is not None or workspace is not None:
+        if pred is not None or out is not None or tag is not None or workspace is not None \
+                or read_options:
             raise Error("find_mistakes: an Evaluation is only ranked; pass the ground truth "
                         "and predictions themselves to use `out`, `tag` or `workspace`")
         return rank(gt, confidence=confidence, loose_iou=loose_iou)
@@ -434,7 +448,8 @@ def find_mistakes(gt: Any, pred: str | Path | Dataset | None = None, *,
             gt_in, pred_in, ref = _workspace_pair(ws, str(gt), Path(pred))
         result = run(gt_in, pred_in, iou=str(iou), iou_type=iou_type, confidence=confidence,
                      match=match, gt_format=gt_format, pred_format=pred_format, split=split,
-                     images_dir=images_dir, follow_links=follow_links)
+                     images_dir=images_dir, follow_links=follow_links,
+                     read_options=read_options)
         found: Mistakes = rank(result, confidence=confidence, loose_iou=loose_iou)
         if tag is not None:
             if out is not None:  # refuse a bad out before a revision is recorded

@@ -27,7 +27,7 @@ def test_skimage_photos_with_planted_copies(tmp_path):
     r = find_duplicates(ds)
     precision, recall, false, missed = pair_scores(r.groups, truth_labels(ds, pairs))
     assert (false, missed) == (0, 0), (r.to_json(), pairs)
-    assert r.threshold == DEFAULT_THRESHOLDS["hash"]
+    assert r.threshold == DEFAULT_THRESHOLDS["hash"][0]
 
 
 def test_real_datasets_precision_and_recall(planted):

@@ -36,7 +36,8 @@ from ..core.geometry import xywh_to_xyxy, xyxy_to_xywh
 from ..core.images import UNSPLIT, Images, canonical_split
 from ..core.report import Report
 from ..core.validate import validate
-from ..formats.hf_parquet import _HF_SPLIT, _SPLIT_ORDER, _extract, _features, _file_name
+from ..formats.common import split_rank
+from ..formats.hf_parquet import _HF_SPLIT, _extract, _features, _file_name
 
 _TAG = re.compile(r"^visionflow: (\{.*\})$", re.M)
 
@@ -79,8 +80,7 @@ def to_hf(ds: Dataset) -> Any:
     tag = "visionflow: " + orjson.dumps({"category_ids": ds.categories.ids,
                                           "unsplit": unsplit}).decode()
     out = {}
-    for split in sorted(set(splits), key=lambda s: (
-            _SPLIT_ORDER.index(s) if s in _SPLIT_ORDER else len(_SPLIT_ORDER), s)):
+    for split in sorted(set(splits), key=lambda s: (split_rank(s), s)):
         rows = [i for i, s in enumerate(splits) if s == split]
         cols: dict[str, list] = {k: [] for k in features}
         for i in rows:

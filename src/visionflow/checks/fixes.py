@@ -143,14 +143,15 @@ def fix_path(src: str | Path, dst: str | Path, options: FixOptions | None = None
              overwrite: bool = False, force: bool = False, progress=None,
              other_outputs: Sequence[str | Path] = (), into_source: bool = False,
              images_dir: str | Path | None = None, follow_links: bool = False,
-             write_options: dict | None = None) -> FixResult:
+             write_options: dict | None = None, read_options: dict | None = None) -> FixResult:
     """Read `src` leniently, fix it and write the new dataset to `dst` (format `to`, default
     the source's). Records the reader could not represent at all are listed as dropped.
-    images_dir, follow_links: as for `vf.load`; write_options: the writer's options."""
+    images_dir, follow_links, read_options (the reader's options): as for `vf.load`;
+    write_options: the writer's options."""
     from ..api import image_folders, load, source_folders, write
     read_report = Report()
     ds = load(src, from_format, errors="keep", report=read_report, progress=progress,
-              images_dir=images_dir, follow_links=follow_links)
+              images_dir=images_dir, follow_links=follow_links, **(read_options or {}))
     fmt = to  # None: the source's own format, written back as it was read
     # Checked before the staging folder is made beside it (write checks again).
     sources, images_in = source_folders(ds), image_folders(ds)

@@ -98,14 +98,15 @@ class CheckResult:
 
 def check_path(path: str | Path, config: CheckConfig | None = None, *,
                format: str | None = None, progress=None, images_dir: str | Path | None = None,
-               follow_links: bool = False, **options: Any) -> CheckResult:
+               follow_links: bool = False, read_options: dict | None = None,
+               **options: Any) -> CheckResult:
     """Read the dataset at `path` leniently (errors="keep") and check it (see `check`);
-    images_dir, follow_links: as for `vf.load`."""
+    images_dir, follow_links, read_options (the reader's options): as for `vf.load`."""
     from ..api import load
     config = (config or CheckConfig()).replace(**options) if options else (config or CheckConfig())
     report = Report()
     ds = load(path, format, errors="keep", report=report, progress=progress,
-              images_dir=images_dir, follow_links=follow_links)
+              images_dir=images_dir, follow_links=follow_links, **(read_options or {}))
     scan = _scan(ds, config, progress) if config.read_images and len(ds.images) else None
     findings = read_problems(ds, report) + check(ds, config, scan=scan)
     return CheckResult(ds, sort_findings(findings), statistics(ds, config), config, scan,

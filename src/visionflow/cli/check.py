@@ -14,7 +14,7 @@ from ..checks.config import CheckConfig
 from ..core.errors import Error
 from . import render
 from .app import (FollowLinksOpt, ForceOpt, FromOpt, ImagesDirOpt, ImagesOpt, IntoSourceOpt,
-                  OptionOpt, OverwriteOpt, command, parse_options)
+                  InputOpt, OptionOpt, OverwriteOpt, command, parse_options)
 
 _STYLE = {"error": "red", "warning": "yellow", "info": "dim"}
 _DEFAULTS = CheckConfig()
@@ -68,6 +68,7 @@ def check(
         help="Findings listed one by one in the terminal (all go to --json and --report).")
     ] = 20,
     into_source: IntoSourceOpt = False,
+    input_option: InputOpt = None,
     images_dir: ImagesDirOpt = None,
     follow_links: FollowLinksOpt = False,
 ):
@@ -98,7 +99,8 @@ def check(
                          max_aspect_ratio=max_aspect_ratio, read_images=images,
                          hash_images=images and hashes, workers=workers)
     result = run(src, config, format=from_, html=report, into_source=into_source,
-                 images_dir=images_dir, follow_links=follow_links, progress=render.progress_bar)
+                 images_dir=images_dir, follow_links=follow_links, progress=render.progress_bar,
+                 read_options=parse_options(input_option))
     if as_json:
         sys.stdout.write(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
     else:
@@ -142,6 +144,7 @@ def fix(
         "dataset unless --into-source).")] = None,
     limit: Annotated[int, typer.Option(help="Changes listed one by one in the terminal.")] = 20,
     into_source: IntoSourceOpt = False,
+    input_option: InputOpt = None,
     images_dir: ImagesDirOpt = None,
     follow_links: FollowLinksOpt = False,
 ):
@@ -170,6 +173,7 @@ def fix(
                  write_options=parse_options(option), overwrite=overwrite, force=force,
                  report_json=report_json, into_source=into_source, images_dir=images_dir,
                  follow_links=follow_links, progress=render.progress_bar, remap=mapping,
+                 read_options=parse_options(input_option),
                  drop_classes=tuple(drop_class or ()), apply_exif=exif, clip=clip,
                  drop_degenerate=degenerate, drop_duplicate_boxes=dedupe,
                  drop_duplicate_images=dedupe)

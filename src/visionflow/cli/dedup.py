@@ -30,8 +30,8 @@ def dedup(
         "Hugging Face CLIP/SigLIP/DINOv2 model or a .onnx file for --method embedding.")
     ] = None,
     threshold: Annotated[Optional[float], typer.Option(
-        help="Most differing bits for hashes (default 10 of 64), or most cosine distance for "
-        "embeddings (default 0.05).")] = None,
+        help="Most differing bits for hashes (default 14 of 64 with --confirm, 10 without), or "
+        "most cosine distance for embeddings (default 0.05).")] = None,
     keep: Annotated[str, typer.Option(
         help="Which image of a group stays: largest (most pixels), first (dataset order) or "
         "most-labelled (most annotations).")] = "largest",
@@ -39,9 +39,10 @@ def dedup(
         "--merge-labels", help="Move the annotations of removed images onto the kept image "
         "(scaled when sizes differ; ones already there are skipped). Without it they are "
         "left out of DST and listed (on stderr, and in --report).")] = False,
-    confirm: Annotated[Optional[str], typer.Option(
-        help="Confirm each candidate pair on pixels: ssim (scikit-image) or pixels (grey-level "
-        "correlation) of 64x64 thumbnails.")] = None,
+    confirm: Annotated[str, typer.Option(
+        help="Confirm each candidate pair on pixels of 32x32 grey thumbnails: ssim "
+        "(structural similarity >= 0.6), pixels (grey-level correlation >= 0.7) or none; "
+        "auto: ssim for hashes, none for model embeddings.")] = "auto",
     to: Annotated[Optional[str], typer.Option(
         "--to", "-t", help="Output format (default: the source's).")] = None,
     report: Annotated[Optional[Path], typer.Option(
@@ -115,11 +116,11 @@ def _print_left_out(result, limit: int = 10) -> None:
     loss, even when nobody asked for the report."""
     counts = np.bincount(result.dataset.annotations.image_index,
                          minlength=len(result.dataset.images))
-    lines = [(result.name(r), int(counts[r]), result.name(g[0]))
-             for g in result.groups for r in g[1:] if counts[r]]
-    for name, n, kept in lines[:limit]:
-        render.err.print(f"  left out: {name} ({render.plural(n, 'annotation')}), a duplicate "
-                         f"of {kept}", highlight=False, soft_wrap=True)
+    lines = [(r, g[0]) for g in result.groups for r in g[1:] if counts[r]]
+    for r, kept in lines[:limit]:
+        n = render.plural(int(counts[r]), "annotation")
+        render.err.print(f"  left out: {result.name(r)} ({n}), a duplicate of "
+                         f"{result.name(kept)}", highlight=False, soft_wrap=True)
     more = f"{len(lines) - limit} more images; " if len(lines) > limit else ""
     render.err.print(f"  ({more}--report FILE.html lists them all, --merge-labels keeps them)",
                      highlight=False, soft_wrap=True)

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from . import render
 from .app import (FollowLinksOpt, ForceOpt, FromOpt, ImagesDirOpt, ImagesOpt, IntoSourceOpt,
-                  OptionOpt, OverwriteOpt, app, command, parse_options)
+                  InputOpt, OptionOpt, OverwriteOpt, app, command, parse_options)
 
 PredFormatOpt = Annotated[Optional[str], typer.Option(
     "--pred-format", help="Format of PRED: coco-results, yolo-conf (YOLO txt with a trailing "
@@ -65,6 +65,7 @@ def evaluate(
     split: SplitOpt = None,
     workspace: WsOpt = None,
     into_source: IntoSourceOpt = False,
+    input_option: InputOpt = None,
     images_dir: ImagesDirOpt = None,
     follow_links: FollowLinksOpt = False,
 ):
@@ -92,7 +93,7 @@ def evaluate(
                  interpolation=interpolation, confidence=confidence, match=match,
                  gt_format=from_, pred_format=pred_format, split=split, workspace=workspace,
                  html=report, objects=objects, into_source=into_source, images_dir=images_dir,
-                 follow_links=follow_links)
+                 follow_links=follow_links, read_options=parse_options(input_option))
     if as_json:
         sys.stdout.write(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
     else:
@@ -141,6 +142,7 @@ def mistakes(
         "--tag", help="Add this tag to the --top images (image attribute 'tags') in a NEW "
         "revision of the workspace source(s) they come from; versions stay unchanged. Needs "
         "-w; combines with --out and --json.")] = None,
+    input_option: InputOpt = None,
     images_dir: ImagesDirOpt = None,
     follow_links: FollowLinksOpt = False,
 ):
@@ -163,7 +165,8 @@ def mistakes(
                 iou_type=iou_type, gt_format=from_, pred_format=pred_format, match=match,
                 split=split, top=top, out=out, to=to, images=images, overwrite=overwrite,
                 force=force, workspace=workspace, tag=tag, images_dir=images_dir,
-                follow_links=follow_links, write_options=parse_options(option))
+                follow_links=follow_links, write_options=parse_options(option),
+                read_options=parse_options(input_option))
     if found.tagged is not None:
         _print_tagged(found.tagged, tag, workspace)
     if found.report is not None:

@@ -111,6 +111,7 @@ def show(
     errors: ErrorsOpt = None,
     skip_errors: SkipOpt = False,
     into_source: IntoSourceOpt = False,
+    input_option: InputOpt = None,
     images_dir: ImagesDirOpt = None,
     follow_links: FollowLinksOpt = False,
 ):
@@ -129,7 +130,8 @@ def show(
     grid = run(src, out, format=from_, limit=limit, class_name=class_name, tile_size=tile_size,
                columns=columns, random=random, seed=seed,
                errors=errors_flag(errors, skip_errors), images_dir=images_dir,
-               follow_links=follow_links, into_source=into_source, report=report)
+               follow_links=follow_links, into_source=into_source, report=report,
+               read_options=parse_options(input_option))
     render.print_report(report)
     render.err.print(render.text((f"wrote {out}", "green"),
                                  f" ({grid.image.width}x{grid.image.height})"), highlight=False)

@@ -13,7 +13,7 @@ import typer
 from ..core.report import Report
 from . import render
 from .app import (ErrorsOpt, FollowLinksOpt, ForceOpt, FromOpt, ImagesDirOpt, ImagesOpt,
-                  IntoSourceOpt, OptionOpt, OverwriteOpt, SkipOpt, command, errors_flag,
+                  InputOpt, IntoSourceOpt, OptionOpt, OverwriteOpt, SkipOpt, command, errors_flag,
                   parse_options)
 
 TEXT_MODEL = "openai/clip-vit-base-patch32"
@@ -58,6 +58,7 @@ def search(
     errors: ErrorsOpt = None,
     skip_errors: SkipOpt = False,
     workspace: WsOpt = None,
+    input_option: InputOpt = None,
     images_dir: ImagesDirOpt = None,
     follow_links: FollowLinksOpt = False,
 ):
@@ -84,7 +85,7 @@ def search(
                        errors=errors_flag(errors, skip_errors), images_dir=images_dir,
                        follow_links=follow_links, workspace=workspace,
                        write_options=parse_options(option), report=report,
-                       progress=render.progress_bar)
+                       progress=render.progress_bar, read_options=parse_options(input_option))
     if as_json:
         sys.stdout.write(json.dumps([h.to_json() for h in hits], indent=2,
                                     ensure_ascii=False) + "\n")
@@ -139,6 +140,7 @@ def sample(
     errors: ErrorsOpt = None,
     skip_errors: SkipOpt = False,
     workspace: WsOpt = None,
+    input_option: InputOpt = None,
     images_dir: ImagesDirOpt = None,
     follow_links: FollowLinksOpt = False,
 ):
@@ -167,7 +169,7 @@ def sample(
                     errors=errors_flag(errors, skip_errors), images_dir=images_dir,
                     follow_links=follow_links, workspace=workspace,
                     write_options=parse_options(option), report=report,
-                    progress=render.progress_bar)
+                    progress=render.progress_bar, read_options=parse_options(input_option))
     if as_json:
         sys.stdout.write(json.dumps({
             "strategy": strategy, "seed": seed, "n": len(rows), "destination": str(dst),
@@ -197,6 +199,7 @@ def map_(
     skip_errors: SkipOpt = False,
     workspace: WsOpt = None,
     into_source: IntoSourceOpt = False,
+    input_option: InputOpt = None,
     images_dir: ImagesDirOpt = None,
     follow_links: FollowLinksOpt = False,
 ):
@@ -219,7 +222,8 @@ def map_(
     rows, _ = write_map(src, out, model=model, method=method, color=color, seed=seed,
                         format=from_, errors=errors_flag(errors, skip_errors),
                         images_dir=images_dir, follow_links=follow_links, workspace=workspace,
-                        into_source=into_source, report=report, progress=render.progress_bar)
+                        into_source=into_source, report=report, progress=render.progress_bar,
+                        read_options=parse_options(input_option))
     render.print_report(report)
     render.err.print(render.text(("wrote", "green"), f" {out} ({len(rows)} images, {method}, "
                                  f"coloured by {color})"), highlight=False, soft_wrap=True)

@@ -11,7 +11,8 @@ import typer
 
 from ..core.errors import Error
 from . import render
-from .app import (ErrorsOpt, FollowLinksOpt, ForceOpt, FromOpt, ImagesDirOpt, ImagesOpt, OptionOpt,
+from .app import (ErrorsOpt, FollowLinksOpt, ForceOpt, FromOpt, ImagesDirOpt, ImagesOpt, InputOpt,
+                  OptionOpt,
                   OverwriteOpt, SkipOpt, as_flags, command, errors_flag,
                   parse_options)
 
@@ -85,6 +86,7 @@ def transform(
     overwrite: OverwriteOpt = False,
     force: ForceOpt = False,
     option: OptionOpt = None,
+    input_option: InputOpt = None,
     images_dir: ImagesDirOpt = None,
     follow_links: FollowLinksOpt = False,
 ):
@@ -107,7 +109,8 @@ def transform(
                  address=address, workers=workers, strict=strict,
                  errors=errors_flag(errors, skip_errors), overwrite=overwrite, force=force,
                  images_dir=images_dir, follow_links=follow_links,
-                 write_options=parse_options(option), progress=render.progress_bar)
+                 write_options=parse_options(option), progress=render.progress_bar,
+                 read_options=parse_options(input_option))
     render.print_report(report)
     render.print_written(report, dst)
 
@@ -127,6 +130,7 @@ def resize(
     overwrite: OverwriteOpt = False,
     force: ForceOpt = False,
     option: OptionOpt = None,
+    input_option: InputOpt = None,
     images_dir: ImagesDirOpt = None,
     follow_links: FollowLinksOpt = False,
 ):
@@ -144,7 +148,8 @@ def resize(
     report = run(src, dst, **params, to=to, format=from_, workers=workers, strict=strict,
                  errors=errors_flag(errors, skip_errors), overwrite=overwrite, force=force,
                  images_dir=images_dir, follow_links=follow_links,
-                 write_options=parse_options(option), progress=render.progress_bar)
+                 write_options=parse_options(option), progress=render.progress_bar,
+                 read_options=parse_options(input_option))
     render.print_report(report)
     render.print_written(report, dst)
 
@@ -164,6 +169,7 @@ def tile(
     overwrite: OverwriteOpt = False,
     force: ForceOpt = False,
     option: OptionOpt = None,
+    input_option: InputOpt = None,
     images_dir: ImagesDirOpt = None,
     follow_links: FollowLinksOpt = False,
 ):
@@ -182,7 +188,8 @@ def tile(
     report = run(src, dst, **params, to=to, format=from_, workers=workers, strict=strict,
                  errors=errors_flag(errors, skip_errors), overwrite=overwrite, force=force,
                  images_dir=images_dir, follow_links=follow_links,
-                 write_options=parse_options(option), progress=render.progress_bar)
+                 write_options=parse_options(option), progress=render.progress_bar,
+                 read_options=parse_options(input_option))
     render.print_report(report)
     render.print_written(report, dst)
 
@@ -206,6 +213,7 @@ def split(
     overwrite: OverwriteOpt = False,
     force: ForceOpt = False,
     option: OptionOpt = None,
+    input_option: InputOpt = None,
     images_dir: ImagesDirOpt = None,
     follow_links: FollowLinksOpt = False,
 ):
@@ -226,7 +234,8 @@ def split(
                  near_duplicates=near_duplicates, rebalance=rebalance, to=to, format=from_,
                  images=images, errors=errors_flag(errors, skip_errors), overwrite=overwrite,
                  force=force, images_dir=images_dir, follow_links=follow_links,
-                 write_options=parse_options(option), progress=render.progress_bar)
+                 write_options=parse_options(option), progress=render.progress_bar,
+                 read_options=parse_options(input_option))
     render.print_report(report)
     counts = ", ".join(f"{s}: {n}" for s, n in report.written["splits"].items())
     render.print_written(report, dst, counts)

@@ -15,8 +15,8 @@ from rich.table import Table
 
 from ..core.errors import Error
 from . import render
-from .app import (ErrorsOpt, FollowLinksOpt, ForceOpt, FromOpt, ImagesDirOpt, ImagesOpt, OptionOpt,
-                  OverwriteOpt, SkipOpt, app, command, errors_flag,
+from .app import (ErrorsOpt, FollowLinksOpt, ForceOpt, FromOpt, ImagesDirOpt, ImagesOpt, InputOpt,
+                  OptionOpt, OverwriteOpt, SkipOpt, app, command, errors_flag,
                   parse_options)
 
 if TYPE_CHECKING:
@@ -89,6 +89,7 @@ def add(
     workspace: WorkspaceOpt = None,
     lock_timeout: LockOpt = None,
     as_json: JsonOpt = False,
+    input_option: InputOpt = None,
     images_dir: ImagesDirOpt = None,
     follow_links: FollowLinksOpt = False,
 ):
@@ -107,7 +108,7 @@ def add(
     with _open(workspace, lock_timeout) as ws:
         result = ws.add(src, name, from_, errors=errors_flag(errors, skip_errors),
                         images_dir=images_dir, follow_links=follow_links,
-                        progress=render.progress_bar)
+                        progress=render.progress_bar, read_options=parse_options(input_option))
     if as_json:
         return _json(result.to_dict())
     render.print_report(result.report)

@@ -243,7 +243,7 @@ COLUMNS: tuple[ColumnSpec, ...] = (
     _ragged(Polygons, Column.POLYGONS),
     ColumnSpec("rle", Column.MASKS, absent=lambda n: np.full(n, None, dtype=object),
                present=lambda c: np.fromiter((r is not None for r in c), bool, len(c)),
-               dump=list, load=lambda v, n: _objects(v),
+               dump=list, load=lambda v, n: object_array(v),
                same=lambda a, b, atol: list(a) == list(b), geometry=True, outline=True),
     ColumnSpec("keypoints", Column.KEYPOINTS, absent=lambda n: np.full((n, 0, 3), np.nan),
                present=lambda c: ~np.isnan(c).all(axis=(1, 2)), dump=nullable,
@@ -340,7 +340,7 @@ class Annotations:
         if paths is not None and any(len(p) for p in paths):
             columns["polylines"] = Polylines.from_lists(paths)
         if rle is not None and any(r is not None for r in rle):
-            columns["rle"] = _objects(rle)
+            columns["rle"] = object_array(rle)
         if obb is not None and any(o is not None for o in obb):
             filled = np.full((n, 4, 2), np.nan)
             for j, o in enumerate(obb):
@@ -349,7 +349,7 @@ class Annotations:
             columns["obb"] = filled
         if attrs is not None:
             keys = dict.fromkeys(k for a in attrs for k in a)
-            columns["attrs"] = {k: _objects([a.get(k) for a in attrs]) for k in keys}
+            columns["attrs"] = {k: object_array([a.get(k) for a in attrs]) for k in keys}
         return cls.build(image_index, category_id, np.asarray(xyxy, np.float64).reshape(n, 4),
                          **columns)
 
@@ -479,7 +479,9 @@ def _contiguous(obj: Any, name: str, col: Any) -> None:
         object.__setattr__(obj, name, np.ascontiguousarray(col))
 
 
-def _objects(values: Sequence[Any]) -> np.ndarray:
+def object_array(values: Sequence[Any]) -> np.ndarray:
+    """A 1-D object array of `values`, one element each, even when the values are lists or
+    arrays themselves (np.array would stack them into more dimensions)."""
     out = np.empty(len(values), dtype=object)
     out[:] = list(values)
     return out

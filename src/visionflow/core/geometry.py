@@ -228,10 +228,15 @@ def mask_to_rle(mask: np.ndarray) -> dict:
     return {"size": [int(h), int(w)], "counts": rle_counts_encode(runs)}
 
 
+def mask_bounds(mask: np.ndarray) -> np.ndarray:
+    """xyxy of the set pixels of an (H, W) bool mask (NaN if empty): the pixel edges, so a
+    one-pixel mask is a 1x1 box. Projections on both axes, not every set pixel's index."""
+    cols, rows = np.flatnonzero(mask.any(axis=0)), np.flatnonzero(mask.any(axis=1))
+    if cols.size == 0:
+        return np.full(4, np.nan)
+    return np.array([cols[0], rows[0], cols[-1] + 1, rows[-1] + 1], dtype=np.float64)
+
+
 def rle_bounds(rle: dict) -> np.ndarray:
     """xyxy of the set pixels of an RLE mask (NaN if empty)."""
-    mask = rle_to_mask(rle)
-    ys, xs = np.nonzero(mask)
-    if xs.size == 0:
-        return np.full(4, np.nan)
-    return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=np.float64)
+    return mask_bounds(rle_to_mask(rle))

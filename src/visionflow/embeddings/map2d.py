@@ -287,10 +287,12 @@ def write_map(src: Any, out: str | Path, *, model: Any = "phash", method: str = 
               errors: str = "raise", images_dir: str | Path | None = None,
               follow_links: bool = False, workspace: str | Path | None = None,
               into_source: bool = False, report: Any = None,
-              progress: Any = None) -> tuple[np.ndarray, np.ndarray]:
+              progress: Any = None, read_options: dict | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
     """`visionflow map`: embed the dataset `src` with `model`, project it with `method` and
     write the page to the .html file `out` (atomic; never inside the dataset unless
-    `into_source`). The coordinates are kept beside the embeddings in their store. Returns
+    `into_source`). The coordinates are kept beside the embeddings in their store.
+    read_options: the reader's options (as for `vf.load`). Returns
     (image rows, their (n, 2) coordinates)."""
     from contextlib import ExitStack
 
@@ -314,7 +316,7 @@ def write_map(src: Any, out: str | Path, *, model: Any = "phash", method: str = 
     with ExitStack() as stack:
         ds, _ = open_source(src, stack, format=format, errors=errors, images_dir=images_dir,
                             follow_links=follow_links, workspace=workspace, report=report,
-                            progress=progress)
+                            progress=progress, **(read_options or {}))
         guard_file(out, sources=[*source_folders(ds), *image_folders(ds)],
                    into_source=into_source)
         emb = embed(ds, model, progress=progress, report=report)

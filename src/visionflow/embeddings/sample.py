@@ -206,13 +206,13 @@ def pick(src: Any, dst: str | Path, n: int, strategy: str = "diverse", *, seed: 
          errors: str = "raise", images_dir: str | Path | None = None,
          follow_links: bool = False, workspace: str | Path | None = None,
          write_options: dict | None = None, report: Any = None,
-         progress: Any = None) -> tuple[Dataset, np.ndarray]:
+         progress: Any = None, read_options: dict | None = None) -> tuple[Dataset, np.ndarray]:
     """`visionflow sample`: pick `n` images of the dataset `src` with `strategy` (see
     `sample`) and write them, with all their annotations, as a dataset in `dst` (atomic;
     format `to`, default the source's; `write_options` as for `vf.write`). from_labelled:
     pick among images without annotations, far from the annotated ones. predictions (uncertain): a predictions file or folder, a
     Dataset aligned to src, or with `workspace` the name of a stored prediction set of the
-    version `src`. Returns (the dataset read, the picked rows in pick order)."""
+    version `src`. read_options: the reader's options (as for `vf.load`). Returns (the dataset read, the picked rows in pick order)."""
     from contextlib import ExitStack
 
     from ..core.report import Report
@@ -225,7 +225,7 @@ def pick(src: Any, dst: str | Path, n: int, strategy: str = "diverse", *, seed: 
     with ExitStack() as stack:
         ds, ws = open_source(src, stack, format=format, errors=errors, images_dir=images_dir,
                              follow_links=follow_links, workspace=workspace, report=report,
-                             progress=progress)
+                             progress=progress, **(read_options or {}))
         pred = _aligned_predictions(ds, ws, src, predictions) if strategy == "uncertain" else None
         emb = None
         if strategy == "diverse":

@@ -171,7 +171,11 @@ def open_source(src: Any, stack: Any, *, format: str | None = None, errors: str 
                 workspace: str | Path | None = None, report: Any = None,
                 progress: Any = None, **read_options: Any) -> tuple[Dataset, Any]:
     """(dataset, workspace or None) for a command's SRC: a Dataset as is, a version (or
-    SOURCE@N) of `workspace` (opened on `stack`), or a dataset on disk read with `vf.load`."""
+    SOURCE@N) of `workspace` (opened on `stack`), or a dataset on disk read with `vf.load`
+    (read_options: its reader's options, refused for the other two, which are read already)."""
+    if read_options and (isinstance(src, Dataset) or workspace is not None):
+        raise Error("read_options apply to a dataset read from disk, not to a Dataset or a "
+                    "workspace version")
     if isinstance(src, Dataset):
         return src, None
     if workspace is not None:
@@ -216,13 +220,14 @@ def find_images(src: Any, query: str | None = None, *, like: Any = None,
                 errors: str = "raise", images_dir: str | Path | None = None,
                 follow_links: bool = False, workspace: str | Path | None = None,
                 write_options: dict | None = None, report: Any = None,
-                progress: Any = None) -> list[Hit]:
+                progress: Any = None, read_options: dict | None = None) -> list[Hit]:
     """`visionflow search`: the `top` images (objects with `patches`) of the dataset `src`
     closest to the words `query` or to the image `like` (a file or a PIL image), embedded by
     `model` (stored embeddings reused; see `embed`; default: CLIP for words, pHash for an
     image, which needs no model download). out: also write the matching images with
     their annotations as a dataset there (format `to`, default the source's; `write_options`
-    as for `vf.write`). Returns the Hits, best first. Raises Error (bad parameters, a model
+    as for `vf.write`; `read_options` the reader's, as for `vf.load`). Returns the Hits,
+    best first. Raises Error (bad parameters, a model
     that cannot embed words), OutputError (`out`), and what `vf.load` / `vf.write` raise."""
     from contextlib import ExitStack
 
@@ -238,7 +243,7 @@ def find_images(src: Any, query: str | None = None, *, like: Any = None,
     with ExitStack() as stack:
         ds, _ = open_source(src, stack, format=format, errors=errors, images_dir=images_dir,
                             follow_links=follow_links, workspace=workspace, report=report,
-                            progress=progress)
+                            progress=progress, **(read_options or {}))
         if model is None:
             model = TEXT_MODEL if like is None else "phash"
         embedder = load_embedder(model)

@@ -106,12 +106,17 @@ def parse_iou(text: str | None) -> np.ndarray | None:
 def load_pair(gt: Dataset | str | Path, pred: Dataset | str | Path, *, gt_format: str | None = None,
               pred_format: str | None = None, match: str = "auto",
               split: str | None = None, images_dir: str | Path | None = None,
-              follow_links: bool = False) -> tuple[Dataset, Dataset]:
+              follow_links: bool = False,
+              read_options: dict | None = None) -> tuple[Dataset, Dataset]:
     """The ground truth (one split if asked) and the predictions aligned to it; images_dir
-    and follow_links hold for every read (as for `vf.load`)."""
+    and follow_links hold for every read (as for `vf.load`); read_options: the ground
+    truth reader's options (the predictions' reader is another format's)."""
     if not isinstance(gt, Dataset):
         from ..api import load
-        gt = load(gt, gt_format, images_dir=images_dir, follow_links=follow_links)
+        gt = load(gt, gt_format, images_dir=images_dir, follow_links=follow_links,
+                  **(read_options or {}))
+    elif read_options:
+        raise Error("read_options apply to a ground truth read from disk, not to a Dataset")
     if split is not None:
         from ..core.images import canonical_split
         names = gt.images.splits()
@@ -131,7 +136,8 @@ def evaluate(gt: Dataset | str | Path, pred: Dataset | str | Path, *, metric: st
              iou: Any = None, iou_type: str = "bbox", interpolation: str = "all",
              confidence: float = 0.25, match: str = "auto", gt_format: str | None = None,
              pred_format: str | None = None, split: str | None = None,
-             images_dir: str | Path | None = None, follow_links: bool = False) -> Evaluation:
+             images_dir: str | Path | None = None, follow_links: bool = False,
+             read_options: dict | None = None) -> Evaluation:
     """Evaluate predictions against ground truth.
 
     metric "coco" (AP@[.5:.95] and the rest, as pycocotools) or "voc" (AP at one IoU, all-point
@@ -143,7 +149,8 @@ def evaluate(gt: Dataset | str | Path, pred: Dataset | str | Path, *, metric: st
     if metric not in ("coco", "voc"):
         raise Error(f"--metric must be coco or voc, got {metric!r}")
     gt, pred = load_pair(gt, pred, gt_format=gt_format, pred_format=pred_format, match=match,
-                         split=split, images_dir=images_dir, follow_links=follow_links)
+                         split=split, images_dir=images_dir, follow_links=follow_links,
+                         read_options=read_options)
     thrs = parse_iou(iou) if isinstance(iou, str) else (None if iou is None else np.atleast_1d(
         np.asarray(iou, float)))
     if pred.annotations.score is None and len(pred.annotations):

@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from ..core.annotations import Annotations, Polygons
+from ..core.annotations import Annotations, Polygons, object_array
 from ..core.errors import Error, ParseError, ValidationError
 from ..core.geometry import xywh_to_xyxy
 from ..core.images import Images
@@ -268,7 +268,7 @@ class _Columns:
             score=self.score if self.has["score"] else None,
             track_id=self.track if self.has["track"] else None,
             polygons=polygons, rle=rle, keypoints=keypoints,
-            attrs={k: _objects(v) for k, v in self.attrs.items()},
+            attrs={k: object_array(v) for k, v in self.attrs.items()},
         )
         if not self.keep.all():
             ann = ann[self.keep]
@@ -370,9 +370,3 @@ def _is_int64(v: Any) -> bool:
 
 def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _objects(values: list) -> np.ndarray:
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return out

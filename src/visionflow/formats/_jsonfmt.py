@@ -89,12 +89,6 @@ def dump(obj: Any) -> bytes:
     return orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY) + b"\n"
 
 
-def objects(values: list) -> np.ndarray:
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return out
-
-
 def category_order(names: list[str]) -> list[str]:
     """Classes of a format without a class list: sorted by name (stated in each module)."""
     return sorted(set(names))

@@ -52,7 +52,6 @@ DEFAULT_SUBSET = "default"
 _SUBSET_OUT = {"val": "validation", UNSPLIT: DEFAULT_SUBSET}
 _OIDV = re.compile(r"^oidv\d+-")
 DECIMALS = 12
-_SPLIT_ORDER = {"train": 0, "val": 1, "test": 2}
 _SNIFFED = 256  # CSVs of a folder whose header is read to find annotation files by content
 
 
@@ -100,17 +99,10 @@ def _split(subset: str) -> str:
 def _csv_rows(file: Path, ctx: ReadContext, need: tuple[str, ...]
               ) -> tuple[dict[str, int], list[tuple[int, list[str]]]] | None:
     """Column index by name and (line, row) of every non-empty row; None after a ctx.fail."""
-    try:
-        text = text_of(file, "utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        ctx.fail(ParseError(file, f"cannot read CSV as UTF-8 ({e.__class__.__name__})"))
+    table = common.csv_table(file, ctx, ",".join(need))
+    if table is None:
         return None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = [c.strip() for c in next(reader)]
-    except (StopIteration, csv.Error):
-        ctx.fail(ParseError(f"{file}:1", f"empty file; expected the header {','.join(need)}"))
-        return None
+    header, rows = table
     missing = [c for c in need if c not in header]
     if missing:
         ctx.fail(ParseError(f"{file}:1", f"header lacks {','.join(missing)}; expected "
@@ -119,21 +111,12 @@ def _csv_rows(file: Path, ctx: ReadContext, need: tuple[str, ...]
     cols = {c: header.index(c) for c in header}
     width = max(cols[c] for c in need) + 1
     out: list[tuple[int, list[str]]] = []
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as e:
-            ctx.fail(ParseError(f"{file}:{reader.line_num}", f"malformed CSV ({e})"))
-            break
-        if not row or not any(c.strip() for c in row):
-            continue
+    for line, row in rows:
         if len(row) < width:  # a short row is fine while it holds the columns read
-            ctx.fail(ParseError(f"{file}:{reader.line_num}", f"expected {len(header)} fields "
+            ctx.fail(ParseError(f"{file}:{line}", f"expected {len(header)} fields "
                                 f"({','.join(header)}), got {len(row)} ({','.join(row)!r})"))
             continue
-        out.append((reader.line_num, row))
+        out.append((line, row))
     return cols, out
 
 
@@ -287,13 +270,7 @@ def _number(text: str, column: str) -> float:
     """A number; a decimal comma ("0,358", quoted in the CSV by exports in such locales) too."""
     if "," in text and "." not in text and text.count(",") == 1:
         text = text.replace(",", ".")
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"column {column}: expected a number, got {text!r}") from None
-    if not np.isfinite(value):
-        raise ValueError(f"column {column}: expected a finite number, got {text!r}")
-    return value
+    return common.cell_float(text, column)
 
 
 def _flag(text: str, column: str) -> int | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -277,26 +277,34 @@ def _image_files(root: Path, rel: str, ctx: ReadContext) -> list[str]:
 
 def _list_entries(root: Path, list_rel: str, split: str, ctx: ReadContext) -> list[ImageEntry]:
     """A .txt list of image paths ('./x' and 'x' relative to the list's folder or the root)."""
+    return [ImageEntry(rel, _listed_file_name(rel, split), split, at, key=split)
+            for _, rel, at in listed_images(root, list_rel, (os.path.dirname(list_rel), ""),
+                                            ctx)]
+
+
+def listed_images(root: Path, list_rel: str, bases: Sequence[str], ctx: ReadContext, *,
+                  comments: bool = False) -> Iterator[tuple[str, str, str]]:
+    """(entry as written, path relative to root, where) per line of the image list
+    root/list_rel (shared by the YOLO and darknet readers), each resolved by `resolve_listed`
+    against `bases`; blank lines (and '#' lines with `comments`) are passed over. An
+    unreadable list, or a line naming a path outside the dataset, is a ctx.fail."""
     list_path = root / list_rel
     try:
         text = text_of(list_path, "utf-8-sig")
     except (UnicodeDecodeError, OSError):
         ctx.fail(ParseError(list_path, "image list is not a readable UTF-8 text file"))
-        return []
-    list_dir = os.path.dirname(list_rel)
-    out: list[ImageEntry] = []
+        return
     for n, line in enumerate(text.splitlines(), 1):
         entry = line.strip()
-        if not entry:
+        if not entry or comments and entry.startswith("#"):
             continue
         at = f"{list_path}:{n}"
         try:
-            rel = resolve_listed(root, entry, at, (list_dir, ""), ctx.follow_links)
+            rel = resolve_listed(root, entry, at, bases, ctx.follow_links)
         except UnsafeInputError as e:
             ctx.fail(e)
             continue
-        out.append(ImageEntry(rel, _listed_file_name(rel, split), split, at, key=split))
-    return out
+        yield entry, rel, at
 
 
 def resolve_listed(root: Path, entry: str, where: str, bases: Sequence[str],

@@ -35,14 +35,14 @@ from ..core.annotations import Annotations
 from ..core.categories import Categories
 from ..core.dataset import Dataset
 from ..core.errors import Error, FormatError, OutputError, ParseError, ValidationError
-from ..core.geometry import mask_to_rle
+from ..core.geometry import mask_bounds, mask_to_rle
 from ..core.images import UNSPLIT, Images, canonical_split
 from ..io.images import is_image_file
 from ..io.paths import clean_relative, resolve_inside
 from ..io.safe_load import text_of
 from . import common
 from .base import CLASS_ORDER, MASKS, Detection, Format, ReadContext, WriteContext
-from .masks import mask_bounds, object_mask, read_png, save_png
+from .masks import object_mask, read_png, save_png
 from .writing import rows_by_image
 
 MASK_DIR, IMAGE_DIR, CLASSES = "annotations", "images", "classes.txt"

@@ -55,7 +55,7 @@ from ..core.annotations import Annotations
 from ..core.categories import Categories, Category
 from ..core.dataset import Dataset
 from ..core.errors import Error, FormatError, OutputError, ParseError, ValidationError
-from ..core.geometry import mask_to_rle
+from ..core.geometry import mask_bounds, mask_to_rle
 from ..core.images import UNSPLIT, Images
 from ..io.images import is_image_file
 from ..io.paths import clean_relative, resolve_inside
@@ -71,7 +71,7 @@ from .base import (
     ReadContext,
     WriteContext,
 )
-from .masks import mask_bounds, object_mask, read_png, save_png
+from .masks import object_mask, read_png, save_png
 from .writing import rows_by_image
 
 GT_DIR, IMAGE_DIR = "gtFine", "leftImg8bit"
@@ -80,7 +80,6 @@ KINDS = ("instanceIds", "labelIds", "labelTrainIds", "color")
 LABEL_MAP = "label_colors.txt"
 DEFAULT_SPLIT = "default"
 MAX_CUSTOM_CLASSES = 65
-_SPLIT_ORDER = ("train", "val", "test")
 
 # cityscapesScripts labels.py: name, id, trainId, category, hasInstances, ignoreInEval, color.
 LABELS: tuple[tuple[str, int, int, str, bool, bool, tuple[int, int, int]], ...] = (
@@ -290,7 +289,7 @@ def _read_label_map(path: Path) -> dict[int, str]:
 
 
 def _split_key(name: str) -> tuple[int, str]:
-    return (_SPLIT_ORDER.index(name) if name in _SPLIT_ORDER else len(_SPLIT_ORDER), name)
+    return common.split_rank(name), name
 
 
 def _subdirs(folder: Path, root: Path, ctx: ReadContext) -> list[str]:

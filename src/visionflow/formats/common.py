@@ -3,20 +3,24 @@ number formatting. Kept small; anything format-specific stays in its format's mo
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..core.dataset import Dataset
-from ..core.errors import (Error, MissingImageError, OutputError, UnsafeInputError,
-                           ValidationError)
+from ..core.images import UNSPLIT, canonical_split
+from ..core.errors import (Error, MissingImageError, OutputError, ParseError,
+                           UnsafeInputError, ValidationError)
 from ..core.validate import validate
 from ..io.images import embedded_size, image_size, image_sizes, place_files
 from ..io.paths import FileIndex, clean_relative, resolve_inside, tails_of
+from ..io.safe_load import text_of
 from .base import ReadContext, WriteContext
 
 
@@ -242,6 +246,64 @@ def fmt_float(x: float, decimals: int | None = None) -> str:
     if float(x).is_integer() and abs(x) < 1e15:
         return str(int(x))
     return repr(float(x))
+
+
+def csv_table(file: Path, ctx: ReadContext, expected: str
+              ) -> tuple[list[str], Iterator[tuple[int, list[str]]]] | None:
+    """(the header's cells, stripped; a lazy (line, row) per non-blank data row) of a UTF-8
+    CSV file, or None after a ctx.fail (unreadable, or no header line; `expected` names the
+    header wanted). A malformed row is a ctx.fail at its line that ends the rows: those
+    before it are kept, as the CSV readers of box tables (tf-csv, Open Images) agree."""
+    try:
+        text = text_of(file, "utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        ctx.fail(ParseError(file, f"cannot read CSV as UTF-8 ({e.__class__.__name__})"))
+        return None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [c.strip() for c in next(reader)]
+    except (StopIteration, csv.Error):
+        ctx.fail(ParseError(f"{file}:1", f"empty file; expected the header {expected}"))
+        return None
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as e:
+                ctx.fail(ParseError(f"{file}:{reader.line_num}", f"malformed CSV ({e})"))
+                return
+            if row and any(c.strip() for c in row):
+                yield reader.line_num, row
+    return header, rows()
+
+
+DEFAULT_SPLIT_NAME = "default"  # the file or folder name of the images with no split
+SPLIT_ORDER = {"train": 0, "val": 1, "test": 2}  # then the other splits
+
+
+def split_named(name: str) -> str:
+    """The split a file or folder name stands for (DEFAULT_SPLIT_NAME: none)."""
+    return UNSPLIT if name == DEFAULT_SPLIT_NAME else canonical_split(name)
+
+
+def split_rank(split: str) -> int:
+    """Sort key putting train, val and test first, in that order, then the other splits."""
+    return SPLIT_ORDER.get(split, len(SPLIT_ORDER))
+
+
+def cell_float(text: str, column: str) -> float:
+    """A CSV cell as a finite number; a ValueError naming the column otherwise (the caller
+    adds where)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"column {column}: expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"column {column}: expected a finite number, got {text!r}")
+    return value
 
 
 def head(path: Path, size: int = 1 << 16) -> bytes:

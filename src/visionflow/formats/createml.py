@@ -36,7 +36,7 @@ from ..io.paths import clean_relative
 from . import _jsonfmt as jf
 from . import common
 from .base import BOXES, CLASS_ORDER, Detection, Format, ReadContext, WriteContext
-from .writing import rows_by_image
+from .writing import listed_once, rows_by_image
 
 FILE_NAME = "_annotations.createml.json"
 META_FILE = "dataset_meta.json"
@@ -156,11 +156,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     seen: set[tuple[str, str]] = set()
     for i in range(len(imgs)):
         split = str(imgs.split[i])
-        name = clean_relative(str(imgs.file_name[i]), where=f"image {imgs.file_name[i]!r}")
-        if (split, name) in seen:
-            raise OutputError(f"{out_dir}: image {name!r} is listed twice in split "
-                              f"{split or '(unsplit)'!r}")
-        seen.add((split, name))
+        name = listed_once(imgs.file_name[i], split, seen, out_dir)
         folder = _folder(split, out_dir)
         dests.append(out_dir / folder / name if folder else out_dir / name)
         items = []

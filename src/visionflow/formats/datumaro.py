@@ -79,11 +79,7 @@ def detect(path: Path) -> Detection | None:
     files = _files(path)
     if not files:
         return None
-    try:
-        with open(files[0][1], "rb") as f:
-            head = f.read(4096)
-    except OSError:
-        return None
+    head = common.head(files[0][1], 4096)  # empty when unreadable: no guess
     if b'"items"' in head and b'"categories"' in head or b'"dm_format_version"' in head:
         reason = f"annotations/{files[0][1].name}: Datumaro JSON (categories, items)"
         # Above COCO's guess for any JSON with "annotations" and "categories": "items" and
@@ -191,18 +187,13 @@ def _read_item(item: Any, where: str, split: str, subset: str, root: Path, n_lab
         kind = a["type"]
         if kind == "bbox":
             row_doc["box"] = _numbers(a.get("bbox"), 4, at, "bbox")
-        elif kind == "polygon":
+        elif kind in ("polygon", "polyline"):  # one flat x,y list: 3 or 2 points at least
+            least = 6 if kind == "polygon" else 4
             pts = _numbers(a.get("points"), None, at, "points")
-            if len(pts) < 6 or len(pts) % 2:
-                raise ParseError(at, f"polygon needs an even number >= 6 of coordinates, got "
-                                 f"{len(pts)}")
-            row_doc["rings"] = [np.array(pts).reshape(-1, 2)]
-        elif kind == "polyline":
-            pts = _numbers(a.get("points"), None, at, "points")
-            if len(pts) < 4 or len(pts) % 2:
-                raise ParseError(at, f"polyline needs an even number >= 4 of coordinates, got "
-                                 f"{len(pts)}")
-            row_doc["paths"] = [np.array(pts).reshape(-1, 2)]
+            if len(pts) < least or len(pts) % 2:
+                raise ParseError(at, f"{kind} needs an even number >= {least} of coordinates, "
+                                 f"got {len(pts)}")
+            row_doc["rings" if kind == "polygon" else "paths"] = [np.array(pts).reshape(-1, 2)]
         elif kind == "points":
             pts = _numbers(a.get("points"), None, at, "points")
             vis = a.get("visibility") or [2] * (len(pts) // 2)

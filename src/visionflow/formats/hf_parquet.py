@@ -70,7 +70,6 @@ from .writing import rows_by_image
 
 _SHARD = re.compile(r"^(?P<split>.+?)-(\d{5})-of-(\d{5})$")
 _HF_SPLIT = {"val": "validation"}
-_SPLIT_ORDER = ("train", "val", "test")
 _EXT = {"JPEG": ".jpg", "PNG": ".png", "GIF": ".gif", "BMP": ".bmp", "WEBP": ".webp",
         "TIFF": ".tif"}
 
@@ -188,8 +187,7 @@ def _parquet_files(path: Path) -> list[tuple[str, Path]]:
     for f in found:
         m = _SHARD.match(f.stem)
         out.append((canonical_split(m.group("split") if m else f.stem), f))
-    rank = lambda s: (_SPLIT_ORDER.index(s) if s in _SPLIT_ORDER else len(_SPLIT_ORDER), s)
-    return sorted(out, key=lambda sf: (rank(sf[0]), sf[1].name))
+    return sorted(out, key=lambda sf: ((common.split_rank(sf[0]), sf[0]), sf[1].name))
 
 
 def _json(raw: bytes | None, file: Path) -> dict:
@@ -397,8 +395,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
                                ("category", pa.list_(pa.int64()))])),
     ], metadata=metadata)
     (out_dir / "data").mkdir(parents=True, exist_ok=True)
-    split_order = sorted(set(splits), key=lambda s: (
-        _SPLIT_ORDER.index(s) if s in _SPLIT_ORDER else len(_SPLIT_ORDER), s))
+    split_order = sorted(set(splits), key=lambda s: (common.split_rank(s), s))
     with ctx.progress("Writing Parquet", len(imgs)) as advance:
         for split in split_order:
             rows = [i for i, s in enumerate(splits) if s == split]

@@ -48,7 +48,6 @@ _FILE = re.compile(r"^_?annotations(?:\.(?P<split>[\w.-]+))?\.jsonl$", re.IGNORE
 _PALI = re.compile(r"((?:<loc\d{4}>){4})\s*([^;<>]*?)\s*(?:;|$)")
 _FLOR = re.compile(r"([^<>]*?)((?:<loc_\d{1,3}>){4})")
 _LOC = re.compile(r"\d+")
-_SPLIT_ORDER = ("train", "val", "test")
 _WRITE_SPLIT = {"val": "valid"}
 
 
@@ -156,8 +155,7 @@ def _files(path: Path) -> list[tuple[str, Path]]:
         m = _FILE.match(f.name)
         if m:
             out.append((canonical_split(m.group("split")) if m.group("split") else UNSPLIT, f))
-    rank = lambda s: (_SPLIT_ORDER.index(s) if s in _SPLIT_ORDER else len(_SPLIT_ORDER), s)
-    return sorted(out, key=lambda sf: rank(sf[0]))
+    return sorted(out, key=lambda sf: (common.split_rank(sf[0]), sf[0]))
 
 
 def _parse(prefix: str, suffix: str, where: str) -> tuple[list[tuple[str, str, list[int]]], list[str]]:

@@ -40,7 +40,7 @@ import orjson
 from ..core.annotations import Annotations
 from ..core.dataset import Dataset
 from ..core.errors import FormatError, MissingImageError, OutputError, ParseError
-from ..core.images import UNSPLIT, canonical_split
+from ..core.images import UNSPLIT
 from ..io.images import is_image_file
 from ..io.paths import clean_relative
 from ..io.safe_load import bytes_of, text_of
@@ -64,7 +64,6 @@ META_FILE = "dataset_meta.json"
 _SPLIT_DIRS = {"train": "training", "test": "testing"}
 _UNKNOWN = {"kitti.alpha": -10.0, "kitti.dimensions": [-1.0, -1.0, -1.0],
             "kitti.location": [-1000.0, -1000.0, -1000.0], "kitti.rotation_y": -10.0}
-DEFAULT_SPLIT_NAME = "default"
 
 
 # --- detect ---------------------------------------------------------------------------------
@@ -150,18 +149,14 @@ def _parts(path: Path) -> list[tuple[Path, str]]:
     if not path.is_dir():
         return []
     if (path / LABELS_DIR).is_dir():
-        return [(path, _split_of(path.name) if path.name in ("training", "testing")
+        return [(path, common.split_named(path.name) if path.name in ("training", "testing")
                  else UNSPLIT)]
     try:
         subdirs = sorted(d for d in path.iterdir() if d.is_dir() and (d / LABELS_DIR).is_dir())
     except OSError:
         return []
-    return sorted(((d, _split_of(d.name)) for d in subdirs),
-                  key=lambda p: ({"train": 0, "val": 1, "test": 2}.get(p[1], 3), p[0].name))
-
-
-def _split_of(name: str) -> str:
-    return UNSPLIT if name == DEFAULT_SPLIT_NAME else canonical_split(name)
+    return sorted(((d, common.split_named(d.name)) for d in subdirs),
+                  key=lambda p: (common.split_rank(p[1]), p[0].name))
 
 
 def _meta_names(root: Path, parts: list[tuple[Path, str]], ctx: ReadContext) -> list[str]:
@@ -274,7 +269,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
                         option=orjson.OPT_INDENT_2)
     bad = 0
     for split in imgs.splits():
-        folder = out_dir / (_SPLIT_DIRS.get(split, split) or DEFAULT_SPLIT_NAME)
+        folder = out_dir / (_SPLIT_DIRS.get(split, split) or common.DEFAULT_SPLIT_NAME)
         folder_name(split, out_dir)
         (folder / LABELS_DIR).mkdir(parents=True)
         (folder / META_FILE).write_bytes(meta + b"\n")

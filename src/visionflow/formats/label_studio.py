@@ -68,7 +68,7 @@ from .base import (
     ReadContext,
     WriteContext,
 )
-from .writing import rows_by_image
+from .writing import listed_once, rows_by_image
 
 OUTPUT_FILE = "result.json"
 CONFIG_FILE = "label_config.xml"
@@ -448,11 +448,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     with ctx.progress("Writing Label Studio", len(imgs)) as advance:
         for i in range(len(imgs)):
             split = str(imgs.split[i])
-            name = clean_relative(str(imgs.file_name[i]), where=f"image {imgs.file_name[i]!r}")
-            if (split, name) in seen:
-                raise OutputError(f"{out_dir}: image {name!r} is listed twice in split "
-                                  f"{split or '(unsplit)'!r}")
-            seen.add((split, name))
+            name = listed_once(imgs.file_name[i], split, seen, out_dir)
             folder = _folder(split, out_dir)
             dests.append(out_dir / folder / name if folder else out_dir / name)
             results = [res for r in rows_of[i]

@@ -30,17 +30,6 @@ def read_png(path: Path, *, what: str = "mask") -> tuple[np.ndarray, str]:
         raise ParseError(path, f"cannot read {what} PNG ({e.__class__.__name__})") from None
 
 
-def mask_bounds(mask: np.ndarray) -> list[float]:
-    """xyxy of the set pixels of a non-empty (H, W) bool mask."""
-    cols, rows = np.flatnonzero(mask.any(axis=0)), np.flatnonzero(mask.any(axis=1))
-    return [float(cols[0]), float(rows[0]), float(cols[-1] + 1), float(rows[-1] + 1)]
-
-
-def rle_bounds(rle: dict) -> list[float]:
-    """xyxy of the set pixels of a non-empty RLE mask."""
-    return mask_bounds(rle_to_mask(rle))
-
-
 def object_mask(ann: Annotations, r: int, w: int, h: int, has_rle: bool, has_poly: bool,
                 image: str) -> np.ndarray | None:
     """Row r's mask on a w x h image: its RLE, else its polygons rasterized with Pillow, else

@@ -43,11 +43,11 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ..core.annotations import Annotations
+from ..core.annotations import Annotations, object_array
 from ..core.categories import Categories, Category
 from ..core.dataset import Dataset
 from ..core.errors import FormatError, MissingImageError, ParseError, UnsafeInputError
-from ..core.images import UNSPLIT, Images, canonical_split
+from ..core.images import UNSPLIT, Images
 from ..io.images import is_image_file
 from ..io.paths import clean_relative
 from ..io.safe_load import bytes_of, text_of
@@ -69,7 +69,6 @@ from .writing import folder_name, rows_by_image
 GT_DIR, GT_FILE, LABELS_FILE = "gt", "gt.txt", "labels.txt"
 IMAGE_DIR, SEQINFO, SIDECAR = "img1", "seqinfo.ini", "visionflow.json"
 PATHTRACK_INFO = "info.xml"
-DEFAULT_SPLIT_NAME = "default"
 MOT_CLASSES = ("pedestrian", "person on vehicle", "car", "bicycle", "motorbike",
                "non motorized vehicle", "static person", "distractor", "occluder",
                "occluder on the ground", "occluder full", "reflection")
@@ -186,9 +185,9 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
     rows = [(i, r) for i, f in enumerate(frames) for r in f.rows]
     attrs: dict[str, np.ndarray] = {}
     if rows:
-        attrs["ignored"] = _objects([r["ignored"] for _, r in rows])
+        attrs["ignored"] = object_array([r["ignored"] for _, r in rows])
         if any("visibility" in r for _, r in rows):
-            attrs["visibility"] = _objects([r.get("visibility") for _, r in rows])
+            attrs["visibility"] = object_array([r.get("visibility") for _, r in rows])
     ids = [f.frame for f in frames]
     if len({(f.split, f.frame) for f in frames}) < len(frames):  # several sequences per split
         ids = list(range(1, len(frames) + 1))
@@ -222,15 +221,15 @@ def _sequences(path: Path) -> list[_Sequence]:
     out: list[_Sequence] = []
     for d in _subdirs(path):
         gt = _gt_file(d)
-        split = UNSPLIT if d.name == DEFAULT_SPLIT_NAME else canonical_split(d.name)
+        split = common.split_named(d.name)
         if gt is not None:
-            named = split in ("train", "val", "test") or d.name == DEFAULT_SPLIT_NAME
+            named = split in ("train", "val", "test") or d.name == common.DEFAULT_SPLIT_NAME
             out.append(_Sequence(d, gt, split if named else UNSPLIT,
                                  "" if named else f"{d.name}/"))
         elif split in ("train", "val", "test"):
             out += [_Sequence(s, _gt_file(s), split, f"{s.name}/")  # type: ignore[arg-type]
                     for s in _subdirs(d) if _gt_file(s) is not None]
-    return sorted(out, key=lambda s: ({"train": 0, "val": 1, "test": 2}.get(s.split, 3),
+    return sorted(out, key=lambda s: (common.split_rank(s.split),
                                       s.folder.name))
 
 
@@ -414,12 +413,6 @@ def _sidecar_names(seq: _Sequence, ctx: ReadContext) -> dict[int, str]:
     return {k: clean_relative(v, where=str(p)) for k, v in names.items()}
 
 
-def _objects(values: list[Any]) -> np.ndarray:
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return out
-
-
 # --- write ----------------------------------------------------------------------------------
 
 def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
@@ -442,7 +435,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
         if splits == [UNSPLIT]:
             folder = out_dir
         else:
-            folder = out_dir / folder_name(split or DEFAULT_SPLIT_NAME, out_dir)
+            folder = out_dir / folder_name(split or common.DEFAULT_SPLIT_NAME, out_dir)
         (folder / GT_DIR).mkdir(parents=True)
         rows = np.flatnonzero(imgs.split == split)
         lines: list[str] = []

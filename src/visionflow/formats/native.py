@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ..core.annotations import COLUMNS, Annotations, floats, nullable
+from ..core.annotations import COLUMNS, Annotations, floats, nullable, object_array
 from ..core.categories import Categories, Category
 from ..core.dataset import Dataset
 from ..core.errors import ParseError
@@ -123,16 +123,10 @@ def _from_doc(doc: dict, root: Path | None, file: Path | str,
         np.asarray(a["image_index"], np.int64), np.asarray(a["category_id"], np.int64),
         np.asarray(a["id"], np.int64), floats(a["xyxy"], (n, 4)),
         **{c.field: None if a.get(c.field) is None else c.load(a[c.field], n) for c in COLUMNS},
-        attrs={k: _objects(v) for k, v in (a.get("attrs") or {}).items()},
+        attrs={k: object_array(v) for k, v in (a.get("attrs") or {}).items()},
     )
     cats = Categories(Category.from_dict(c) for c in doc["categories"])
     return Dataset(images, ann, cats, doc.get("meta") or {})
-
-
-def _objects(values: list) -> np.ndarray:
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return out
 
 
 def write(ds: Dataset, out: Path, ctx: WriteContext) -> None:

@@ -61,7 +61,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.annotations import Annotations
+from ..core.annotations import Annotations, object_array
 from ..core.categories import Categories, Category
 from ..core.dataset import Dataset
 from ..core.errors import (FormatError, MissingImageError, OutputError, ParseError,
@@ -78,7 +78,7 @@ from ._open_images_csv import (ALL_IMAGES_FILE, ANN_DIR, BOX_FIELDS, BOX_SUFFIX,
                                CLASS_PATTERNS, DECIMALS, FLAGS, HIERARCHY, IMAGE_FIELDS,
                                IMAGE_META, IMAGES_DIR, IMAGES_SUFFIXES, LABEL_FIELDS, _LABEL_FILE,
                                LABEL_SUFFIX, MASK_SUFFIX, NAME, NS, _SNIFFED, SOURCE,
-                               _SPLIT_ORDER, _SUBSET_OUT, _confidence, _flag_out, _Image,
+                               _SUBSET_OUT, _confidence, _flag_out, _Image,
                                _label_names, _read_annotations, _read_classes, _read_hierarchy,
                                _read_image_list, _Row, _source, _split, _subset_of_file,
                                _write_csv, _write_hierarchy)
@@ -149,7 +149,7 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
     _locate_images(root, list(images.values()), ctx)
     _read_sizes(ann_dir, list(images.values()), ctx)
     kept = sorted((im for im in images.values() if im.width > 0 and im.height > 0),
-                  key=lambda im: _SPLIT_ORDER.get(im.split, 3))  # stable: file order within
+                  key=lambda im: common.split_rank(im.split))  # stable: file order within
 
     # Classes: every listed class, then MIDs only the other description files name.
     order = list(mids)
@@ -193,7 +193,7 @@ def read(path: Path, ctx: ReadContext) -> Dataset:
     if not np.isnan(scores).all():
         columns["score"] = scores
     keys = [SOURCE, *FLAGS.values()]
-    attrs = {k: _objects([r.attrs.get(k) for r in good]) for k in keys if good}
+    attrs = {k: object_array([r.attrs.get(k) for r in good]) for k in keys if good}
     ann = Annotations.build([row_of[id(r.image)] for r in good], [cat_id[r.mid] for r in good],
                             xyxy, attrs=attrs, **columns)
     meta = {NAME: {"label_names": {str(cat_id[m]): m for m in order}}}
@@ -364,12 +364,6 @@ def _read_image_meta(file: Path, ctx: ReadContext) -> dict[str, tuple[int, int]]
                                 f"{line.strip()!r}"))
             continue
         out[fields[0]] = (h, w)
-    return out
-
-
-def _objects(values: list[Any]) -> np.ndarray:
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
     return out
 
 

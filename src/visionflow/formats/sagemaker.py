@@ -59,7 +59,7 @@ from .base import (
     ReadContext,
     WriteContext,
 )
-from .writing import rows_by_image
+from .writing import listed_once, rows_by_image
 
 OUTPUT_FILE = "output.manifest"
 DEFAULT_ATTRIBUTE = "bounding-box"
@@ -307,10 +307,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     seen: set[tuple[str, str]] = set()
     for i in range(len(imgs)):
         split = str(imgs.split[i])
-        name = clean_relative(str(imgs.file_name[i]), where=f"image {imgs.file_name[i]!r}")
-        if (split, name) in seen:
-            raise OutputError(f"{out_dir}: image {name!r} is listed twice")
-        seen.add((split, name))
+        name = listed_once(imgs.file_name[i], split, seen, out_dir)
         if split != UNSPLIT and jf.split_of_dir(split) != split:
             raise OutputError(f"{out_dir}: split {split!r} cannot be written (SageMaker output "
                               "keeps splits as train/, val/ and test/ folders); rename it")

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,7 +45,6 @@ from ..core.errors import (
 )
 from ..core.images import UNSPLIT, Images, canonical_split
 from ..io.paths import clean_relative
-from ..io.safe_load import text_of
 from . import _label_map as pbtxt
 from . import common
 from .builder import header_sizes
@@ -223,37 +221,18 @@ def _image_dir(file: Path, first_name: str | None) -> Path:
 
 def _read_file(file: Path, split: str, images: dict[tuple[str, str], _Image],
                ctx: ReadContext) -> None:
-    try:
-        text = text_of(file, "utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        ctx.fail(ParseError(file, f"cannot read CSV as UTF-8 ({e.__class__.__name__})"))
+    table = common.csv_table(file, ctx, ",".join(HEADER))
+    if table is None:
         return
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = [c.strip().lower() for c in next(reader)]
-    except (StopIteration, csv.Error):
-        ctx.fail(ParseError(f"{file}:1", "empty file; expected the header "
-                            f"{','.join(HEADER)}"))
-        return
+    header, rows = [c.lower() for c in table[0]], table[1]
     cols = _columns(header)
     if cols is None:
         ctx.fail(ParseError(f"{file}:1", f"header {','.join(header)!r} lacks filename, a class "
                             f"column or xmin,ymin,xmax,ymax; expected {','.join(HEADER)}"))
         return
     image_dir: Path | None = None
-    line = 1
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as e:
-            ctx.fail(ParseError(f"{file}:{reader.line_num}", f"malformed CSV ({e})"))
-            break
-        line = reader.line_num
+    for line, row in rows:
         where = f"{file}:{line}"
-        if not row or not any(c.strip() for c in row):
-            continue
         if len(row) != len(header):
             ctx.fail(ParseError(where, f"expected {len(header)} fields, got {len(row)} "
                                 f"({','.join(row)!r})"))
@@ -270,7 +249,7 @@ def _read_file(file: Path, split: str, images: dict[tuple[str, str], _Image],
             size = [_int(row[cols[k]], k) if k in cols else 0 for k in ("width", "height")]
             label = row[cols["class"]].strip()
             coords = [row[cols[k]].strip() for k in _COORDS]
-            box = tuple(_float(v, k) for v, k in zip(coords, _COORDS)) if label or any(coords) \
+            box = tuple(common.cell_float(v, k) for v, k in zip(coords, _COORDS)) if label or any(coords) \
                 else None
         except ValueError as e:
             ctx.fail(ParseError(where, str(e)))
@@ -299,16 +278,6 @@ def _int(text: str, column: str) -> int:
     if not value.is_integer():
         raise ValueError(f"column {column}: expected an integer, got {text!r}")
     return int(value)
-
-
-def _float(text: str, column: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"column {column}: expected a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise ValueError(f"column {column}: expected a finite number, got {text!r}")
-    return value
 
 
 # --- write ----------------------------------------------------------------------------------

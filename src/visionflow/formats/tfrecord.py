@@ -49,12 +49,12 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..core.annotations import Annotations
+from ..core.annotations import Annotations, object_array
 from ..core.categories import Categories, Category
 from ..core.dataset import Dataset
 from ..core.errors import (Error, FormatError, MissingImageError, OutputError, ParseError,
                            UnsafeInputError)
-from ..core.images import UNSPLIT, Images, canonical_split
+from ..core.images import Images, canonical_split
 from ..io import cache
 from ..io import tfrecord as tfr
 from ..io.paths import clean_relative, resolve_inside
@@ -67,7 +67,6 @@ from ._tfrecord_features import (_BOX_KEYS, _FORMAT_EXT, _INT_ATTRS, _TEXT_ATTRS
 from .writing import rows_by_image
 
 
-DEFAULT_SPLIT_NAME = "default"
 SOURCE_ID = "tfrecord.source_id"
 _RECORD_NAME = re.compile(r"^(?P<stem>.+?)\.(?:tfrecords?|records?|tfrec)"
                           r"(?:-(?P<shard>\d{5})-of-(?P<count>\d{5}))?$")
@@ -195,10 +194,10 @@ def _record_sets(path: Path) -> list[_RecordSet]:
     if path.is_file():
         m = _RECORD_NAME.match(path.name)
         if m is None:
-            return [_RecordSet(_split_of(path.stem), path.parent, [path])] \
+            return [_RecordSet(common.split_named(path.stem), path.parent, [path])] \
                 if tfr.looks_like_tfrecord(path) else []
         if m.group("shard") is None:
-            return [_RecordSet(_split_of(m.group("stem")), path.parent, [path])]
+            return [_RecordSet(common.split_named(m.group("stem")), path.parent, [path])]
         return [s for s in _sets_in(path.parent) if path in s.files]
     if not path.is_dir():
         return []
@@ -226,17 +225,12 @@ def _sets_in(folder: Path) -> list[_RecordSet]:
             continue
         key = (m.group("stem"), m.group("count") or "")
         groups.setdefault(key, []).append((int(m.group("shard") or 0), p))
-    return [_RecordSet(_split_of(stem), folder, [p for _, p in sorted(files)])
+    return [_RecordSet(common.split_named(stem), folder, [p for _, p in sorted(files)])
             for (stem, _), files in sorted(groups.items(), key=lambda kv: _split_rank(kv[0][0]))]
 
 
-def _split_of(stem: str) -> str:
-    return UNSPLIT if stem == DEFAULT_SPLIT_NAME else canonical_split(stem)
-
-
 def _split_rank(stem: str) -> tuple[int, str]:
-    order = {"train": 0, "val": 1, "test": 2}
-    return order.get(_split_of(stem), 3), stem
+    return common.split_rank(common.split_named(stem)), stem
 
 
 def _check_shards(s: _RecordSet, ctx: ReadContext) -> None:
@@ -502,7 +496,7 @@ def _build(images: list[_Image], label_map: dict[int, tuple[str, str]],
     if has_crowd:
         columns["iscrowd"] = np.array([bool(o.get("is_crowd", 0)) for o in kept], bool)
     ann = Annotations.build(rows, cat_ids, _pixels(np.array(boxes, np.float64).reshape(n, 6)),
-                            attrs={k: _object_array([o.get(k) for o in kept]) for k in attr_keys},
+                            attrs={k: object_array([o.get(k) for o in kept]) for k in attr_keys},
                             **columns)
     ds = Dataset(table, ann, cats)
     return common.finish_read(ds, ctx, where_annotation=lambda r: wheres[r],
@@ -527,12 +521,6 @@ def _pixels(rows: np.ndarray) -> np.ndarray:
     return out
 
 
-def _object_array(values: list[Any]) -> np.ndarray:
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return out
-
-
 # --- write ----------------------------------------------------------------------------------
 
 def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
@@ -550,7 +538,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     splits = imgs.splits()
     with ctx.progress("Writing TFRecords", len(imgs)) as advance:
         for split in splits:
-            name = split or DEFAULT_SPLIT_NAME
+            name = split or common.DEFAULT_SPLIT_NAME
             if not re.fullmatch(r"[\w][\w.-]*", name):
                 raise OutputError(f"{out_dir}: split name {split!r} cannot be a TFRecord file "
                                   "name; rename the split")

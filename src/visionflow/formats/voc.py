@@ -67,7 +67,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.annotations import Annotations
+from ..core.annotations import Annotations, object_array
 from ..core.categories import Categories
 from ..core.dataset import Dataset
 from ..core.errors import (FormatError, MissingImageError, OutputError, ParseError,
@@ -368,13 +368,7 @@ def _attr_columns(attrs: list[dict[str, Any]]) -> dict[str, np.ndarray]:
         rows.append(code)
     keys = dict.fromkeys(k for a in distinct for k in a)
     index = np.array(rows, dtype=np.int64)
-    return {k: _objects([a.get(k) for a in distinct])[index] for k in keys}
-
-
-def _objects(values: list[Any]) -> np.ndarray:
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return out
+    return {k: object_array([a.get(k) for a in distinct])[index] for k in keys}
 
 
 def _object_rows(recs: list[Record]) -> np.ndarray:

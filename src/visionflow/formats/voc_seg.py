@@ -40,7 +40,7 @@ from ..core.annotations import Annotations
 from ..core.categories import Categories, Category
 from ..core.dataset import Dataset
 from ..core.errors import FormatError, OutputError, ParseError, ValidationError
-from ..core.geometry import mask_to_rle
+from ..core.geometry import mask_to_rle, rle_bounds
 from ..core.images import UNSPLIT, Images
 from ..io.images import MAX_PIXELS, is_image_file
 from ..io.paths import clean_relative, resolve_inside
@@ -49,7 +49,7 @@ from . import common
 from .builder import header_sizes
 from ._palette import VOID, VOID_COLOR, voc_colormap
 from .base import CLASS_ORDER, MASKS, Detection, Format, ReadContext, WriteContext
-from .masks import object_mask, rle_bounds
+from .masks import object_mask
 from .writing import rows_by_image
 
 VOC_CLASSES = ("background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car",

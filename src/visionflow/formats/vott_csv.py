@@ -31,7 +31,6 @@ import numpy as np
 from ..core.dataset import Dataset
 from ..core.errors import (
     FormatError,
-    OutputError,
     ParseError,
     UnsafeInputError,
 )
@@ -42,7 +41,7 @@ from ..io.safe_load import text_of
 from . import _jsonfmt as jf
 from . import common
 from .base import BOXES, CLASS_ORDER, Detection, Format, ReadContext, WriteContext
-from .writing import rows_by_image
+from .writing import listed_once, rows_by_image
 
 HEADER = ("image", "xmin", "ymin", "xmax", "ymax", "label")
 SUFFIX = "-export"
@@ -181,10 +180,7 @@ def write(ds: Dataset, out_dir: Path, ctx: WriteContext) -> None:
     seen: set[tuple[str, str]] = set()
     for i in range(len(imgs)):
         split = jf.unsplit_name(str(imgs.split[i]))
-        name = clean_relative(str(imgs.file_name[i]), where=f"image {imgs.file_name[i]!r}")
-        if (split, name) in seen:
-            raise OutputError(f"{out_dir}: image {name!r} is listed twice in split {split!r}")
-        seen.add((split, name))
+        name = listed_once(imgs.file_name[i], split, seen, out_dir)
         folder = out_dir / split if nested else out_dir
         dests.append(folder / name)
         buf = texts.get(split)

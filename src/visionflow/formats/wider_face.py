@@ -53,7 +53,6 @@ from ..core.errors import (
     ParseError,
     UnsafeInputError,
 )
-from ..core.images import UNSPLIT, canonical_split
 from ..io.images import is_image_file
 from ..io.paths import clean_relative
 from ..io.safe_load import bytes_of, text_of
@@ -79,13 +78,12 @@ LABELS_FILE = "labels.txt"
 META_FILE = "dataset_meta.json"
 NO_LABEL = "no_label"
 FACE = "face"
-DEFAULT_SPLIT = "default"
+DEFAULT_SPLIT = common.DEFAULT_SPLIT_NAME
 # The official column order after x y w h.
 ATTRS = (NS + "blur", NS + "expression", NS + "illumination", NS + "invalid", "occluded",
          NS + "pose")
 _FILE = re.compile(r"wider_face_(.+)_(bbx_gt|filelist)\.txt")
 _EVENT = re.compile(r"\d+--(.+)")
-_SPLIT_ORDER = {"train": 0, "val": 1, "test": 2}
 
 
 # --- detect ---------------------------------------------------------------------------------
@@ -178,7 +176,7 @@ def _files(path: Path) -> tuple[Path, list[tuple[Path, str]]] | None:
             return None
         folder = path.parent
         root = folder.parent if folder.name == SPLIT_DIR else folder
-        return root, [(path, _split_of(m.group(1)))]
+        return root, [(path, common.split_named(m.group(1)))]
     if not path.is_dir():
         return None
     if path.name == SPLIT_DIR and not (path / SPLIT_DIR).is_dir():
@@ -195,15 +193,11 @@ def _files(path: Path) -> tuple[Path, list[tuple[Path, str]]] | None:
     for name in names:
         m = _FILE.fullmatch(name)
         if m and (m.group(2) == "bbx_gt" or m.group(1) not in by_split):
-            by_split[m.group(1)] = (folder / name, _split_of(m.group(1)))
+            by_split[m.group(1)] = (folder / name, common.split_named(m.group(1)))
     if not by_split:
         return None
-    files = sorted(by_split.values(), key=lambda f: (_SPLIT_ORDER.get(f[1], 3), f[0].name))
+    files = sorted(by_split.values(), key=lambda f: (common.split_rank(f[1]), f[0].name))
     return root, files
-
-
-def _split_of(subset: str) -> str:
-    return UNSPLIT if subset == DEFAULT_SPLIT else canonical_split(subset)
 
 
 def _image_dir(root: Path, split: str) -> Path:

@@ -78,3 +78,15 @@ def placements(names: Sequence[Any], splits: Sequence[str], *,
         owner[path] = i
         dest.append(image(rel, split))
     return dest, list(owner)
+
+
+def listed_once(name: Any, split: str, seen: set[tuple[str, str]], out_dir: Path | str) -> str:
+    """`name` made relative and clean (an UnsafeInputError naming the image otherwise), and
+    recorded in `seen`; an image already written under that name in `split` is an
+    OutputError: the two would be one output file."""
+    clean = clean_relative(str(name), where=f"image {name!r}")
+    if (split, clean) in seen:
+        raise OutputError(f"{out_dir}: image {clean!r} is listed twice in split "
+                          f"{split or '(unsplit)'!r}")
+    seen.add((split, clean))
+    return clean

@@ -37,8 +37,9 @@ from ..core.images import UNSPLIT
 from ..io.paths import clean_relative, resolve_inside
 from ..io.safe_load import text_of
 from . import common
-from ._yolo_layout import (ImageEntry, dump_yaml, find_data_yaml, kpt_shape_from, load_yaml,
-                           merge_split_entries, read_names_file, resolve_listed, sidecar_for,
+from ._yolo_layout import (ImageEntry, dump_yaml, find_data_yaml, kpt_shape_from, listed_images,
+                           load_yaml, merge_split_entries, read_names_file, resolve_listed,
+                           sidecar_for,
                            stem_path, write_texts, yaml_task_keys)
 from ._yolo_lines import SUPPORTS, assemble, choose_task, label_texts
 from .base import Detection, Format, ReadContext, WriteContext
@@ -182,25 +183,8 @@ def _find(root: Path, value: str, where: str, ctx: ReadContext | None = None) ->
 
 
 def _list_images(root: Path, list_rel: str, split: str, ctx: ReadContext) -> list[ImageEntry]:
-    list_path = root / list_rel
-    try:
-        text = text_of(list_path, "utf-8-sig")
-    except (UnicodeDecodeError, OSError):
-        ctx.fail(ParseError(list_path, "image list is not readable UTF-8 text"))
-        return []
-    out: list[ImageEntry] = []
-    for n, line in enumerate(text.splitlines(), 1):
-        entry = line.strip()
-        if not entry or entry.startswith("#"):
-            continue
-        at = f"{list_path}:{n}"
-        try:
-            rel = resolve_listed(root, entry, at, ("",), ctx.follow_links)
-        except UnsafeInputError as e:
-            ctx.fail(e)
-            continue
-        out.append(ImageEntry(rel, _file_name(entry), split, at, key=list_rel))
-    return out
+    return [ImageEntry(rel, _file_name(entry), split, at, key=list_rel)
+            for entry, rel, at in listed_images(root, list_rel, ("",), ctx, comments=True)]
 
 
 def _file_name(entry: str) -> str:

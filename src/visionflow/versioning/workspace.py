@@ -191,11 +191,12 @@ class Workspace:
     def add(self, src: str | Path, name: str | None = None, format: str | None = None, *,
             errors: str = "raise", images_dir: str | Path | None = None,
             follow_links: bool = False, progress: ProgressFactory | None = None,
-            skip_errors: bool | None = None) -> AddResult:
+            skip_errors: bool | None = None, read_options: dict | None = None) -> AddResult:
         """Import a dataset (any format) as the next revision of source `name` (default: the
         folder's name). Images already stored are not stored again; the changes against the
         previous revision are recorded. Adding what is already the latest revision records
-        nothing (result.unchanged). errors, images_dir, follow_links: as for `vf.load`
+        nothing (result.unchanged). errors, images_dir, follow_links, read_options (the
+        reader's options): as for `vf.load`
         (skip_errors: deprecated errors="skip"); what was skipped is in result.report."""
         src_path = Path(src).absolute()
         if is_inside(src_path, self.dir):
@@ -205,7 +206,7 @@ class Workspace:
         report = Report()
         ds = api.load(src_path, format, errors=api.errors_mode(errors, skip_errors=skip_errors),
                       report=report, progress=progress, images_dir=images_dir,
-                      follow_links=follow_links)
+                      follow_links=follow_links, **(read_options or {}))
         missing = [i for i, p in enumerate(ds.images.path.tolist()) if p is None]
         if missing:
             raise MissingImageError(src, f"{len(missing)} of {len(ds.images)} image(s) have no "
