@@ -22,12 +22,15 @@ from ._format_options import READ_HELP, WRITE_HELP
 app = typer.Typer(
     name="visionflow",
     help="The ETL layer of computer vision: read any annotation format, check it, convert it "
-         "to any training format, and see the result.\n\n"
+         "to any training format, version it, evaluate models against it, find its "
+         "near-duplicates and what to label next, and see the result.\n\n"
          "Examples:\n\n"
          "  visionflow detect data/\n\n"
          "  visionflow info data/\n\n"
          "  visionflow convert data/ out/ --to yolo\n\n"
-         "  visionflow show out/ --out grid.png",
+         "  visionflow dedup data/ clean/ --report duplicates.html\n\n"
+         "  visionflow show out/ --out grid.png\n\n"
+         "Documentation: docs/ (make docs), or each command's --help.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
