@@ -141,10 +141,8 @@ def _thumbnail(ds, row: int, ann_rows: list[int]) -> str:
         k = THUMB_SIZE // max(image.size)
         image = image.resize((image.width * k, image.height * k), Image.Resampling.NEAREST)
     image.thumbnail((THUMB_SIZE, THUMB_SIZE), Image.Resampling.LANCZOS)
-    buf = io.BytesIO()
-    image.save(buf, "JPEG", quality=80)
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return f"<img alt='{_e(ds.images.file_name[row])}' src='data:image/jpeg;base64,{data}'>"
+    from ..viz.thumbs import data_uri
+    return f"<img alt='{_e(ds.images.file_name[row])}' src='{data_uri(image, quality=80)}'>"
 
 
 def _outline(image: Image.Image, ds, ann_rows: list[int]) -> Image.Image:

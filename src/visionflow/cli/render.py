@@ -11,7 +11,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
 from rich.table import Table
 from rich.text import Text
 
-from ..core.report import Report
+from ..core.report import Report, plural  # noqa: F401  (plural: the CLI's too)
 
 # Markup is off: messages, paths, class names and table cells are printed exactly as they are
 # (Rich markup would eat `visionflow[transforms]` or a class named "[x]"). Styles are applied
@@ -57,13 +57,6 @@ def print_report(report: Report) -> None:
                       highlight=False)
         err.print(text((f"{len(skipped)} problem(s) skipped", "red"), " (--errors skip)"),
                   highlight=False)
-
-
-def plural(n: int, noun: str) -> str:
-    """'1 class', '2 classes', '0 images'."""
-    if n == 1:
-        return f"1 {noun}"
-    return f"{n} {noun}es" if noun.endswith(("s", "sh", "ch", "x")) else f"{n} {noun}s"
 
 
 def print_written(report: Report, dst: object, extra: str = "") -> None:

@@ -62,3 +62,11 @@ class Report:
 
     def to_list(self) -> list[dict]:
         return [f.to_dict() for f in self.findings]
+
+
+def plural(n: int, noun: str) -> str:
+    """'1 class', '2 classes', '0 images': one wording for counts in messages, library and
+    CLI alike."""
+    if n == 1:
+        return f"1 {noun}"
+    return f"{n} {noun}es" if noun.endswith(("s", "sh", "ch", "x")) else f"{n} {noun}s"

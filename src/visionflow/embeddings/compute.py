@@ -15,9 +15,7 @@ and the next computes only what is missing.
 from __future__ import annotations
 
 import importlib.util
-import io
 import os
-import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 from ..core.dataset import Dataset
 from ..core.errors import Error
@@ -73,22 +71,14 @@ def draft_side(embedder: Embedder) -> int | None:
 def decode(data: bytes, side: int | None = None) -> Image.Image:
     """Bytes of an image file -> upright RGB (EXIF orientation applied). `side`: a JPEG may be
     decoded at a reduced scale as long as both sides stay >= side. ValueError with one line
-    saying what is wrong when the bytes are no decodable image."""
+    saying what is wrong when the bytes are no decodable image (io.images.load_rgb's checks:
+    pixel bombs, empty files, undecodable data)."""
+    from ..core.errors import LocatedError
+    from ..io.images import load_rgb
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
-            if side and im.format == "JPEG":
-                im.draft("RGB", (side, side))
-            im.load()
-            return ImageOps.exif_transpose(im).convert("RGB")
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ValueError("image refused as a possible decompression bomb") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as e:
-        if not data:
-            raise ValueError("cannot read image: the file is empty (0 bytes)") from None
-        detail = str(e).splitlines()[0] if str(e) else "unknown format"
-        raise ValueError(f"cannot decode image ({type(e).__name__}: {detail})") from None
+        return load_rgb("image", side, data=data)
+    except LocatedError as e:
+        raise ValueError(e.problem) from None
 
 
 def read_image_bytes(path: str | None) -> bytes:

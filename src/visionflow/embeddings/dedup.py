@@ -54,6 +54,7 @@ from PIL import Image
 from ..core.annotations import Annotations, Polygons
 from ..core.dataset import Dataset
 from ..core.errors import Error, ValidationError
+from ..core.report import plural
 from .base import Embeddings
 
 METHODS = ("hash", "embedding")
@@ -512,27 +513,15 @@ def correlation_batch(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def grey_thumbnail(path: str | None, side: int = THUMB) -> np.ndarray | None:
     """(side, side) uint8 grey thumbnail of an image file, upright; None when unreadable."""
-    image = _open_upright(path, 2 * side)
-    if image is None:
+    from ..io.images import load_rgb
+    if path is None:
+        return None
+    try:
+        image = load_rgb(path, min_side=2 * side)
+    except (Error, OSError, ValueError, SyntaxError):
         return None
     return np.asarray(image.convert("L").resize((side, side), Image.Resampling.LANCZOS),
                       np.uint8)
-
-
-def _open_upright(path: str | None, side: int) -> Image.Image | None:
-    """An image file decoded upright (EXIF applied) as RGB, JPEGs at reduced scale (both
-    sides >= side); None when it cannot be read."""
-    if path is None:
-        return None
-    from PIL import ImageOps
-    try:
-        with Image.open(path) as im:
-            if im.format == "JPEG":
-                im.draft("RGB", (side, side))
-            im.load()
-            return ImageOps.exif_transpose(im).convert("RGB")
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        return None
 
 
 # --- merging labels -------------------------------------------------------------------------------
@@ -567,7 +556,7 @@ def _merge_labels(ds: Dataset, groups: list[list[int]]) -> tuple[Dataset, list[s
                     raise ValidationError(names[r], "cannot merge its annotations: the "
                                           "image size is unknown")
                 moved = scale_annotations(moved, wk / wr, hk / hr, (wk, hk))
-                notes.append(f"{names[r]}: {_count(len(sel), 'annotation')} scaled by "
+                notes.append(f"{names[r]}: {plural(len(sel), 'annotation')} scaled by "
                              f"{wk / wr:.3f} x {hk / hr:.3f} onto {names[k]} ({wr}x{hr} -> "
                              f"{wk}x{hk}): an approximation if the copy was cropped")
             dup = _already_there(moved, own)
@@ -582,14 +571,10 @@ def _merge_labels(ds: Dataset, groups: list[list[int]]) -> tuple[Dataset, list[s
                 own = Annotations.concat([own, moved])
                 added += len(moved)
     if added or skipped:
-        notes.insert(0, f"merged {_count(added, 'annotation')} of removed duplicates into the "
+        notes.insert(0, f"merged {plural(added, 'annotation')} of removed duplicates into the "
                      f"kept images; {skipped} were already there (same class, box IoU >= "
                      f"{SAME_BOX_IOU:g})")
     return ds.replace(annotations=Annotations.concat(parts)), notes
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _already_there(moved: Annotations, own: Annotations) -> np.ndarray:

@@ -10,7 +10,6 @@ the file name on hover and, for small datasets, a thumbnail.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import html
 import io
@@ -236,22 +235,12 @@ def render_map_html(ds: Dataset, rows: np.ndarray, coords: np.ndarray, *, color:
 
 def _thumbnails(ds: Dataset, rows: np.ndarray) -> dict[int, str]:
     """Small JPEG data URIs of the images that decode; the others simply get none."""
-    from PIL import Image
-
-    from ..io.images import load_rgb
+    from ..viz.thumbs import data_uri, thumbnail
     out = {}
     for row in np.unique(rows).tolist():
-        path = ds.images.path[row]
-        if path is None:
-            continue
-        try:
-            image = load_rgb(path)
-        except (Error, OSError, ValueError, SyntaxError):
-            continue
-        image.thumbnail((THUMB, THUMB), Image.Resampling.LANCZOS)
-        buf = io.BytesIO()
-        image.save(buf, "JPEG", quality=75)
-        out[row] = "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+        image = thumbnail(ds.images.path[row], THUMB)
+        if image is not None:
+            out[row] = data_uri(image)
     return out
 
 

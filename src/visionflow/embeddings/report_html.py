@@ -9,12 +9,8 @@ class, so that nothing removed is lost from sight.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from collections import Counter
-
-from PIL import Image
 
 from ..checks.report_html import _HEAD, _e
 from .dedup import DedupResult
@@ -81,15 +77,11 @@ def _card(result: DedupResult, row: int, label: str, per_image: dict[int, Counte
 
 
 def _thumbnail(path: str | None, alt: str) -> str:
-    from .dedup import _open_upright
-    image = _open_upright(path, THUMB)
+    from ..viz.thumbs import data_uri, thumbnail
+    image = thumbnail(path, THUMB)
     if image is None:
         return "<div class=noimg>no picture: the file cannot be read</div>"
-    image.thumbnail((THUMB, THUMB), Image.Resampling.LANCZOS)
-    buf = io.BytesIO()
-    image.save(buf, "JPEG", quality=75)
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return f"<img alt='{html.escape(alt, quote=True)}' src='data:image/jpeg;base64,{data}'>"
+    return f"<img alt='{html.escape(alt, quote=True)}' src='{data_uri(image)}'>"
 
 
 _STYLE = """<style>

@@ -7,8 +7,6 @@ confusions) with ground truth and predictions drawn in two colours.
 
 from __future__ import annotations
 
-import base64
-import io
 from typing import Any
 
 import numpy as np
@@ -203,10 +201,8 @@ def _picture(ev: Evaluation, row: int, g: np.ndarray, p: np.ndarray) -> str:
                                                                  PRED_COLOR)):
         for j in rows.tolist():
             draw.rectangle((ann.xyxy[j] * k).tolist(), outline=color, width=2)
-    buf = io.BytesIO()
-    image.save(buf, "JPEG", quality=80)
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return f"<img alt='{_e(ev.gt.images.file_name[row])}' src='data:image/jpeg;base64,{data}'>"
+    from ..viz.thumbs import data_uri
+    return f"<img alt='{_e(ev.gt.images.file_name[row])}' src='{data_uri(image, quality=80)}'>"
 
 
 _STYLE = """<style>

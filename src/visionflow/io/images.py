@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import io
 import os
 import shutil
 import warnings
@@ -36,21 +37,25 @@ def is_image_file(path: Path | str) -> bool:
     return str(path).lower().endswith(IMAGE_SUFFIXES)
 
 
-def _open(path: Path) -> Image.Image:
+def _open(path: Path, data: bytes | None = None) -> Image.Image:
+    """The image file at `path`, or its bytes `data` when they were already read (named by
+    `path` in messages), opened with the pixel-bomb check."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return Image.open(path)
+            return Image.open(path if data is None else io.BytesIO(data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise _bomb(path) from None
     except (UnidentifiedImageError, OSError, ValueError) as e:
         # Whether the file exists is asked only once opening failed, never per image.
-        if isinstance(e, OSError) and not os.path.exists(path):
+        if data is None and isinstance(e, OSError) and not os.path.exists(path):
             raise MissingImageError(path, "image file not found") from None
-        if os.path.isfile(path) and os.path.getsize(path) == 0:
+        if (not data) if data is not None else (os.path.isfile(path)
+                                                and os.path.getsize(path) == 0):
             raise ValidationError(path, "cannot read image: the file is empty (0 bytes)") \
                 from None
-        raise ValidationError(path, f"cannot read image ({e.__class__.__name__}: "
+        verb = "read" if data is None else "decode"  # bytes in hand: the file was read
+        raise ValidationError(path, f"cannot {verb} image ({e.__class__.__name__}: "
                               f"{str(e).splitlines()[0] if str(e) else 'unknown format'})") from None
 
 
@@ -140,13 +145,19 @@ def image_sizes(paths: Sequence[Path | str], *, on_error: Callable[[int, Excepti
     return np.array(sizes, np.int64).reshape(len(sizes), 2)
 
 
-def load_rgb(path: Path | str) -> Image.Image:
-    """Decode an image upright (EXIF applied) as RGB."""
-    with _open(Path(path)) as im:
+def load_rgb(path: Path | str, min_side: int | None = None, *,
+             data: bytes | None = None) -> Image.Image:
+    """Decode an image upright (EXIF applied) as RGB. min_side: a JPEG may be decoded at a
+    reduced scale (Pillow's draft: a DCT-domain downscale, several times faster) as long as
+    both sides stay >= min_side (thumbnails, hashes). data: the file's bytes when the caller
+    has read them already (to hash them, say)."""
+    with _open(Path(path), data) as im:
         try:
+            if min_side and im.format == "JPEG":
+                im.draft("RGB", (min_side, min_side))
             im.load()
             return ImageOps.exif_transpose(im).convert("RGB")
-        except (OSError, ValueError, SyntaxError) as e:
+        except (OSError, ValueError, SyntaxError, EOFError) as e:
             raise ValidationError(path, f"cannot decode image ({e})") from None
 
 
