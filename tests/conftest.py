@@ -18,6 +18,9 @@ SHARED = Path(os.environ.get("VISIONFLOW_SHARED", REPO.parent / "shared" / "data
 def _cache_dir(tmp_path_factory) -> None:
     """Files readers derive (images extracted from TFRecords) go to a temporary cache folder,
     never into the user's ~/.cache during tests."""
+    if "VISIONFLOW_MODELS_DIR" not in os.environ:  # pulled models stay found (make models)
+        from visionflow.models.base import models_dir
+        os.environ["VISIONFLOW_MODELS_DIR"] = str(models_dir())
     if "VISIONFLOW_CACHE_DIR" not in os.environ:
         os.environ["VISIONFLOW_CACHE_DIR"] = str(tmp_path_factory.mktemp("visionflow-cache"))
 

@@ -210,6 +210,11 @@ from . import ops  # noqa: E402,F401
 from . import embed  # noqa: E402,F401
 from . import search  # noqa: E402,F401
 from . import dedup  # noqa: E402,F401
+from . import models  # noqa: E402,F401
+from . import autolabel  # noqa: E402,F401
+from . import segment  # noqa: E402,F401
+from . import distill  # noqa: E402,F401
+from . import webapp  # noqa: E402,F401
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""`visionflow autolabel` (being built)."""

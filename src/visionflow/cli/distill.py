@@ -1,0 +1,1 @@
+"""`visionflow distill` (being built)."""

@@ -1,0 +1,1 @@
+"""`visionflow models` (being built)."""

@@ -1,0 +1,1 @@
+"""`visionflow segment` (being built)."""

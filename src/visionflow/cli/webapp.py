@@ -1,0 +1,1 @@
+"""`visionflow webapp` (being built)."""
