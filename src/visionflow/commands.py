@@ -10,6 +10,14 @@ spells a flag (`from_` is `format`, `--report FILE` is `html`, `--skip-errors` i
 
 Heavy modules (transforms, checks, evaluation, drawing) are imported inside the functions, so
 that `import visionflow` stays light.
+
+The commands of the optional floors have their function in their own package, where the
+extra they need is imported: `embed|search|dedup|sample|map` in `visionflow.embeddings`;
+`models list|pull|info` in `visionflow.models.registry` (`list_models`, `model_info`) and
+`visionflow.models.pull.pull`; `autolabel` in `visionflow.models.autolabel.autolabel`;
+`predict` in `visionflow.models.predict.predict`; `segment` in
+`visionflow.models.segment.segment_image`; `distill` in `visionflow.models.distill.distill`;
+`app` in `visionflow.app.server.serve` (over `visionflow.app.state.AppState`).
 """
 
 from __future__ import annotations

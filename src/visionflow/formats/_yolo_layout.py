@@ -415,6 +415,8 @@ def yaml_task_keys(ds: Dataset, task: str, kpt_shape: tuple[int, int] | None) ->
     meta = ds.meta.get("yolo") or ds.meta.get("yolo_darknet") or {}
     flip = meta.get("flip_idx")
     if not (isinstance(flip, list) and sorted(flip) == list(range(kpt_shape[0]))):
+        flip = ds.meta.get("flip_idx")  # a pose model's (autolabel), as transforms read it
+    if not (isinstance(flip, (list, tuple)) and sorted(flip) == list(range(kpt_shape[0]))):
         flip = _flip_from_names(ds, kpt_shape[0])
     if flip is not None:
         out["flip_idx"] = [int(i) for i in flip]
