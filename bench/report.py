@@ -4,7 +4,8 @@
 
 The hand-written part (profile, what changed and what it gained) lives in bench/PROFILE.md
 and is copied in as is. Other benchmark scripts' results (bench/results/<area>.json from
-bench/bench_<area>.py) are listed raw at the end.
+bench/bench_<area>.py) are listed raw, then bench/FEATURES.md (the hand-written sections of
+the feature benchmarks: evaluation, dedup, autolabel, distill, the web app) closes the page.
 """
 
 from __future__ import annotations
@@ -236,6 +237,9 @@ def main() -> None:
         lines += ["## Other benchmark scripts (bench/bench_*.py)", ""]
         for p in others:
             lines += [f"`{p.name}`:", "", "```json", p.read_text()[:3000].rstrip(), "```", ""]
+    features = BENCH / "FEATURES.md"  # hand-written: one section per feature benchmark
+    if features.exists():
+        lines += [features.read_text().rstrip(), ""]
     (REPO / "BENCHMARKS.md").write_text("\n".join(lines) + "\n")
     if all_res:
         plot(all_res, REPO / "docs" / "bench.png")

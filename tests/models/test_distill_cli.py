@@ -99,3 +99,29 @@ def test_distill_reads_a_workspace_version(tmp_path, teacher):
     assert data["report"]["source"] == "v1" and data["report"]["val_images"] == 4
     _one_line_error(run("distill", "v9", tmp_path / "run2", "-w", tmp_path / "ws",
                         "--backbone", "none"), "v9")
+
+
+def test_overwrite_keeps_the_old_run_until_the_new_one_is_complete(tmp_path, monkeypatch):
+    """--overwrite never leaves OUT without a run: a failed new run puts the old one back."""
+    import visionflow.models.distill as distill_pkg
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "checkpoint.pt").write_bytes(b"old run")
+    from visionflow.io.atomic import MARKER, MARKER_TEXT
+    (out / MARKER).write_bytes(MARKER_TEXT)
+
+    def boom(ds, human, out_dir, *a, **k):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "checkpoint.pt").write_bytes(b"half a new run")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(distill_pkg, "_run", boom)
+    import visionflow.models.distill.train as train_mod
+    monkeypatch.setattr(train_mod, "load_source", lambda src, ws: None)
+    src = tmp_path / "src"
+    src.mkdir()
+    import pytest
+    with pytest.raises(KeyboardInterrupt):
+        distill_pkg.distill(src, out, overwrite=True, backbone="none")
+    assert (out / "checkpoint.pt").read_bytes() == b"old run"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".run")] == []

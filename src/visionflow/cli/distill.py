@@ -55,8 +55,9 @@ def distill(
     workspace: Annotated[Optional[Path], typer.Option(
         "--workspace", "-w", help="Read SRC as a version of this workspace.")] = None,
     overwrite: Annotated[bool, typer.Option(
-        help="Start afresh in a non-empty OUT that visionflow wrote: its old run (checkpoint "
-        "included) is removed when training starts, since checkpoints must live in OUT.")
+        help="Start afresh in a non-empty OUT that visionflow wrote: its old run waits "
+        "beside OUT and is removed once the new one is complete (put back if it fails or is "
+        "interrupted).")
     ] = False,
     force: ForceOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,

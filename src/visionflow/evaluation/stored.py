@@ -32,7 +32,7 @@ def _fingerprint(ds: Dataset) -> str:
     return h.hexdigest()
 
 
-def _folder(ws: Any, version: str, name: str) -> Path:
+def prediction_folder(ws: Any, version: str, name: str) -> Path:
     for what, v in (("version", version), ("prediction set", name)):
         if not _NAME.match(v):
             raise Error(f"{what} name {v!r} must be letters, digits, '.', '_' or '-' "
@@ -44,24 +44,36 @@ def import_predictions(ws: Any, version: str, pred: str | Path, name: str, *,
                        pred_format: str | None = None, match: str = "auto",
                        overwrite: bool = False) -> dict[str, Any]:
     """Attach predictions at `pred` to `version` of workspace `ws` as `name`."""
-    from ..api import write
     gt = ws.load(version)
     ws.version(version)                      # a version, not a source revision
     aligned = load_predictions(pred, gt, pred_format, match=match)
     if aligned.annotations.score is None and len(aligned.annotations):
         raise ValidationError(str(pred), "no prediction has a score; a prediction set needs "
                               "confidences")
-    dest = _folder(ws, version, name)
+    return store(ws, version, gt, aligned, name, source=str(Path(pred).absolute()),
+                 overwrite=overwrite)
+
+
+def store(ws: Any, version: str, gt: Dataset, pred: Dataset, name: str, *, source: str,
+          overwrite: bool = False) -> dict[str, Any]:
+    """Store `pred` (the images of `version`, whose dataset is `gt`, with its class ids and
+    scores) as prediction set `name`: what `predictions import`, `autolabel -w` and
+    `predict -w` write, for evaluate, mistakes and the web app."""
+    if len(gt.images) != len(pred.images) or not np.array_equal(
+            gt.images.file_name.astype(str), pred.images.file_name.astype(str)):
+        raise Error(f"predictions do not list the images of version {version!r}")
+    dest = prediction_folder(ws, version, name)
     if dest.exists() and not overwrite:
         raise Error(f"version {version!r} already has a prediction set {name!r}; pass "
                     "--overwrite to replace it")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"version": version, "name": name, "source": str(Path(pred).absolute()),
-            "images": len(gt.images), "predictions": len(aligned.annotations),
+    meta = {"version": version, "name": name, "source": source,
+            "images": len(gt.images), "predictions": len(pred.annotations),
             "fingerprint": _fingerprint(gt)}
-    stored = aligned.replace(meta={"prediction_set": meta})
-    write(stored, dest, "visionflow", images="none", overwrite=overwrite, force=False)
+    from ..api import write
     from ..io.atomic import write_bytes_atomic
+    write(gt.replace(annotations=pred.annotations, meta={"prediction_set": meta}), dest,
+          "visionflow", images="none", overwrite=overwrite, force=False)
     write_bytes_atomic(dest / _META, orjson.dumps(meta, option=orjson.OPT_INDENT_2))
     return meta
 
@@ -81,7 +93,7 @@ def list_predictions(ws: Any) -> list[dict[str, Any]]:
 def load_stored(ws: Any, version: str, name: str) -> tuple[Dataset, Dataset]:
     """(ground truth, predictions) of a stored prediction set, aligned row for row."""
     from ..api import load
-    dest = _folder(ws, version, name)
+    dest = prediction_folder(ws, version, name)
     if not (dest / _META).is_file():
         known = [f"{m['version']}/{m['name']}" for m in list_predictions(ws)]
         raise Error(f"no prediction set {name!r} on version {version!r} (stored: "

@@ -268,8 +268,8 @@ def _check_outputs(ds: Dataset, dst: Any, to: str | None, ws: Any, version: str 
                           keep=(ws.dir,) if ws is not None else (), overwrite=overwrite,
                           force=force)
     if ws is not None and name is not None and not overwrite:
-        from ..evaluation.stored import _folder
-        if _folder(ws, version, name).exists():
+        from ..evaluation.stored import prediction_folder
+        if prediction_folder(ws, version, name).exists():
             raise Error(f"version {version!r} already has a prediction set {name!r}; pass "
                         "--overwrite to replace it")
 
@@ -481,25 +481,6 @@ def store_predictions(ws: Any, version: str, pred: Dataset, name: str, *, source
                       overwrite: bool = False) -> dict[str, Any]:
     """Store `pred` (the version's images, the version's class ids, with scores) as prediction
     set `name` of `version`, as `visionflow predictions import` does, for evaluate/mistakes."""
-    import orjson
-
-    from ..api import write
-    from ..evaluation.stored import _META, _fingerprint, _folder
-    from ..io.atomic import write_bytes_atomic
-    gt = ws.load(version)
-    if len(gt.images) != len(pred.images) or not np.array_equal(
-            gt.images.file_name.astype(str), pred.images.file_name.astype(str)):
-        raise Error(f"predictions do not list the images of version {version!r}")
-    dest = _folder(ws, version, name)
-    if dest.exists() and not overwrite:
-        raise Error(f"version {version!r} already has a prediction set {name!r}; pass "
-                    "--overwrite to replace it")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"version": version, "name": name, "source": source,
-            "images": len(gt.images), "predictions": len(pred.annotations),
-            "fingerprint": _fingerprint(gt)}
-    write(gt.replace(annotations=pred.annotations, meta={"prediction_set": meta}), dest,
-          "visionflow", images="none", overwrite=overwrite, force=False)
-    write_bytes_atomic(dest / _META, orjson.dumps(meta, option=orjson.OPT_INDENT_2))
-    return meta
+    from ..evaluation.stored import store
+    return store(ws, version, ws.load(version), pred, name, source=source, overwrite=overwrite)
 

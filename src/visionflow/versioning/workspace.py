@@ -248,7 +248,7 @@ class Workspace:
         blobs), as the next revision of existing source `name`: how a command that edits
         labels or tags (`mistakes --tag`) saves without touching any version or revision."""
         self._revision(name)                       # an existing source
-        shas = [self.store.sha_of_path(p) for p in ds.images.path.tolist()]
+        shas = self.store.shas_of_paths(ds.images.path.tolist())
         if any(s is None for s in shas):
             raise Error(f"source {name!r}: a new revision from a loaded one must keep its "
                         "stored images; import new images with 'visionflow add'")

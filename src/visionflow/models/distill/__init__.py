@@ -7,6 +7,8 @@ labels on CPU, evaluate it, and export it for the edge (ONNX; TF Lite when possi
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -45,10 +47,8 @@ def distill(src: str | Path | Dataset, out: str | Path, *,
     best on raccoon). threads: torch's CPU threads (on a busy shared machine 1 is often
     faster than several competing). Raises Error for bad input or settings.
     """
-    from ...io.atomic import MARKER, MARKER_TEXT, guard_destination, source_root
-    from .export import compare_onnx, export_onnx, export_tflite
-    from .report import evaluate_student, predict_rows, write_report
-    from .train import load_image, load_source, pick_splits, train
+    from ...io.atomic import guard_destination, source_root
+    from .train import load_source
 
     if threads is not None:
         from .backbone import _torch
@@ -64,16 +64,41 @@ def distill(src: str | Path | Dataset, out: str | Path, *,
         from ...api import load
         human = gt if isinstance(gt, Dataset) else load(gt)
     sources = source_root(src) if isinstance(src, (str, Path)) and workspace is None else []
+    if isinstance(gt, (str, Path)):
+        sources = [*sources, *source_root(gt)]
     out = Path(out)
+    replaced = None
     if resume:
         out = out.absolute()
         if not (out / "checkpoint.pt").is_file():
             raise Error(f"{out}: nothing to resume (no checkpoint.pt); drop --resume")
     else:
-        out = guard_destination(out, sources=sources, overwrite=overwrite, force=force)
-        if out.exists():
-            import shutil
-            shutil.rmtree(out)
+        out = guard_destination(out, sources=sources, keep=[workspace] if workspace else [],
+                                overwrite=overwrite, force=force)
+        if out.exists():  # the old run waits beside OUT until this one is complete
+            replaced = out.with_name(f".{out.name}.replaced-{os.getpid()}")
+            os.replace(out, replaced)
+    try:
+        result = _run(ds, human, out, where, student, epochs, input_size, batch, lr, resume,
+                      seed, backbone, width, finetune, tflite, progress, on_epoch)
+    except BaseException:
+        if replaced is not None:  # failed or interrupted: the previous run comes back
+            shutil.rmtree(out, ignore_errors=True)
+            os.replace(replaced, out)
+        raise
+    if replaced is not None:
+        shutil.rmtree(replaced, ignore_errors=True)
+    return result
+
+
+def _run(ds, human, out, where, student, epochs, input_size, batch, lr, resume, seed,
+         backbone, width, finetune, tflite, progress, on_epoch) -> DistillResult:
+    """Train, evaluate, export and report into OUT (checked and cleared by `distill`)."""
+    from ...io.atomic import MARKER, MARKER_TEXT
+    from .export import compare_onnx, export_onnx, export_tflite
+    from .report import evaluate_student, predict_rows, write_report
+    from .train import load_image, pick_splits, train
+
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_bytes(MARKER_TEXT)
     _, val_rows, val_split = pick_splits(ds, where)
