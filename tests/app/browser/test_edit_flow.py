@@ -86,6 +86,10 @@ def test_filter_open_edit_save_and_export(page, start_server, raccoon_workspace,
     page.wait_for_function("() => [...document.querySelectorAll('.cell img')]"
                            ".some(i => i.complete && i.naturalWidth > 0)")
     assert 0 < page.locator(".cell").count() < 200
+    # every thumbnail in view drawn (made on demand by the server) before the screenshot
+    page.wait_for_function("() => [...document.querySelectorAll('.cell img')]"
+                           ".filter(i => i.getBoundingClientRect().top < innerHeight)"
+                           ".every(i => i.complete && i.naturalWidth > 0)", timeout=60_000)
     page.screenshot(path=str(shots / "grid.png"))
 
     # filter by class, then by a finding: counts follow, the URL keeps the filter
