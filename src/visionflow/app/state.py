@@ -341,11 +341,11 @@ class AppState:
         """Outcomes (TP/FP/FN at IoU 0.5) of stored prediction sets made for these images."""
         if self.workspace is None:
             return {}
-        from ..evaluation.stored import _fingerprint, list_predictions, load_stored
+        from ..evaluation.stored import images_fingerprint, list_predictions, load_stored
         sets = list_predictions(self.workspace)
         if not sets:
             return {}
-        mine = _fingerprint(ds)
+        mine = images_fingerprint(ds)
         objects: dict[str, tuple[Any, np.ndarray, np.ndarray]] = {}
         for meta in sets:
             if meta.get("fingerprint") != mine:

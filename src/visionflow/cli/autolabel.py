@@ -59,6 +59,13 @@ def _summary(result, dst: Path | None, workspace: Path | None, as_json: bool) ->
             soft_wrap=True)
 
 
+# Options autolabel and predict share (as the cli.app aliases for every command).
+NameOpt = Annotated[Optional[str], typer.Option(
+    "--name", "-n", help="Name of the prediction set stored with -w (default: the model's "
+    "name).")]
+JsonOpt = Annotated[bool, typer.Option(
+    "--json", help="Print the counts, throughput and what was written as JSON.")]
+
 @command
 def autolabel(
     src: Annotated[Path, typer.Argument(help="Dataset folder or annotation file to label; "
@@ -78,15 +85,12 @@ def autolabel(
     only_unlabelled: Annotated[bool, typer.Option(
         "--only-unlabelled", help="Run the model only on images without any annotation.")
     ] = False,
-    name: Annotated[Optional[str], typer.Option(
-        "--name", "-n", help="Name of the prediction set stored with -w (default: the "
-        "model's name).")] = None,
+    name: NameOpt = None,
     workspace: WorkspaceOpt = None,
     engine: EngineOpt = "local",
     address: AddressOpt = None,
     workers: WorkersOpt = None,
-    as_json: Annotated[bool, typer.Option(
-        "--json", help="Print the counts, throughput and what was written as JSON.")] = False,
+    as_json: JsonOpt = False,
     images: ImagesOpt = "copy",
     overwrite: OverwriteOpt = False,
     force: ForceOpt = False,
@@ -149,15 +153,12 @@ def predict(
     to: Annotated[Optional[str], typer.Option(
         "--to", "-t", help="Output format (default: the source's when it holds scores, else "
         "coco; coco and visionflow keep scores).")] = None,
-    name: Annotated[Optional[str], typer.Option(
-        "--name", "-n", help="Name of the prediction set stored with -w (default: the "
-        "model's name).")] = None,
+    name: NameOpt = None,
     workspace: WorkspaceOpt = None,
     engine: EngineOpt = "local",
     address: AddressOpt = None,
     workers: WorkersOpt = None,
-    as_json: Annotated[bool, typer.Option(
-        "--json", help="Print the counts, throughput and what was written as JSON.")] = False,
+    as_json: JsonOpt = False,
     images: Annotated[str, typer.Option(
         help="Images in DST: none (default: predictions only), copy or link.")] = "none",
     overwrite: OverwriteOpt = False,

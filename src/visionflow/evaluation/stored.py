@@ -25,7 +25,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _META = "prediction-set.json"
 
 
-def _fingerprint(ds: Dataset) -> str:
+def images_fingerprint(ds: Dataset) -> str:
     h = hashlib.sha256()
     for split, name in zip(ds.images.split.tolist(), ds.images.file_name.tolist()):
         h.update(f"{split}\0{name}\n".encode())
@@ -69,7 +69,7 @@ def store(ws: Any, version: str, gt: Dataset, pred: Dataset, name: str, *, sourc
     dest.parent.mkdir(parents=True, exist_ok=True)
     meta = {"version": version, "name": name, "source": source,
             "images": len(gt.images), "predictions": len(pred.annotations),
-            "fingerprint": _fingerprint(gt)}
+            "fingerprint": images_fingerprint(gt)}
     from ..api import write
     from ..io.atomic import write_bytes_atomic
     write(gt.replace(annotations=pred.annotations, meta={"prediction_set": meta}), dest,
@@ -101,7 +101,7 @@ def load_stored(ws: Any, version: str, name: str) -> tuple[Dataset, Dataset]:
                     "import')")
     meta = orjson.loads((dest / _META).read_bytes())
     gt = ws.load(version)
-    if meta.get("fingerprint") != _fingerprint(gt):
+    if meta.get("fingerprint") != images_fingerprint(gt):
         raise ValidationError(dest, f"prediction set {name!r} was made for other images than "
                               f"version {version!r} holds")
     # checked when imported: what a lenient read reports again is not news (report kept)
